@@ -1,0 +1,1 @@
+//! Runnable examples of sendy-cd: see the `[[example]]` targets.

@@ -1,0 +1,355 @@
+//! The conformance suite (feature `conformance`): one check per trait contract, run against every
+//! backend.
+//!
+//! Each check is a `pub async fn` taking a *harness*: the backend under test plus the few
+//! backend-specific actions the check needs (pushing a commit, naming an existing stack, letting
+//! time pass). The in-memory backends pass it on a paused clock; the AWS backends run it against a
+//! local emulator. A violated contract panics with a message naming the rule.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::builder::{BuildStatus, Builder};
+use crate::deployer::{Deployer, RollbackTarget, RolloutStatus};
+use crate::dns::{ChangeStatus, DnsSwitch};
+use crate::error::{Error, Result};
+use crate::model::{
+    BranchName, BuildId, CommitId, Id, ImageRef, Revision, Rollout, ServiceUrl, SetIdentifier, StackName, TrafficSplit,
+};
+use crate::source::Source;
+use crate::stack::{Plan, PlanKind, Stack, StackChange, StackPlan, StackStatus};
+use crate::verify::{ProbeRequest, Verifier};
+use crate::wait::{Check, PollPolicy, Wait};
+
+/// How the checks wait: the harness's pace and patience.
+#[derive(Clone, Debug)]
+pub struct Patience {
+    /// How to poll.
+    pub poll: PollPolicy,
+    /// How long any one wait may take.
+    pub deadline: Duration,
+}
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience { poll: PollPolicy::default(), deadline: Duration::from_secs(3600) }
+    }
+}
+
+/// A [`Source`] under test, and a way to push to it.
+#[async_trait]
+pub trait SourceHarness: Send + Sync {
+    /// The backend.
+    fn source(&self) -> Arc<dyn Source>;
+    /// Pushes a new commit to `branch` and returns its id.
+    async fn push(&self, branch: &BranchName, message: &str) -> Result<CommitId>;
+}
+
+/// Checks [`Source`]'s contract.
+///
+/// # Panics
+/// On any violation.
+pub async fn source(h: &dyn SourceHarness) {
+    let source = h.source();
+    let branch = BranchName::parse("conformance").expect("valid");
+    let first = h.push(&branch, "first").await.expect("push");
+    let seen = source.latest(&branch).await.expect("latest after a push");
+    assert_eq!(seen.commit, first, "latest returns the pushed commit");
+    assert_eq!(seen.branch, branch, "latest names the branch");
+    assert_eq!(seen.message.trim(), "first", "latest carries the commit message");
+    let again = source.latest(&branch).await.expect("latest again");
+    assert_eq!(again, seen, "two reads with no push in between agree");
+    let second = h.push(&branch, "second").await.expect("push");
+    assert_eq!(source.latest(&branch).await.expect("latest").commit, second, "latest follows a push");
+    let missing = BranchName::parse("no-such-branch-here").expect("valid");
+    let err = source.latest(&missing).await.expect_err("an unknown branch is an error");
+    assert!(matches!(err, Error::NotFound { .. }), "an unknown branch is NotFound, not {err:?}");
+}
+
+/// A [`Builder`] under test, and a revision it can build.
+#[async_trait]
+pub trait BuilderHarness: Send + Sync {
+    /// The backend.
+    fn builder(&self) -> Arc<dyn Builder>;
+    /// A revision whose build succeeds.
+    async fn revision(&self) -> Result<Revision>;
+    /// How to wait.
+    fn patience(&self) -> Patience;
+}
+
+async fn wait_build(builder: &dyn Builder, build: &BuildId, p: &Patience) -> BuildStatus {
+    Wait::new(&p.poll, "build", p.deadline)
+        .until(|| async {
+            let s = builder.status(build).await?;
+            Ok(if s.is_final() { Check::Ready(s) } else { Check::Pending })
+        })
+        .await
+        .expect("the build ends within the deadline")
+        .0
+}
+
+/// Checks [`Builder`]'s contract.
+///
+/// # Panics
+/// On any violation.
+pub async fn builder(h: &dyn BuilderHarness) {
+    let builder = h.builder();
+    let p = h.patience();
+    let revision = h.revision().await.expect("a revision");
+    let build = builder.start(&revision).await.expect("start");
+    let status = wait_build(builder.as_ref(), &build, &p).await;
+    let BuildStatus::Succeeded(built) = &status else { panic!("the build succeeds, not {status:?}") };
+    assert_eq!(built.commit, revision.commit, "the image is built from the revision");
+    assert_eq!(built.build, build, "the image names its build");
+    assert_eq!(built.image.tag(), Some(revision.commit.as_str()), "the image is tagged with the full commit id");
+    assert_eq!(built.image.digest(), Some(&built.digest), "the image is pinned to its digest");
+    assert_eq!(builder.status(&build).await.expect("status"), status, "a final status stays the same");
+    builder.stop(&build).await.expect("stopping a finished build is not an error");
+    let after = builder.status(&build).await.expect("status");
+    assert!(
+        after == status || after == BuildStatus::Stopped,
+        "stopping a finished build leaves it final, not {after:?}"
+    );
+
+    let other = builder.start(&revision).await.expect("start a second build");
+    assert_ne!(other, build, "every start is a new build");
+    builder.stop(&other).await.expect("stop a running build");
+    let stopped = wait_build(builder.as_ref(), &other, &p).await;
+    assert!(stopped.is_final(), "a stopped build ends");
+
+    let unknown = BuildId::parse("no-such-project:00000000").expect("valid");
+    let err = builder.status(&unknown).await.expect_err("an unknown build is an error");
+    assert!(matches!(err, Error::NotFound { .. }), "an unknown build is NotFound, not {err:?}");
+}
+
+/// A [`Stack`] under test, with an existing stack and a parameter that can be changed.
+#[async_trait]
+pub trait StackHarness: Send + Sync {
+    /// The backend.
+    fn stack(&self) -> Arc<dyn Stack>;
+    /// An existing stack whose `ServiceUrl` output is a URL.
+    async fn existing(&self) -> Result<StackName>;
+    /// A change to it (a parameter to a new value), different on each call.
+    fn change(&self, n: u32) -> StackChange;
+    /// How to wait.
+    fn patience(&self) -> Patience;
+}
+
+async fn wait_stack(stack: &dyn Stack, plan: &StackPlan, p: &Patience) -> StackStatus {
+    Wait::new(&p.poll, "stack", p.deadline)
+        .until(|| async {
+            let s = stack.status(plan).await?;
+            Ok(if s.is_final() { Check::Ready(s) } else { Check::Pending })
+        })
+        .await
+        .expect("the update ends within the deadline")
+        .0
+}
+
+/// Checks [`Stack`]'s contract.
+///
+/// # Panics
+/// On any violation.
+pub async fn stack(h: &dyn StackHarness) {
+    let stack = h.stack();
+    let p = h.patience();
+    let name = h.existing().await.expect("an existing stack");
+    let outputs = stack.outputs(&name).await.expect("outputs");
+    outputs.service_url("ServiceUrl").expect("the stack exposes its service URL");
+
+    let change = h.change(1);
+    let Plan::Ready(plan) = stack.plan(&name, &change).await.expect("plan") else {
+        panic!("a change that changes a parameter is a plan");
+    };
+    assert_eq!(plan.stack, name, "the plan names its stack");
+    assert_eq!(plan.kind, PlanKind::Update, "a plan for an existing stack is an update");
+    stack.apply(&plan).await.expect("apply");
+    assert_eq!(wait_stack(stack.as_ref(), &plan, &p).await, StackStatus::Complete, "the update completes");
+    assert_eq!(
+        stack.plan(&name, &change).await.expect("plan again"),
+        Plan::NoChanges,
+        "an applied change is NoChanges"
+    );
+
+    let Plan::Ready(second) = stack.plan(&name, &h.change(2)).await.expect("plan") else {
+        panic!("a second change is a plan")
+    };
+    assert_ne!(second.id, plan.id, "every plan has its own id");
+    stack.apply(&second).await.expect("apply");
+    assert_eq!(wait_stack(stack.as_ref(), &second, &p).await, StackStatus::Complete, "the second update completes");
+    assert_eq!(
+        stack.status(&plan).await.expect("status"),
+        StackStatus::Complete,
+        "status follows its own plan, not the newest"
+    );
+
+    let missing = StackName::parse("no-such-stack-here").expect("valid");
+    let err = stack.outputs(&missing).await.expect_err("outputs of an unknown stack");
+    assert!(matches!(err, Error::NotFound { .. }), "an unknown stack is NotFound, not {err:?}");
+    let err = stack.plan(&missing, &StackChange::default()).await.expect_err("creating without a template");
+    assert!(
+        matches!(err, Error::InvalidConfig(_) | Error::InvalidInput(_)),
+        "a create without a template is invalid, not {err:?}"
+    );
+}
+
+/// A [`Deployer`] under test, with two images it can roll out.
+#[async_trait]
+pub trait DeployerHarness: Send + Sync {
+    /// The backend.
+    fn deployer(&self) -> Arc<dyn Deployer>;
+    /// Two different images that start and stay healthy.
+    fn images(&self) -> (ImageRef, ImageRef);
+    /// Lets a started rollout make progress (sleep on the harness's clock, or advance an emulator).
+    async fn advance(&self, rollout: &Rollout) -> Result<()>;
+    /// How to wait.
+    fn patience(&self) -> Patience;
+}
+
+async fn wait_rollout(h: &dyn DeployerHarness, deployer: &dyn Deployer, rollout: &Rollout) -> RolloutStatus {
+    let p = h.patience();
+    Wait::new(&p.poll, "rollout", p.deadline)
+        .until(|| async {
+            h.advance(rollout).await?;
+            let s = deployer.status(rollout).await?;
+            Ok(if s.is_final() { Check::Ready(s) } else { Check::Pending })
+        })
+        .await
+        .expect("the rollout ends within the deadline")
+        .0
+}
+
+/// Checks [`Deployer`]'s contract.
+///
+/// # Panics
+/// On any violation.
+pub async fn deployer(h: &dyn DeployerHarness) {
+    let deployer = h.deployer();
+    let (first, second) = h.images();
+    let one = deployer.deploy(&first).await.expect("deploy");
+    assert_eq!(one.image, first, "the rollout is of the image given");
+    assert!(
+        matches!(wait_rollout(h, deployer.as_ref(), &one).await, RolloutStatus::Completed { .. }),
+        "the rollout completes"
+    );
+    let revs = deployer.revisions().await.expect("revisions");
+    let current_one = revs.current.clone().expect("a current revision");
+    assert_eq!(current_one.image, first, "the current revision runs the image rolled out");
+
+    let two = deployer.deploy(&second).await.expect("deploy");
+    assert_ne!(two.deployment_id, one.deployment_id, "every rollout is its own deployment");
+    assert!(
+        matches!(wait_rollout(h, deployer.as_ref(), &two).await, RolloutStatus::Completed { .. }),
+        "the second rollout completes"
+    );
+    let revs = deployer.revisions().await.expect("revisions");
+    assert_eq!(revs.current.as_ref().map(|c| &c.image), Some(&second), "current follows the newest rollout");
+    assert_eq!(revs.last_good.as_ref(), Some(&current_one), "last good is the previous completed revision");
+    assert!(
+        matches!(deployer.status(&one).await.expect("status"), RolloutStatus::Completed { .. }),
+        "a completed rollout stays completed: status is pinned to its deployment"
+    );
+
+    let back = deployer.rollback(&RollbackTarget::LastGood).await.expect("rollback");
+    assert_eq!(back.image, first, "rolling back to the last good revision rolls out its image");
+    assert!(
+        matches!(wait_rollout(h, deployer.as_ref(), &back).await, RolloutStatus::Completed { .. }),
+        "the rollback completes"
+    );
+    assert_eq!(
+        deployer.revisions().await.expect("revisions").current.map(|c| c.image),
+        Some(first.clone()),
+        "rolled back"
+    );
+
+    let err = deployer
+        .rollback(&RollbackTarget::Revision("no-such-family:999".into()))
+        .await
+        .expect_err("rolling back to an unknown revision");
+    assert!(matches!(err, Error::NotFound { .. }), "an unknown revision is NotFound, not {err:?}");
+    let ghost = Rollout { deployment_id: Id::parse("ecs-svc/0000000000000000000").expect("valid"), image: first };
+    let err = deployer.status(&ghost).await.expect_err("status of an unknown deployment");
+    assert!(matches!(err, Error::NotFound { .. }), "an unknown deployment is NotFound, not {err:?}");
+}
+
+/// A [`DnsSwitch`] under test, whose record has a live and an idle set identifier.
+#[async_trait]
+pub trait DnsHarness: Send + Sync {
+    /// The backend.
+    fn dns(&self) -> Arc<dyn DnsSwitch>;
+    /// The set identifiers: the first has all the weight, the second none.
+    async fn set_identifiers(&self) -> Result<(SetIdentifier, SetIdentifier)>;
+    /// How to wait.
+    fn patience(&self) -> Patience;
+}
+
+/// Checks [`DnsSwitch`]'s contract.
+///
+/// # Panics
+/// On any violation.
+pub async fn dns(h: &dyn DnsHarness) {
+    let dns = h.dns();
+    let p = h.patience();
+    let (live, idle) = h.set_identifiers().await.expect("set identifiers");
+    let before = dns.weights().await.expect("weights");
+    assert!(before.weight(&live) > 0 && before.weight(&idle) == 0, "the harness's record starts live/idle: {before}");
+    assert!(!dns.ttl().is_zero(), "the TTL is positive");
+
+    let split = TrafficSplit::new([(live.clone(), 10), (idle.clone(), 90)]).expect("valid");
+    let change = dns.set_weights(&split).await.expect("set weights");
+    let (status, _) = Wait::new(&p.poll, "dns change", p.deadline)
+        .until(|| async {
+            Ok(match dns.change_status(&change).await? {
+                ChangeStatus::Applied => Check::Ready(ChangeStatus::Applied),
+                ChangeStatus::Pending => Check::Pending,
+            })
+        })
+        .await
+        .expect("the change is applied within the deadline");
+    assert_eq!(status, ChangeStatus::Applied);
+    let after = dns.weights().await.expect("weights");
+    assert_eq!((after.weight(&live), after.weight(&idle)), (10, 90), "both weights changed");
+
+    let unknown = SetIdentifier::parse("no-such-set-identifier").expect("valid");
+    let bad = TrafficSplit::new([(live.clone(), 100), (unknown, 0)]).expect("valid");
+    let err = dns.set_weights(&bad).await.expect_err("an unknown set identifier");
+    assert!(
+        matches!(err, Error::Conflict(_) | Error::NotFound { .. }),
+        "an unknown set identifier is refused, not {err:?}"
+    );
+    assert_eq!(dns.weights().await.expect("weights"), after, "a refused change changes nothing");
+
+    let err =
+        dns.change_status(&Id::parse("/change/NOSUCHCHANGE").expect("valid")).await.expect_err("an unknown change");
+    assert!(matches!(err, Error::NotFound { .. }), "an unknown change is NotFound, not {err:?}");
+    // Put the record back as it was.
+    dns.set_weights(&before).await.expect("restore");
+}
+
+/// A [`Verifier`] under test, with a healthy URL and one nobody answers at.
+#[async_trait]
+pub trait VerifierHarness: Send + Sync {
+    /// The backend.
+    fn verifier(&self) -> Arc<dyn Verifier>;
+    /// A URL that answers 200 on `/health`.
+    async fn healthy(&self) -> Result<ServiceUrl>;
+    /// A URL nothing answers at.
+    fn unreachable(&self) -> ServiceUrl;
+}
+
+/// Checks [`Verifier`]'s contract.
+///
+/// # Panics
+/// On any violation.
+pub async fn verifier(h: &dyn VerifierHarness) {
+    let verifier = h.verifier();
+    let request = ProbeRequest { path: "/health".into(), timeout: Duration::from_secs(5) };
+    let url = h.healthy().await.expect("a healthy URL");
+    let answer = verifier.probe(&url, &request).await.expect("a probe of a healthy URL");
+    assert_eq!(answer.status, 200, "a healthy service answers 200");
+    assert!(answer.latency <= request.timeout, "the latency is measured");
+    let err = verifier.probe(&h.unreachable(), &request).await.expect_err("nobody answers");
+    assert!(err.is_retryable(), "no answer is a retryable error, not {err:?}");
+}

@@ -1,0 +1,117 @@
+//! # sendy-cd
+//!
+//! Continuous deployment of containerized services to AWS, as a library: a commit is built into an
+//! image, the environment's stack is updated through a previewed plan, the service is rolled out to
+//! the new image, the environment is tested through its URL, and weighted DNS records move users to
+//! it (blue/green, or step by step as a canary), moving them back at once when something is wrong.
+//!
+//! The workflow is made of small traits, each with a contract: [`Source`], [`Builder`], [`Stack`],
+//! [`Deployer`], [`DnsSwitch`] and [`Verifier`]. A [`Pipeline`] composes them under a [`Strategy`] and
+//! records every stage and step in an [`ExecutionRecord`], while emitting [`Event`]s.
+//!
+//! [`memory`] is a simulated AWS account that implements every trait on tokio's clock, with
+//! injectable faults: the embedded default, and the fake to test deployment code with. The `mock`
+//! feature adds `mockall` mocks of every trait ([`mock`]); the `conformance` feature exposes the
+//! conformance suite every backend passes ([`conformance`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use sendy_cd::{Outcome, Pipeline, memory::Account};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> sendy_cd::Result<()> {
+//! let account = Account::new();
+//! account.create_environment("blue")?;
+//! account.create_environment("green")?;
+//! let pipeline = Pipeline::builder()
+//!     .builder(Arc::new(account.builder()))
+//!     .environment(account.environment("blue")?)
+//!     .environment(account.environment("green")?)
+//!     .dns(Arc::new(account.dns()))
+//!     .build()?;
+//! let record = pipeline.run(account.push("main", "Add checkout", "Ada")?).await?;
+//! assert_eq!(record.outcome, Outcome::Succeeded);
+//! # Ok(()) }
+//! ```
+
+pub mod builder;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod deployer;
+pub mod dns;
+pub mod error;
+pub mod events;
+pub mod memory;
+#[cfg(feature = "mock")]
+pub mod mock;
+pub mod model;
+pub mod pipeline;
+pub mod record;
+pub mod source;
+pub mod stack;
+pub mod verify;
+pub mod wait;
+
+pub use builder::{BuildStatus, Builder, BuiltImage};
+pub use deployer::{DeployedRevision, Deployer, RollbackTarget, RolloutStatus, ServiceRevisions};
+pub use dns::{ChangeStatus, DnsSwitch};
+pub use error::{Error, Result};
+pub use events::{Event, EventKind, EventSink, EventStream, JsonLinesSink};
+pub use model::{
+    BranchName, BuildId, CommitId, Digest, EnvironmentName, Id, ImageRef, ParameterKey, ParseError, Revision, Rollout,
+    ServiceUrl, SetIdentifier, StackName, StackOutputs, StackParameters, Stage, TrafficSplit, ValueKind,
+};
+pub use pipeline::{Canary, Deadlines, Environment, EnvironmentBuilder, Pipeline, PipelineBuilder, Strategy};
+pub use record::{
+    ExecutionKind, ExecutionRecord, MetricComparison, Outcome, Recovery, StageOutcome, StageRecord, Step, StepOutcome,
+    StepRecord, VerificationRecord,
+};
+pub use source::Source;
+pub use stack::{
+    ChangeAction, Plan, PlanKind, Replacement, ResourceChange, Stack, StackChange, StackPlan, StackStatus,
+};
+pub use tokio_util::sync::CancellationToken;
+pub use verify::{HealthCheck, ProbeRequest, ProbeResponse, VerificationReport, Verifier};
+
+#[cfg(test)]
+mod object_safety {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Every trait is object safe, `Send` and `Sync`: this compiles.
+    #[test]
+    fn traits_are_object_safe() {
+        fn is_send_sync<T: Send + Sync + ?Sized>() {}
+        is_send_sync::<dyn Source>();
+        is_send_sync::<dyn Builder>();
+        is_send_sync::<dyn Stack>();
+        is_send_sync::<dyn Deployer>();
+        is_send_sync::<dyn DnsSwitch>();
+        is_send_sync::<dyn Verifier>();
+        let account = memory::Account::new();
+        let _: Arc<dyn Source> = Arc::new(account.source());
+        let _: Arc<dyn Builder> = Arc::new(account.builder());
+        let _: Arc<dyn Stack> = Arc::new(account.stacks());
+        let _: Arc<dyn DnsSwitch> = Arc::new(account.dns());
+        let _: Arc<dyn Verifier> = Arc::new(account.verifier());
+    }
+
+    /// A pipeline's futures can be spawned on a multi-threaded runtime.
+    #[test]
+    fn pipeline_futures_are_send() {
+        fn is_send<T: Send>(_: &T) {}
+        let account = memory::Account::new();
+        let pipeline = Pipeline::builder()
+            .builder(Arc::new(account.builder()))
+            .environment({
+                account.create_environment("blue").unwrap();
+                account.environment("blue").unwrap()
+            })
+            .strategy(Strategy::AllAtOnce)
+            .build()
+            .unwrap();
+        let revision = account.push("main", "x", "y").unwrap();
+        is_send(&pipeline.run(revision));
+        is_send(&pipeline.watch(&CancellationToken::new()));
+    }
+}

@@ -1,0 +1,116 @@
+//! The simulated build service and registry.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::{Account, Op, State};
+use crate::builder::{BuildStatus, Builder, BuiltImage};
+use crate::error::{Error, Result};
+use crate::model::{BuildId, Digest, Revision};
+
+pub(crate) struct BuildRec {
+    revision: Revision,
+    started: Instant,
+    duration: Duration,
+    failure: Option<String>,
+    stopped: Option<Instant>,
+}
+
+impl BuildRec {
+    /// When the build is (or will be) over, unless stopped.
+    pub(crate) fn finishes_at(&self) -> Instant {
+        self.started + self.duration
+    }
+}
+
+/// The phases of a build and the share of its duration at which each starts.
+const PHASES: [(&str, f64); 5] =
+    [("QUEUED", 0.0), ("PROVISIONING", 0.05), ("PRE_BUILD", 0.15), ("BUILD", 0.25), ("POST_BUILD", 0.85)];
+
+/// The account's build service, as a [`Builder`]: a build takes
+/// [`SimConfig::build_duration`](super::SimConfig::build_duration), goes through CodeBuild's phases,
+/// and pushes the image (tagged with the commit id) to the account's registry.
+#[derive(Clone, Debug)]
+pub struct MemoryBuilder {
+    account: Account,
+}
+
+impl MemoryBuilder {
+    pub(crate) fn new(account: Account) -> Self {
+        MemoryBuilder { account }
+    }
+}
+
+fn status_at(s: &mut State, id: &BuildId, now: Instant) -> Result<BuildStatus> {
+    let rec = s.builds.get(id.as_str()).ok_or_else(|| Error::NotFound { kind: "build", id: id.to_string() })?;
+    let elapsed = now.saturating_duration_since(rec.started);
+    let fraction = elapsed.as_secs_f64() / rec.duration.as_secs_f64().max(f64::MIN_POSITIVE);
+    let done_at = if rec.failure.is_some() { 0.85 } else { 1.0 };
+    if let Some(stopped) = rec.stopped {
+        let stopped_fraction =
+            stopped.saturating_duration_since(rec.started).as_secs_f64() / rec.duration.as_secs_f64();
+        if stopped_fraction < done_at {
+            return Ok(BuildStatus::Stopped);
+        }
+    }
+    if fraction < done_at {
+        let phase = PHASES.iter().rev().find(|(_, from)| fraction >= *from).map_or("QUEUED", |(p, _)| p);
+        return Ok(if phase == "QUEUED" {
+            BuildStatus::Queued
+        } else {
+            BuildStatus::InProgress { phase: phase.into() }
+        });
+    }
+    if let Some(reason) = &rec.failure {
+        return Ok(BuildStatus::Failed { phase: "BUILD".into(), reason: reason.clone() });
+    }
+    let commit = rec.revision.commit.clone();
+    let tag = commit.as_str().to_owned();
+    let digest =
+        s.registry.entry(tag.clone()).or_insert_with(|| Digest::of(format!("manifest {tag} {id}").as_bytes())).clone();
+    let image = s.image(&tag).with_digest(digest.clone());
+    Ok(BuildStatus::Succeeded(BuiltImage { image, digest, build: id.clone(), commit }))
+}
+
+impl Account {
+    /// When build `id` finishes (or finished), unless it is stopped: the truth a pipeline's detection
+    /// lag is measured against.
+    pub fn build_finishes_at(&self, id: &BuildId) -> Option<Instant> {
+        self.lock().builds.get(id.as_str()).map(BuildRec::finishes_at)
+    }
+}
+
+#[async_trait]
+impl Builder for MemoryBuilder {
+    async fn start(&self, revision: &Revision) -> Result<BuildId> {
+        self.account.enter(Op::BuildStart).await?;
+        let mut s = self.account.lock();
+        let prefix = format!("{}:build-", s.cfg.repository);
+        let id = BuildId::parse(s.next_id(&prefix))?;
+        let base = s.cfg.build_duration;
+        let duration = s.spread(base);
+        let failure = s.behaviors.get(revision.commit.as_str()).and_then(|b| b.build_failure.clone());
+        s.builds.insert(
+            id.to_string(),
+            BuildRec { revision: revision.clone(), started: Instant::now(), duration, failure, stopped: None },
+        );
+        Ok(id)
+    }
+
+    async fn status(&self, build: &BuildId) -> Result<BuildStatus> {
+        self.account.enter(Op::BuildStatus).await?;
+        let mut s = self.account.lock();
+        status_at(&mut s, build, Instant::now())
+    }
+
+    async fn stop(&self, build: &BuildId) -> Result<()> {
+        self.account.enter(Op::BuildStop).await?;
+        let mut s = self.account.lock();
+        let rec =
+            s.builds.get_mut(build.as_str()).ok_or_else(|| Error::NotFound { kind: "build", id: build.to_string() })?;
+        rec.stopped.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+}

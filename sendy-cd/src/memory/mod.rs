@@ -1,0 +1,544 @@
+//! A simulated AWS account: the embedded default backend, and the fake to test deployments with.
+//!
+//! An [`Account`] holds a git repository, a build service with an image registry, CloudFormation-like
+//! stacks, ECS-like services, one weighted DNS name and the services' HTTP endpoints. Each backend
+//! ([`account.source()`](Account::source), [`builder()`](Account::builder), [`stacks()`](Account::stacks),
+//! [`deployer(env)`](Account::deployer), [`dns()`](Account::dns), [`verifier()`](Account::verifier))
+//! is a cheap handle onto the same account, so what one does the others see.
+//!
+//! # Time
+//! Everything takes time on tokio's clock and nothing runs in the background: each call works out
+//! where the account is *now*. Under a paused clock (`#[tokio::test(start_paused = true)]`,
+//! `tokio::time::pause()`) an hour of deployment runs in milliseconds.
+//!
+//! # Behaviour and faults
+//! What a revision does is set per commit with [`Account::set_behavior`]: its build fails, its stack
+//! update rolls back, its tasks crash (tripping the circuit breaker), or it answers health checks with
+//! errors (always, or only once it serves traffic). Any call can be made to fail, throttle or hang, or
+//! to fail only its first N times, with [`Account::inject`].
+
+mod builder;
+mod deployer;
+mod dns;
+mod source;
+mod stack;
+mod verifier;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use builder::MemoryBuilder;
+pub use deployer::MemoryDeployer;
+pub use dns::MemoryDns;
+pub use source::MemorySource;
+pub use stack::MemoryStacks;
+pub use verifier::MemoryVerifier;
+
+use crate::error::{Error, Result};
+use crate::model::{
+    BranchName, CommitId, Digest, EnvironmentName, ImageRef, Revision, SetIdentifier, StackName, StackOutputs,
+    StackParameters, TrafficSplit,
+};
+
+/// How the simulated account behaves. [`SimConfig::default`] has realistic durations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// How long a build takes. Default 5 min.
+    pub build_duration: Duration,
+    /// How long a stack update takes. Default 3 min.
+    pub stack_duration: Duration,
+    /// How long a rollout takes to start every task. Default 2 min.
+    pub rollout_duration: Duration,
+    /// How long a DNS change takes to be applied (Route 53: `PENDING` to `INSYNC`). Default 30 s.
+    pub dns_propagation: Duration,
+    /// The DNS records' TTL. Default 60 s.
+    pub ttl: Duration,
+    /// How long a health probe takes to answer. Default 20 ms.
+    pub probe_latency: Duration,
+    /// Tasks per service. Default 2.
+    pub desired_count: u32,
+    /// Random spread of every duration, as a fraction (0.1 is ±10 %). Default 0 (exact durations).
+    pub jitter: f64,
+    /// Seed of the jitter and of generated ids. Default 1.
+    pub seed: u64,
+    /// The image registry host. Default an ECR-like `123456789012.dkr.ecr.us-east-1.amazonaws.com`.
+    pub registry: String,
+    /// The image repository. Default `app`.
+    pub repository: String,
+    /// The domain under which services are reached (`http://<env>.<domain>/`). Default `app.sim`.
+    pub domain: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            build_duration: Duration::from_secs(300),
+            stack_duration: Duration::from_secs(180),
+            rollout_duration: Duration::from_secs(120),
+            dns_propagation: Duration::from_secs(30),
+            ttl: Duration::from_secs(60),
+            probe_latency: Duration::from_millis(20),
+            desired_count: 2,
+            jitter: 0.0,
+            seed: 1,
+            registry: "123456789012.dkr.ecr.us-east-1.amazonaws.com".into(),
+            repository: "app".into(),
+            domain: "app.sim".into(),
+        }
+    }
+}
+
+/// Every call a simulated backend answers, for [`Account::inject`] and [`Account::calls`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Op {
+    /// [`Source::latest`](crate::Source::latest).
+    SourceLatest,
+    /// [`Builder::start`](crate::Builder::start).
+    BuildStart,
+    /// [`Builder::status`](crate::Builder::status).
+    BuildStatus,
+    /// [`Builder::stop`](crate::Builder::stop).
+    BuildStop,
+    /// [`Stack::plan`](crate::Stack::plan).
+    StackPlan,
+    /// [`Stack::apply`](crate::Stack::apply).
+    StackApply,
+    /// [`Stack::status`](crate::Stack::status).
+    StackStatus,
+    /// [`Stack::outputs`](crate::Stack::outputs).
+    StackOutputs,
+    /// [`Deployer::deploy`](crate::Deployer::deploy).
+    Deploy,
+    /// [`Deployer::status`](crate::Deployer::status).
+    RolloutStatus,
+    /// [`Deployer::revisions`](crate::Deployer::revisions).
+    Revisions,
+    /// [`Deployer::rollback`](crate::Deployer::rollback).
+    Rollback,
+    /// [`DnsSwitch::weights`](crate::DnsSwitch::weights).
+    DnsWeights,
+    /// [`DnsSwitch::set_weights`](crate::DnsSwitch::set_weights).
+    DnsSetWeights,
+    /// [`DnsSwitch::change_status`](crate::DnsSwitch::change_status).
+    DnsChangeStatus,
+    /// [`Verifier::probe`](crate::Verifier::probe).
+    Probe,
+}
+
+impl Op {
+    /// Every operation.
+    pub const ALL: [Op; 16] = [
+        Op::SourceLatest,
+        Op::BuildStart,
+        Op::BuildStatus,
+        Op::BuildStop,
+        Op::StackPlan,
+        Op::StackApply,
+        Op::StackStatus,
+        Op::StackOutputs,
+        Op::Deploy,
+        Op::RolloutStatus,
+        Op::Revisions,
+        Op::Rollback,
+        Op::DnsWeights,
+        Op::DnsSetWeights,
+        Op::DnsChangeStatus,
+        Op::Probe,
+    ];
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// What an injected fault does to a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The call fails with a non-retryable [`Error::Backend`].
+    Fail,
+    /// The call is throttled ([`Error::Throttled`]).
+    Throttle,
+    /// The call fails transiently ([`Error::Transient`]).
+    Transient,
+    /// The call never answers.
+    Hang,
+}
+
+/// A fault, the call it hits, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Injection {
+    op: Op,
+    fault: Fault,
+    skip: u32,
+    times: Option<u32>,
+}
+
+impl Injection {
+    /// `fault` on every call of `op` from now on.
+    pub fn new(op: Op, fault: Fault) -> Self {
+        Injection { op, fault, skip: 0, times: None }
+    }
+
+    /// Lets the next `n` calls through first.
+    pub fn after(mut self, n: u32) -> Self {
+        self.skip = n;
+        self
+    }
+
+    /// Hits only `n` calls (`Injection::new(op, Fault::Fail).times(3)` fails the first three calls).
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = Some(n);
+        self
+    }
+}
+
+/// How a revision's health checks answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Health {
+    /// Always healthy (200).
+    #[default]
+    Healthy,
+    /// Always unhealthy (500).
+    Unhealthy,
+    /// Healthy until its environment receives traffic (a DNS weight above zero), then 500: a bug
+    /// only real users trigger.
+    UnhealthyUnderTraffic,
+}
+
+/// What a revision does when it goes through the account. The default is a revision that works.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Behavior {
+    /// Its build fails in the `BUILD` phase with this reason.
+    pub build_failure: Option<String>,
+    /// A stack update to its image fails at the task definition with this reason, and rolls back.
+    pub stack_failure: Option<String>,
+    /// Its tasks crash on start, so a rollout of it trips the circuit breaker and rolls back.
+    pub crashing: bool,
+    /// How its health checks answer.
+    pub health: Health,
+}
+
+/// A simulated AWS account. Cloning it gives another handle onto the same account.
+///
+/// ```
+/// use sendy_cd::memory::{Account, Behavior, Health};
+/// # fn main() -> sendy_cd::Result<()> {
+/// let account = Account::new();
+/// account.create_environment("blue")?;
+/// account.create_environment("green")?;
+/// let bad = account.push("main", "Break checkout", "Ada")?;
+/// account.set_behavior(&bad.commit, Behavior { health: Health::UnhealthyUnderTraffic, ..Behavior::default() });
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Account {
+    state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account").finish_non_exhaustive()
+    }
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Account::new()
+    }
+}
+
+pub(crate) struct State {
+    pub(crate) cfg: SimConfig,
+    epoch: (jiff::Timestamp, Instant),
+    rng: fastrand::Rng,
+    counter: u64,
+    branches: BTreeMap<BranchName, Vec<Revision>>,
+    pub(crate) registry: BTreeMap<String, Digest>,
+    pub(crate) builds: BTreeMap<String, builder::BuildRec>,
+    pub(crate) stacks: BTreeMap<StackName, stack::StackRec>,
+    pub(crate) plans: BTreeMap<String, stack::PlanRec>,
+    pub(crate) services: BTreeMap<EnvironmentName, deployer::ServiceRec>,
+    pub(crate) record: dns::RecordRec,
+    pub(crate) endpoints: BTreeMap<String, EnvironmentName>,
+    behaviors: BTreeMap<String, Behavior>,
+    faults: Vec<Injection>,
+    calls: BTreeMap<Op, u32>,
+}
+
+impl State {
+    /// A duration with the configured jitter.
+    pub(crate) fn spread(&mut self, d: Duration) -> Duration {
+        if self.cfg.jitter == 0.0 {
+            return d;
+        }
+        d.mul_f64(1.0 + self.cfg.jitter * (2.0 * self.rng.f64() - 1.0))
+    }
+
+    /// A fresh id: `prefix` and a number.
+    pub(crate) fn next_id(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{prefix}{:06}", self.counter)
+    }
+
+    /// The behaviour of the revision an image was built from (its tag is the commit id).
+    pub(crate) fn behavior_of(&self, image: &ImageRef) -> Behavior {
+        image.tag().and_then(|t| self.behaviors.get(t)).cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn now_timestamp(&self) -> jiff::Timestamp {
+        let elapsed = Instant::now().saturating_duration_since(self.epoch.1);
+        self.epoch.0 + jiff::SignedDuration::try_from(elapsed).unwrap_or(jiff::SignedDuration::ZERO)
+    }
+
+    pub(crate) fn image(&self, tag: &str) -> ImageRef {
+        ImageRef::parse(&format!("{}/{}:{tag}", self.cfg.registry, self.cfg.repository))
+            .expect("the configured registry and repository make a valid image reference")
+    }
+}
+
+impl Account {
+    /// An empty account with [`SimConfig::default`].
+    pub fn new() -> Self {
+        Account::with_config(SimConfig::default())
+    }
+
+    /// An empty account with `cfg`.
+    pub fn with_config(cfg: SimConfig) -> Self {
+        let rng = fastrand::Rng::with_seed(cfg.seed);
+        Account {
+            state: Arc::new(Mutex::new(State {
+                cfg,
+                epoch: (jiff::Timestamp::now(), Instant::now()),
+                rng,
+                counter: 0,
+                branches: BTreeMap::new(),
+                registry: BTreeMap::new(),
+                builds: BTreeMap::new(),
+                stacks: BTreeMap::new(),
+                plans: BTreeMap::new(),
+                services: BTreeMap::new(),
+                record: dns::RecordRec::default(),
+                endpoints: BTreeMap::new(),
+                behaviors: BTreeMap::new(),
+                faults: vec![],
+                calls: BTreeMap::new(),
+            })),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-changed in a way later calls
+        // would misread (every change is a single insert or push), so a poisoned lock is recovered.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> SimConfig {
+        self.lock().cfg.clone()
+    }
+
+    /// Counts a call of `op` and applies any fault injected for it.
+    pub(crate) async fn enter(&self, op: Op) -> Result<()> {
+        let fault = {
+            let mut s = self.lock();
+            *s.calls.entry(op).or_default() += 1;
+            let mut hit = None;
+            for rule in s.faults.iter_mut().filter(|r| r.op == op) {
+                if rule.skip > 0 {
+                    rule.skip -= 1;
+                    continue;
+                }
+                if rule.times == Some(0) {
+                    continue;
+                }
+                if let Some(t) = rule.times.as_mut() {
+                    *t -= 1;
+                }
+                hit = Some(rule.fault.clone());
+                break;
+            }
+            s.faults.retain(|r| r.times != Some(0));
+            hit
+        };
+        match fault {
+            None => Ok(()),
+            Some(Fault::Fail) => Err(Error::Backend(format!("injected failure of {op}"))),
+            Some(Fault::Throttle) => Err(Error::Throttled(format!("injected throttling of {op}: Rate exceeded"))),
+            Some(Fault::Transient) => Err(Error::Transient(format!("injected transient failure of {op}"))),
+            Some(Fault::Hang) => std::future::pending().await,
+        }
+    }
+
+    /// Injects a fault. Several injections for one operation apply in the order they were made.
+    pub fn inject(&self, injection: Injection) {
+        self.lock().faults.push(injection);
+    }
+
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// How many times `op` was called.
+    pub fn calls(&self, op: Op) -> u32 {
+        self.lock().calls.get(&op).copied().unwrap_or(0)
+    }
+
+    /// Sets what the revision `commit` does.
+    pub fn set_behavior(&self, commit: &CommitId, behavior: Behavior) {
+        self.lock().behaviors.insert(commit.as_str().to_owned(), behavior);
+    }
+
+    /// Pushes a commit to `branch` (created if new) and returns it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] if `branch` is not a valid branch name.
+    pub fn push(&self, branch: &str, message: &str, author: &str) -> Result<Revision> {
+        let branch = BranchName::parse(branch)?;
+        let mut s = self.lock();
+        s.counter += 1;
+        let seed = format!("{} {} {branch} {message} {author}", s.cfg.seed, s.counter);
+        let digest = Digest::of(seed.as_bytes());
+        let hex = &digest.as_str()["sha256:".len()..][..40];
+        let revision = Revision {
+            commit: CommitId::parse(hex)?,
+            branch: branch.clone(),
+            message: message.to_owned(),
+            author: author.to_owned(),
+            time: s.now_timestamp(),
+        };
+        s.branches.entry(branch).or_default().push(revision.clone());
+        Ok(revision)
+    }
+
+    /// The image a build of `commit` is pushed as (without digest).
+    pub fn image_for(&self, commit: &CommitId) -> ImageRef {
+        self.lock().image(commit.as_str())
+    }
+
+    /// The tags in the registry and their digests.
+    pub fn registry(&self) -> BTreeMap<String, Digest> {
+        self.lock().registry.clone()
+    }
+
+    /// Creates an environment `name`: a stack `app-<name>` whose `ServiceUrl` output is
+    /// `http://<name>.<domain>/`, a service running the image tagged `initial` with every task up, an
+    /// endpoint answering at that URL, and a weighted record with set identifier `<name>` (weight 100
+    /// for the first environment, 0 for the others).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad name; [`Error::Conflict`] if it exists already.
+    pub fn create_environment(&self, name: &str) -> Result<()> {
+        let env = EnvironmentName::parse(name)?;
+        let stack_name = StackName::parse(format!("app-{env}"))?;
+        let set_id = SetIdentifier::from(&env);
+        let mut s = self.lock();
+        if s.services.contains_key(&env) || s.stacks.contains_key(&stack_name) {
+            return Err(Error::Conflict(format!("environment {env} exists already")));
+        }
+        let image = s.image("initial");
+        let host = format!("{env}.{}", s.cfg.domain);
+        let outputs = StackOutputs::from_pairs([
+            ("ServiceUrl".to_owned(), format!("http://{host}/")),
+            ("ClusterName".to_owned(), format!("app-{env}")),
+            ("ServiceName".to_owned(), env.to_string()),
+        ]);
+        let parameters = StackParameters::new()
+            .with("ImageUri", image.to_string())?
+            .with("DesiredCount", s.cfg.desired_count.to_string())?;
+        s.stacks.insert(
+            stack_name.clone(),
+            stack::StackRec::new(parameters, "simulated environment template".into(), outputs),
+        );
+        let desired = s.cfg.desired_count;
+        let service = deployer::ServiceRec::with_initial(&env, image, desired);
+        s.services.insert(env.clone(), service);
+        let first = s.record.weights.is_empty();
+        s.record.weights.insert(set_id, if first { 100 } else { 0 });
+        s.endpoints.insert(host, env);
+        Ok(())
+    }
+
+    /// The DNS weights as they are now (for assertions).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if no environment exists.
+    pub fn weights(&self) -> Result<TrafficSplit> {
+        let s = self.lock();
+        TrafficSplit::try_from(s.record.weights.clone())
+            .map_err(|_| Error::NotFound { kind: "weighted record", id: s.cfg.domain.clone() })
+    }
+
+    /// The image environment `env` serves now: that of its newest completed deployment (for assertions).
+    pub fn serving(&self, env: &str) -> Option<ImageRef> {
+        let env = EnvironmentName::parse(env).ok()?;
+        let mut s = self.lock();
+        deployer::serving(&mut s, &env)
+    }
+
+    /// The parameters of stack `name` as they are now (for assertions).
+    pub fn stack_parameters(&self, name: &str) -> Option<StackParameters> {
+        let name = StackName::parse(name).ok()?;
+        let mut s = self.lock();
+        stack::refresh(&mut s);
+        s.stacks.get(&name).map(|r| r.parameters.clone())
+    }
+
+    /// The source: the account's repository.
+    pub fn source(&self) -> MemorySource {
+        MemorySource::new(self.clone())
+    }
+
+    /// The build service.
+    pub fn builder(&self) -> MemoryBuilder {
+        MemoryBuilder::new(self.clone())
+    }
+
+    /// The stacks.
+    pub fn stacks(&self) -> MemoryStacks {
+        MemoryStacks::new(self.clone())
+    }
+
+    /// The deployer of environment `env`'s service.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad name, [`Error::NotFound`] if the environment does not exist.
+    pub fn deployer(&self, env: &str) -> Result<MemoryDeployer> {
+        let env = EnvironmentName::parse(env)?;
+        if !self.lock().services.contains_key(&env) {
+            return Err(Error::NotFound { kind: "service", id: env.to_string() });
+        }
+        Ok(MemoryDeployer::new(self.clone(), env))
+    }
+
+    /// The weighted DNS name shared by every environment.
+    pub fn dns(&self) -> MemoryDns {
+        MemoryDns::new(self.clone())
+    }
+
+    /// The HTTP client that reaches the environments' endpoints.
+    pub fn verifier(&self) -> MemoryVerifier {
+        MemoryVerifier::new(self.clone())
+    }
+
+    /// Environment `env` wired to this account's backends, for a [`Pipeline`](crate::Pipeline).
+    ///
+    /// # Errors
+    /// As [`deployer`](Account::deployer).
+    pub fn environment(&self, env: &str) -> Result<crate::pipeline::Environment> {
+        let deployer = self.deployer(env)?;
+        crate::pipeline::Environment::builder(env)
+            .stack(Arc::new(self.stacks()), &format!("app-{env}"))
+            .deployer(Arc::new(deployer))
+            .verifier(Arc::new(self.verifier()))
+            .build()
+    }
+}

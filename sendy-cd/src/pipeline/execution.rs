@@ -1,0 +1,1038 @@
+//! One execution, as explicit steps: each is recorded before its AWS-facing call and after it.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Inner, Strategy};
+use crate::builder::{BuildStatus, BuiltImage};
+use crate::deployer::{RollbackTarget, RolloutStatus};
+use crate::dns::ChangeStatus;
+use crate::error::{Error, Result};
+use crate::events::{Event, EventKind};
+use crate::model::{BuildId, Id, ImageRef, Revision, ServiceUrl, Stage, TrafficSplit};
+use crate::record::{
+    ExecutionKind, ExecutionRecord, Outcome, Recovery, StageOutcome, StageRecord, Step, StepOutcome, StepRecord,
+    VerificationRecord,
+};
+use crate::stack::{Plan, StackChange, StackStatus};
+use crate::wait::{Check, Wait};
+
+/// Runs `$body` (an expression using `$exec`) as stage `$stage`: recorded and emitted at its start and end.
+macro_rules! staged {
+    ($exec:ident, $stage:expr, $env:expr, $body:expr) => {{
+        $exec.begin_stage($stage, $env, None);
+        let result = $body.await;
+        $exec.end_stage(&result);
+        result
+    }};
+}
+
+/// Runs one execution to its end and returns its record.
+pub(super) async fn execute(
+    inner: &Inner,
+    kind: ExecutionKind,
+    revision: Option<Revision>,
+    prebuilt: Option<BuiltImage>,
+    cancel: CancellationToken,
+) -> Result<ExecutionRecord> {
+    let mut exec = Execution::start(inner, kind.clone(), revision.clone(), cancel);
+    let result = match (&kind, &revision) {
+        (ExecutionKind::SwitchBack, _) => exec.switch_back().await,
+        (_, Some(revision)) => exec.deploy(revision, prebuilt).await,
+        (_, None) => Err(Error::InvalidConfig("a deployment needs a revision".into())),
+    };
+    let outcome = match result {
+        Ok(()) => Outcome::Succeeded,
+        Err(error) => {
+            // Undoing is never cancelled: it is what makes cancelling safe.
+            exec.cancel = CancellationToken::new();
+            let recovery = exec.recover().await;
+            match error {
+                Error::Cancelled => Outcome::Cancelled { stage: exec.last_stage, recovery },
+                Error::StageFailed { stage, reason } => Outcome::Failed { stage, reason, recovery },
+                other => Outcome::Failed {
+                    stage: exec.last_stage.unwrap_or(Stage::Source),
+                    reason: other.to_string(),
+                    recovery,
+                },
+            }
+        }
+    };
+    if inner.cfg.dns.is_some() {
+        if let Ok(split) = exec.read_weights().await {
+            exec.update(|r| r.traffic_after = Some(split));
+        }
+    }
+    Ok(exec.finish(outcome))
+}
+
+/// Polls the source and deploys each new revision once.
+pub(super) async fn watch(inner: &Inner, cancel: &CancellationToken) -> Result<Vec<ExecutionRecord>> {
+    let Some(source) = inner.cfg.source.clone() else {
+        return Err(Error::InvalidConfig("watch needs a source".into()));
+    };
+    let mut records = vec![];
+    let mut live_checked = false;
+    loop {
+        let latest = tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            r = inner.cfg.retry.retry("read source", || source.latest(&inner.cfg.branch)) => r,
+        };
+        match latest {
+            Ok((revision, _)) => {
+                let seen =
+                    inner.history().iter().any(|r| r.revision.as_ref().is_some_and(|x| x.commit == revision.commit));
+                let live = if seen || live_checked { false } else { live_runs(inner, &revision).await };
+                live_checked = true;
+                if !seen && !live {
+                    let record = execute(inner, ExecutionKind::Deploy, Some(revision), None, cancel.clone()).await?;
+                    records.push(record);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read the source; trying again at the next tick"),
+        }
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(inner.cfg.watch_interval) => {}
+        }
+    }
+    Ok(records)
+}
+
+/// Whether the live environment already runs `revision` (its image is tagged with the commit id).
+async fn live_runs(inner: &Inner, revision: &Revision) -> bool {
+    let live = match &inner.cfg.dns {
+        Some(dns) => match inner.cfg.retry.retry("read weights", || dns.weights()).await {
+            Ok((split, _)) => inner.cfg.environments.iter().max_by_key(|e| split.weight(&e.dns_target)),
+            Err(_) => None,
+        },
+        None => inner.cfg.environments.first(),
+    };
+    let Some(live) = live else { return false };
+    match inner.cfg.retry.retry("read revisions", || live.deployer.revisions()).await {
+        Ok((revs, _)) => revs.current.is_some_and(|c| c.image.tag() == Some(revision.commit.as_str())),
+        Err(_) => false,
+    }
+}
+
+/// A cheap handle to emit events of one execution from inside waits.
+#[derive(Clone)]
+struct Emitter<'a> {
+    inner: &'a Inner,
+    id: Id,
+    start: Instant,
+}
+
+impl Emitter<'_> {
+    fn emit(&self, kind: EventKind) {
+        let elapsed_ms = millis(self.start.elapsed());
+        self.inner.events.publish(&Event { execution: self.id.clone(), elapsed_ms, kind });
+    }
+}
+
+/// Emits a progress event when the message changes.
+struct Progress<'a> {
+    emitter: Emitter<'a>,
+    stage: Stage,
+    last: Mutex<String>,
+}
+
+impl<'a> Progress<'a> {
+    fn new(emitter: Emitter<'a>, stage: Stage) -> Self {
+        Progress { emitter, stage, last: Mutex::new(String::new()) }
+    }
+
+    fn report(&self, message: String) {
+        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *last != message {
+            last.clone_from(&message);
+            drop(last);
+            self.emitter.emit(EventKind::StageProgress { stage: self.stage, message });
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+struct Execution<'a> {
+    inner: &'a Inner,
+    index: usize,
+    id: Id,
+    start: Instant,
+    cancel: CancellationToken,
+    last_stage: Option<Stage>,
+    open_stage: Option<usize>,
+    finished: bool,
+    // What recovery needs to know.
+    target: Option<usize>,
+    previous: Option<usize>,
+    traffic_before: Option<TrafficSplit>,
+    traffic_moved: bool,
+    build_in_flight: Option<BuildId>,
+    /// All-at-once: the live environment's service was changed; roll back to this revision on failure.
+    live_changed: Option<(usize, Option<String>)>,
+    rolled_back_by_backend: bool,
+}
+
+impl<'a> Execution<'a> {
+    fn start(inner: &'a Inner, kind: ExecutionKind, revision: Option<Revision>, cancel: CancellationToken) -> Self {
+        let n = inner.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let suffix = revision.as_ref().map_or("switch-back", |r| r.commit.short());
+        let id = Id::parse(format!("exec-{n}-{suffix}")).expect("a valid execution id");
+        let record = ExecutionRecord {
+            id: id.clone(),
+            kind,
+            revision: revision.clone(),
+            strategy: inner.cfg.strategy.name().into(),
+            started_at: jiff::Timestamp::now(),
+            duration_ms: None,
+            target: None,
+            previous: None,
+            image: None,
+            traffic_before: None,
+            traffic_after: None,
+            stages: vec![],
+            steps: vec![],
+            verifications: vec![],
+            outcome: Outcome::Running,
+        };
+        let index = {
+            let mut history = inner.history();
+            history.push(record);
+            history.len() - 1
+        };
+        let exec = Execution {
+            inner,
+            index,
+            id,
+            start: Instant::now(),
+            cancel,
+            last_stage: None,
+            open_stage: None,
+            finished: false,
+            target: None,
+            previous: None,
+            traffic_before: None,
+            traffic_moved: false,
+            build_in_flight: None,
+            live_changed: None,
+            rolled_back_by_backend: false,
+        };
+        exec.emitter().emit(EventKind::ExecutionStarted { revision, strategy: inner.cfg.strategy.name().into() });
+        exec
+    }
+
+    fn emitter(&self) -> Emitter<'a> {
+        Emitter { inner: self.inner, id: self.id.clone(), start: self.start }
+    }
+
+    fn now_ms(&self) -> u64 {
+        millis(self.start.elapsed())
+    }
+
+    /// Changes the record in the pipeline's history, where it is kept from the first step on.
+    fn update(&self, f: impl FnOnce(&mut ExecutionRecord)) {
+        f(&mut self.inner.history()[self.index]);
+    }
+
+    fn env_name(&self, env: Option<usize>) -> Option<crate::model::EnvironmentName> {
+        env.map(|e| self.inner.cfg.environments[e].name.clone())
+    }
+
+    fn begin_stage(&mut self, stage: Stage, env: Option<usize>, detail: Option<String>) {
+        let environment = self.env_name(env);
+        let started_ms = self.now_ms();
+        let mut at = 0;
+        self.update(|r| {
+            r.stages.push(StageRecord {
+                stage,
+                environment: environment.clone(),
+                started_ms,
+                finished_ms: None,
+                outcome: StageOutcome::Running,
+                detail,
+            });
+            at = r.stages.len() - 1;
+        });
+        self.open_stage = Some(at);
+        self.last_stage = Some(stage);
+        self.emitter().emit(EventKind::StageStarted { stage, environment });
+    }
+
+    fn end_stage<T>(&mut self, result: &Result<T>) {
+        let Some(at) = self.open_stage.take() else { return };
+        let outcome = match result {
+            Ok(_) => StageOutcome::Succeeded,
+            Err(Error::Cancelled) => StageOutcome::Cancelled,
+            Err(Error::StageFailed { reason, .. }) => StageOutcome::Failed { reason: reason.clone() },
+            Err(e) => StageOutcome::Failed { reason: e.to_string() },
+        };
+        let finished_ms = self.now_ms();
+        let mut finished = None;
+        self.update(|r| {
+            let s = &mut r.stages[at];
+            s.finished_ms = Some(finished_ms);
+            s.outcome = outcome.clone();
+            finished = Some((s.stage, s.environment.clone(), finished_ms - s.started_ms));
+        });
+        if let Some((stage, environment, duration_ms)) = finished {
+            self.emitter().emit(EventKind::StageFinished { stage, environment, duration_ms, outcome });
+        }
+    }
+
+    fn set_stage_detail(&self, detail: String) {
+        if let Some(at) = self.open_stage {
+            self.update(|r| r.stages[at].detail = Some(detail));
+        }
+    }
+
+    /// Runs one step: records it, makes its call (cancellable), records how it ended.
+    /// `call` yields the value and the number of calls it made.
+    async fn step<T>(
+        &mut self,
+        step: Step,
+        stage: Stage,
+        env: Option<usize>,
+        detail: Option<String>,
+        call: impl Future<Output = Result<(T, u32)>>,
+        describe: impl FnOnce(&T) -> Option<String>,
+    ) -> Result<T> {
+        let started_ms = self.now_ms();
+        let environment = self.env_name(env);
+        let mut at = 0;
+        self.update(|r| {
+            r.steps.push(StepRecord {
+                step,
+                stage,
+                environment,
+                started_ms,
+                finished_ms: None,
+                outcome: StepOutcome::Started,
+                detail: detail.clone(),
+                calls: 0,
+            });
+            at = r.steps.len() - 1;
+        });
+        self.emitter().emit(EventKind::StepStarted { step, stage });
+        let began = Instant::now();
+        let cancel = self.cancel.clone();
+        let result = tokio::select! {
+            biased;
+            () = cancel.cancelled() => Err(Error::Cancelled),
+            r = call => r,
+        };
+        let (outcome, calls, detail) = match &result {
+            Ok((value, calls)) => (StepOutcome::Done, *calls, describe(value).or(detail)),
+            Err(Error::Cancelled) => (StepOutcome::Cancelled, 0, detail),
+            Err(e) => (StepOutcome::Failed { reason: e.to_string() }, 0, detail),
+        };
+        if matches!(outcome, StepOutcome::Done) && matches!(step, Step::WaitBuild | Step::WaitStack | Step::WaitRollout)
+        {
+            self.inner.learn(step, began.elapsed());
+        }
+        let finished_ms = self.now_ms();
+        self.update(|r| {
+            let s = &mut r.steps[at];
+            s.finished_ms = Some(finished_ms);
+            s.outcome = outcome.clone();
+            s.detail.clone_from(&detail);
+            s.calls = calls;
+        });
+        self.emitter().emit(EventKind::StepFinished { step, stage, outcome });
+        result.map(|(v, _)| v)
+    }
+
+    fn finish(mut self, outcome: Outcome) -> ExecutionRecord {
+        self.finished = true;
+        let duration_ms = self.now_ms();
+        self.update(|r| {
+            r.outcome = outcome.clone();
+            r.duration_ms = Some(duration_ms);
+        });
+        self.emitter().emit(EventKind::ExecutionFinished { outcome, duration_ms });
+        self.inner.history()[self.index].clone()
+    }
+
+    // ---- the flows -------------------------------------------------------------------------------
+
+    async fn deploy(&mut self, revision: &Revision, prebuilt: Option<BuiltImage>) -> Result<()> {
+        let (target, previous) = self.choose_environments().await?;
+        let built = match prebuilt {
+            Some(built) => built,
+            None => staged!(self, Stage::Build, None, self.build_stage(revision))?,
+        };
+        self.update(|r| r.image = Some(built.clone()));
+        let image = built.image;
+        let url = staged!(self, Stage::Stack, Some(target), self.stack_stage(&image))?;
+        staged!(self, Stage::Rollout, Some(target), self.rollout_stage(&image))?;
+        match self.inner.cfg.strategy.clone() {
+            Strategy::AllAtOnce => {
+                self.verify(target, &url, "after rollout").await?;
+            }
+            Strategy::BlueGreen => {
+                let previous = previous.expect("blue/green always has a previous environment");
+                self.verify(target, &url, "before traffic").await?;
+                self.ensure_weights_unchanged().await?;
+                let split = self.split(target, previous, 100)?;
+                self.shift(split, "switch").await?;
+                self.verify(target, &url, "after switch").await?;
+            }
+            Strategy::Canary(canary) => {
+                let previous = previous.expect("a canary always has a previous environment");
+                self.verify(target, &url, "before traffic").await?;
+                self.ensure_weights_unchanged().await?;
+                for percent in canary.steps {
+                    let split = self.split(target, previous, percent)?;
+                    self.shift(split, &format!("canary {percent}%")).await?;
+                    if percent < 100 && !canary.bake.is_zero() {
+                        let bake = canary.bake;
+                        self.step(
+                            Step::Bake,
+                            Stage::Traffic,
+                            Some(target),
+                            Some(format!("{percent}% for {bake:?}")),
+                            async move {
+                                tokio::time::sleep(bake).await;
+                                Ok(((), 0))
+                            },
+                            |()| None,
+                        )
+                        .await?;
+                    }
+                    self.verify(target, &url, &format!("canary {percent}%")).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn switch_back(&mut self) -> Result<()> {
+        let weights = self.read_weights().await?;
+        let envs = &self.inner.cfg.environments;
+        let live =
+            (0..envs.len()).max_by_key(|e| weights.weight(&envs[*e].dns_target)).expect("at least one environment");
+        // The environment that had the traffic before the live one got it, else the only other one.
+        let live_name = envs[live].name.clone();
+        let from_history = self.inner.history().iter().rev().find_map(|r| {
+            (r.outcome == Outcome::Succeeded && r.target.as_ref() == Some(&live_name))
+                .then(|| r.previous.clone())
+                .flatten()
+        });
+        let previous = match from_history.and_then(|p| envs.iter().position(|e| e.name == p)) {
+            Some(p) => p,
+            None if envs.len() == 2 => 1 - live,
+            None => return Err(Error::Conflict("no previous environment is known to switch back to".into())),
+        };
+        self.traffic_before = Some(weights.clone());
+        self.target = Some(previous);
+        self.previous = Some(live);
+        let (target, prev) = (self.env_name(Some(previous)), self.env_name(Some(live)));
+        self.update(|r| {
+            r.traffic_before = Some(weights);
+            r.target = target;
+            r.previous = prev;
+        });
+        let url = staged!(self, Stage::Stack, Some(previous), self.outputs_stage())?;
+        self.verify(previous, &url, "before switching back").await?;
+        let split = self.split(previous, live, 100)?;
+        self.shift(split, "switch back").await?;
+        self.verify(previous, &url, "after switching back").await?;
+        Ok(())
+    }
+
+    /// Picks the environment to deploy to, and the one that has the traffic now.
+    async fn choose_environments(&mut self) -> Result<(usize, Option<usize>)> {
+        let envs = &self.inner.cfg.environments;
+        let (target, previous) = if self.inner.cfg.dns.is_none() {
+            (0, None)
+        } else {
+            let weights = self.read_weights().await?;
+            if let Some(missing) = envs.iter().find(|e| !weights.contains(&e.dns_target)) {
+                return Err(Error::StageFailed {
+                    stage: Stage::Traffic,
+                    reason: format!(
+                        "the weighted record has no set identifier {} (environment {})",
+                        missing.dns_target, missing.name
+                    ),
+                });
+            }
+            let live =
+                (0..envs.len()).max_by_key(|e| weights.weight(&envs[*e].dns_target)).expect("at least one environment");
+            self.traffic_before = Some(weights.clone());
+            self.update(|r| r.traffic_before = Some(weights.clone()));
+            match self.inner.cfg.strategy {
+                Strategy::AllAtOnce => (live, None),
+                Strategy::BlueGreen | Strategy::Canary(_) => {
+                    let idle = (0..envs.len()).find(|e| *e != live && weights.weight(&envs[*e].dns_target) == 0);
+                    let Some(idle) = idle else {
+                        return Err(Error::StageFailed {
+                            stage: Stage::Traffic,
+                            reason: format!("no idle environment (weight 0): the weights are {weights}"),
+                        });
+                    };
+                    (idle, Some(live))
+                }
+            }
+        };
+        self.target = Some(target);
+        self.previous = previous;
+        let (t, p) = (self.env_name(Some(target)), self.env_name(previous));
+        self.update(|r| {
+            r.target = t;
+            r.previous = p;
+        });
+        Ok((target, previous))
+    }
+
+    async fn read_weights(&mut self) -> Result<TrafficSplit> {
+        let inner = self.inner;
+        let dns = inner.cfg.dns.as_ref().ok_or_else(|| Error::InvalidConfig("no DNS switch".into()))?;
+        self.step(
+            Step::ReadWeights,
+            Stage::Traffic,
+            None,
+            None,
+            inner.cfg.retry.retry("read weights", || dns.weights()),
+            |w| Some(w.to_string()),
+        )
+        .await
+    }
+
+    /// Fails if someone else changed the weights since the execution read them.
+    async fn ensure_weights_unchanged(&mut self) -> Result<()> {
+        let now = self.read_weights().await?;
+        if Some(&now) != self.traffic_before.as_ref() {
+            return Err(Error::StageFailed {
+                stage: Stage::Traffic,
+                reason: format!(
+                    "the weights changed while deploying (were {}, are {now}); not switching",
+                    self.traffic_before.as_ref().map(ToString::to_string).unwrap_or_default()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// `percent` of the traffic to `target`, the rest to `previous`, none to other environments.
+    fn split(&self, target: usize, previous: usize, percent: u8) -> Result<TrafficSplit> {
+        let envs = &self.inner.cfg.environments;
+        let weight = |e: usize| {
+            if e == target {
+                percent
+            } else if e == previous {
+                100 - percent
+            } else {
+                0
+            }
+        };
+        Ok(TrafficSplit::new((0..envs.len()).map(|e| (envs[e].dns_target.clone(), weight(e))))?)
+    }
+
+    async fn verify(&mut self, env: usize, url: &ServiceUrl, phase: &str) -> Result<()> {
+        staged!(self, Stage::Verify, Some(env), self.verify_stage(url, phase))
+    }
+
+    async fn shift(&mut self, split: TrafficSplit, label: &str) -> Result<()> {
+        let target = self.target;
+        staged!(self, Stage::Traffic, target, self.shift_stage(split, label))
+    }
+
+    /// Sets `split` and waits until it is applied (and, if `wait_ttl`, one TTL more).
+    async fn set_weights(
+        &mut self,
+        stage: Stage,
+        split: &TrafficSplit,
+        wait_ttl: bool,
+        recovering: bool,
+    ) -> Result<()> {
+        let inner = self.inner;
+        let dns = inner.cfg.dns.as_ref().ok_or_else(|| Error::InvalidConfig("no DNS switch".into()))?;
+        let retry = if recovering { &inner.cfg.recovery_retry } else { &inner.cfg.retry };
+        // Counted as moved before the call: a call that times out may still have been applied.
+        self.traffic_moved = true;
+        let change = self
+            .step(
+                Step::SetWeights,
+                stage,
+                self.target,
+                Some(split.to_string()),
+                retry.retry("set weights", || dns.set_weights(split)),
+                |c| Some(format!("{split} (change {c})")),
+            )
+            .await?;
+        self.emitter().emit(EventKind::TrafficShifted { weights: split.clone() });
+        let progress = Progress::new(self.emitter(), stage);
+        let wait = Wait::new(&inner.cfg.poll, "DNS change", inner.cfg.deadlines.traffic);
+        let change_ref = &change;
+        let progress_ref = &progress;
+        self.step(
+            Step::WaitDnsChange,
+            stage,
+            self.target,
+            Some(change.to_string()),
+            async move {
+                let (_, stats) = wait
+                    .until(|| async move {
+                        Ok(match dns.change_status(change_ref).await? {
+                            ChangeStatus::Applied => Check::Ready(()),
+                            ChangeStatus::Pending => {
+                                progress_ref.report(format!("change {change_ref} pending"));
+                                Check::Pending
+                            }
+                        })
+                    })
+                    .await?;
+                Ok(((), stats.calls))
+            },
+            |()| None,
+        )
+        .await?;
+        if wait_ttl {
+            let ttl = dns.ttl();
+            self.step(
+                Step::WaitTtl,
+                stage,
+                self.target,
+                Some(format!("{ttl:?}")),
+                async move {
+                    tokio::time::sleep(ttl).await;
+                    Ok(((), 0))
+                },
+                |()| None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    // ---- undoing -----------------------------------------------------------------------------------
+
+    /// Undoes what users could see of a failed or cancelled execution.
+    async fn recover(&mut self) -> Recovery {
+        let mut recovery = Recovery::NotNeeded;
+        if let Some(build) = self.build_in_flight.take() {
+            let builder = &self.inner.cfg.builder;
+            let retry = &self.inner.cfg.recovery_retry;
+            self.begin_stage(Stage::Rollback, None, Some(format!("stop build {build}")));
+            let r = self
+                .step(
+                    Step::StopBuild,
+                    Stage::Rollback,
+                    None,
+                    Some(build.to_string()),
+                    retry.retry("stop build", || builder.stop(&build)),
+                    |()| None,
+                )
+                .await;
+            self.end_stage(&r);
+        }
+        if self.traffic_moved {
+            let before = self.traffic_before.clone().expect("traffic moved only after the weights were read");
+            let to = self.env_name(self.previous.or(self.target));
+            self.begin_stage(Stage::Rollback, self.previous, Some(format!("restore {before}")));
+            let r = self.set_weights(Stage::Rollback, &before, false, true).await;
+            self.end_stage(&r);
+            recovery = match (r, to) {
+                (Ok(()), Some(to)) => Recovery::TrafficRestored { to },
+                (Ok(()), None) => Recovery::Failed { reason: "weights restored, but no environment is named".into() },
+                (Err(e), _) => Recovery::Failed { reason: format!("could not send traffic back ({before}): {e}") },
+            };
+        } else if let Some((env, revision)) = self.live_changed.clone() {
+            recovery = match revision {
+                None => Recovery::Failed { reason: "the live service has no earlier revision to roll back to".into() },
+                Some(revision) if self.rolled_back_by_backend => Recovery::ServiceRolledBack { revision },
+                Some(revision) => {
+                    self.begin_stage(Stage::Rollback, Some(env), Some(format!("roll back to {revision}")));
+                    let r = self.rollback_service(env, &revision).await;
+                    self.end_stage(&r);
+                    match r {
+                        Ok(()) => Recovery::ServiceRolledBack { revision },
+                        Err(e) => {
+                            Recovery::Failed { reason: format!("could not roll the service back to {revision}: {e}") }
+                        }
+                    }
+                }
+            };
+        }
+        recovery
+    }
+
+    async fn rollback_service(&mut self, env: usize, revision: &str) -> Result<()> {
+        let inner = self.inner;
+        let deployer = &inner.cfg.environments[env].deployer;
+        let target = RollbackTarget::Revision(revision.to_owned());
+        let rollout = self
+            .step(
+                Step::RollbackService,
+                Stage::Rollback,
+                Some(env),
+                Some(revision.to_owned()),
+                inner.cfg.recovery_retry.retry("roll back", || deployer.rollback(&target)),
+                |r| Some(format!("deployment {}", r.deployment_id)),
+            )
+            .await?;
+        match self.wait_rollout(Stage::Rollback, env, &rollout).await? {
+            RolloutStatus::Completed { .. } => Ok(()),
+            other => Err(Error::StageFailed { stage: Stage::Rollback, reason: describe_rollout(&other) }),
+        }
+    }
+
+    async fn wait_rollout(
+        &mut self,
+        stage: Stage,
+        env: usize,
+        rollout: &crate::model::Rollout,
+    ) -> Result<RolloutStatus> {
+        let inner = self.inner;
+        let deployer = &inner.cfg.environments[env].deployer;
+        let progress = Progress::new(self.emitter(), stage);
+        let progress_ref = &progress;
+        let wait = Wait::new(&inner.cfg.poll, "rollout", inner.cfg.deadlines.rollout)
+            .expected(inner.expected(Step::WaitRollout));
+        self.step(
+            Step::WaitRollout,
+            stage,
+            Some(env),
+            Some(rollout.deployment_id.to_string()),
+            async move {
+                let (status, stats) = wait
+                    .until(|| async move {
+                        let status = deployer.status(rollout).await?;
+                        if let RolloutStatus::InProgress { running, desired, failed } = &status {
+                            progress_ref.report(format!("{running}/{desired} tasks running, {failed} failed"));
+                        }
+                        Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
+                    })
+                    .await?;
+                Ok((status, stats.calls))
+            },
+            |s| Some(describe_rollout(s)),
+        )
+        .await
+    }
+}
+
+impl Drop for Execution<'_> {
+    /// An execution whose future was dropped is closed in the record as cancelled, nothing undone.
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let now = self.now_ms();
+        let recovery = if self.traffic_moved {
+            Recovery::Failed {
+                reason: "abandoned (its future was dropped) after traffic moved; weights left as they were".into(),
+            }
+        } else {
+            Recovery::NotNeeded
+        };
+        let outcome = Outcome::Cancelled { stage: self.last_stage, recovery };
+        self.update(|r| {
+            for s in r.stages.iter_mut().filter(|s| s.finished_ms.is_none()) {
+                s.finished_ms = Some(now);
+                s.outcome = StageOutcome::Cancelled;
+            }
+            for s in r.steps.iter_mut().filter(|s| s.finished_ms.is_none()) {
+                s.finished_ms = Some(now);
+                s.outcome = StepOutcome::Cancelled;
+            }
+            r.outcome = outcome.clone();
+            r.duration_ms = Some(now);
+        });
+        self.emitter().emit(EventKind::ExecutionFinished { outcome, duration_ms: now });
+    }
+}
+
+fn describe_rollout(status: &RolloutStatus) -> String {
+    match status {
+        RolloutStatus::InProgress { running, desired, failed } => {
+            format!("in progress: {running}/{desired} running, {failed} failed")
+        }
+        RolloutStatus::Completed { running, desired } => format!("completed: {running}/{desired} running"),
+        RolloutStatus::Failed { reason, rolled_back: true, .. } => format!("{reason} (rolled back)"),
+        RolloutStatus::Failed { reason, .. } => reason.clone(),
+        RolloutStatus::Superseded { by } => format!("superseded by deployment {by}"),
+    }
+}
+
+// ---- stages --------------------------------------------------------------------------------------------
+
+impl Execution<'_> {
+    async fn build_stage(&mut self, revision: &Revision) -> Result<BuiltImage> {
+        let exec = self;
+        let inner = exec.inner;
+        let builder = &inner.cfg.builder;
+        let build = exec
+            .step(
+                Step::StartBuild,
+                Stage::Build,
+                None,
+                Some(revision.commit.to_string()),
+                inner.cfg.retry.retry("start build", || builder.start(revision)),
+                |b| Some(b.to_string()),
+            )
+            .await?;
+        exec.build_in_flight = Some(build.clone());
+        exec.set_stage_detail(format!("build {build}"));
+        let progress = Progress::new(exec.emitter(), Stage::Build);
+        let progress_ref = &progress;
+        let build_ref = &build;
+        let wait =
+            Wait::new(&inner.cfg.poll, "build", inner.cfg.deadlines.build).expected(inner.expected(Step::WaitBuild));
+        let status = exec
+            .step(
+                Step::WaitBuild,
+                Stage::Build,
+                None,
+                Some(build.to_string()),
+                async move {
+                    let (status, stats) = wait
+                        .until(|| async move {
+                            let status = builder.status(build_ref).await?;
+                            match &status {
+                                BuildStatus::Queued => progress_ref.report("QUEUED".into()),
+                                BuildStatus::InProgress { phase } => progress_ref.report(phase.clone()),
+                                _ => {}
+                            }
+                            Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
+                        })
+                        .await?;
+                    Ok((status, stats.calls))
+                },
+                |s| match s {
+                    BuildStatus::Succeeded(b) => Some(b.image.to_string()),
+                    _ => None,
+                },
+            )
+            .await?;
+        exec.build_in_flight = None;
+        match status {
+            BuildStatus::Succeeded(built) => {
+                exec.set_stage_detail(format!("{} by build {}", built.image, built.build));
+                Ok(built)
+            }
+            BuildStatus::Failed { phase, reason } => Err(Error::StageFailed {
+                stage: Stage::Build,
+                reason: format!("build {build} failed in {phase}: {reason}"),
+            }),
+            BuildStatus::Stopped => {
+                Err(Error::StageFailed { stage: Stage::Build, reason: format!("build {build} was stopped") })
+            }
+            other => Err(Error::Backend(format!("build {build} reported a non-final status as final: {other:?}"))),
+        }
+    }
+
+    async fn stack_stage(&mut self, image: &ImageRef) -> Result<ServiceUrl> {
+        let exec = self;
+        let inner = exec.inner;
+        let env_index = exec.target.expect("a target is chosen before the stack stage");
+        let env = &inner.cfg.environments[env_index];
+        let mut parameters = env.parameters.clone();
+        if let Some(key) = &env.image_parameter {
+            parameters.insert(key.clone(), image.to_string());
+        }
+        let change = StackChange { parameters, template: None };
+        let plan = exec
+            .step(
+                Step::PlanStack,
+                Stage::Stack,
+                Some(env_index),
+                Some(env.stack_name.to_string()),
+                inner.cfg.retry.retry("plan stack", || env.stack.plan(&env.stack_name, &change)),
+                |p| {
+                    Some(match p {
+                        Plan::NoChanges => "no changes".into(),
+                        Plan::Ready(plan) => {
+                            let changes: Vec<String> =
+                                plan.changes.iter().map(|c| format!("{:?} {}", c.action, c.logical_id)).collect();
+                            format!("plan {}: {}", plan.id, changes.join(", "))
+                        }
+                    })
+                },
+            )
+            .await?;
+        match plan {
+            Plan::NoChanges => exec.set_stage_detail(format!("{}: nothing to change", env.stack_name)),
+            Plan::Ready(plan) => {
+                exec.set_stage_detail(format!("{}: {} resource changes", env.stack_name, plan.changes.len()));
+                exec.step(
+                    Step::ApplyStack,
+                    Stage::Stack,
+                    Some(env_index),
+                    Some(plan.id.to_string()),
+                    inner.cfg.retry.retry("apply stack", || env.stack.apply(&plan)),
+                    |()| None,
+                )
+                .await?;
+                let progress = Progress::new(exec.emitter(), Stage::Stack);
+                let (progress_ref, plan_ref) = (&progress, &plan);
+                let wait = Wait::new(&inner.cfg.poll, "stack update", inner.cfg.deadlines.stack)
+                    .expected(inner.expected(Step::WaitStack));
+                let status = exec
+                    .step(
+                        Step::WaitStack,
+                        Stage::Stack,
+                        Some(env_index),
+                        Some(plan.id.to_string()),
+                        async move {
+                            let (status, stats) = wait
+                                .until(|| async move {
+                                    let status = env.stack.status(plan_ref).await?;
+                                    if let StackStatus::InProgress { status } = &status {
+                                        progress_ref.report(status.clone());
+                                    }
+                                    Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
+                                })
+                                .await?;
+                            Ok((status, stats.calls))
+                        },
+                        |s| Some(format!("{s:?}")),
+                    )
+                    .await?;
+                let failed = |resource: Option<String>, reason: String, what: &str| Error::StageFailed {
+                    stage: Stage::Stack,
+                    reason: format!(
+                        "{} {what}: {}{reason}",
+                        env.stack_name,
+                        resource.map(|r| format!("{r}: ")).unwrap_or_default()
+                    ),
+                };
+                match status {
+                    StackStatus::Complete => {}
+                    StackStatus::RolledBack { resource, reason } => {
+                        return Err(failed(resource, reason, "rolled back"));
+                    }
+                    StackStatus::Failed { resource, reason } => return Err(failed(resource, reason, "failed")),
+                    other => {
+                        return Err(Error::Backend(format!("stack reported a non-final status as final: {other:?}")));
+                    }
+                }
+            }
+        }
+        exec.outputs_stage().await
+    }
+
+    /// Reads the target environment's service URL from its stack outputs.
+    async fn outputs_stage(&mut self) -> Result<ServiceUrl> {
+        let exec = self;
+        let inner = exec.inner;
+        let env_index = exec.target.expect("a target is chosen first");
+        let env = &inner.cfg.environments[env_index];
+        let outputs = exec
+            .step(
+                Step::ReadOutputs,
+                Stage::Stack,
+                Some(env_index),
+                Some(env.stack_name.to_string()),
+                inner.cfg.retry.retry("read outputs", || env.stack.outputs(&env.stack_name)),
+                |o| o.get(&env.url_output).map(str::to_owned),
+            )
+            .await?;
+        outputs
+            .service_url(&env.url_output)
+            .map_err(|e| Error::StageFailed { stage: Stage::Stack, reason: format!("{}: {e}", env.stack_name) })
+    }
+
+    async fn rollout_stage(&mut self, image: &ImageRef) -> Result<()> {
+        let exec = self;
+        let inner = exec.inner;
+        let env_index = exec.target.expect("a target is chosen before the rollout");
+        let env = &inner.cfg.environments[env_index];
+        let revisions = exec
+            .step(
+                Step::ReadRevisions,
+                Stage::Rollout,
+                Some(env_index),
+                None,
+                inner.cfg.retry.retry("read revisions", || env.deployer.revisions()),
+                |r| r.current.as_ref().map(|c| format!("current {}", c.revision)),
+            )
+            .await?;
+        if matches!(inner.cfg.strategy, Strategy::AllAtOnce) {
+            // From here on the live service may change: a failure rolls it back to what it runs now.
+            exec.live_changed = Some((env_index, revisions.current.map(|c| c.revision)));
+        }
+        let rollout = exec
+            .step(
+                Step::Deploy,
+                Stage::Rollout,
+                Some(env_index),
+                Some(image.to_string()),
+                inner.cfg.retry.retry("deploy", || env.deployer.deploy(image)),
+                |r| Some(format!("deployment {}", r.deployment_id)),
+            )
+            .await?;
+        exec.set_stage_detail(format!("deployment {} of {image}", rollout.deployment_id));
+        match exec.wait_rollout(Stage::Rollout, env_index, &rollout).await? {
+            RolloutStatus::Completed { .. } => Ok(()),
+            other => {
+                if matches!(other, RolloutStatus::Failed { rolled_back: true, .. }) {
+                    exec.rolled_back_by_backend = true;
+                }
+                Err(Error::StageFailed {
+                    stage: Stage::Rollout,
+                    reason: format!(
+                        "deployment {} on {}: {}",
+                        rollout.deployment_id,
+                        env.name,
+                        describe_rollout(&other)
+                    ),
+                })
+            }
+        }
+    }
+
+    async fn verify_stage(&mut self, url: &ServiceUrl, phase: &str) -> Result<()> {
+        let exec = self;
+        let inner = exec.inner;
+        let env_index = exec.target.expect("a target is chosen before verifying");
+        let env = &inner.cfg.environments[env_index];
+        exec.set_stage_detail(format!("{} {}", phase, url));
+        let check = &inner.cfg.health;
+        let (passed, report) = exec
+            .step(
+                Step::Verify,
+                Stage::Verify,
+                Some(env_index),
+                Some(format!("{} {url}", phase)),
+                async move {
+                    let (passed, report) =
+                        check.measure(env.verifier.as_ref(), url, inner.cfg.deadlines.verify).await?;
+                    let probes = report.probes;
+                    Ok(((passed, report), probes))
+                },
+                |(passed, r)| {
+                    Some(format!(
+                        "{} ({}/{} probes ok)",
+                        if *passed { "passed" } else { "failed" },
+                        r.successes,
+                        r.probes
+                    ))
+                },
+            )
+            .await?;
+        let failure = (!passed).then(|| report.failure_summary(url));
+        let record = VerificationRecord { environment: env.name.clone(), phase: phase.to_owned(), report, passed };
+        exec.update(|r| r.verifications.push(record));
+        match failure {
+            None => Ok(()),
+            Some(reason) => {
+                Err(Error::StageFailed { stage: Stage::Verify, reason: format!("{} ({}): {reason}", env.name, phase) })
+            }
+        }
+    }
+
+    async fn shift_stage(&mut self, split: TrafficSplit, label: &str) -> Result<()> {
+        self.set_stage_detail(format!("{label}: {split}"));
+        self.set_weights(Stage::Traffic, &split, true, false).await
+    }
+}

@@ -1,0 +1,654 @@
+//! The pipeline: source → build → stack → rollout → verification → traffic, under a strategy.
+//!
+//! A [`Pipeline`] composes a [`Builder`], one or more [`Environment`]s, a [`DnsSwitch`] and (for
+//! [`Pipeline::watch`]) a [`Source`]. [`Pipeline::run`] deploys one revision and returns its
+//! [`ExecutionRecord`]; a failing stage is not an `Err` but an [`Outcome::Failed`] in the record,
+//! which also says what was undone ([`Recovery`](crate::Recovery)).
+//!
+//! # Strategies
+//! - [`Strategy::AllAtOnce`]: update the live environment in place; no DNS change. A failure after the
+//!   rollout started rolls the service back to the revision it ran before.
+//! - [`Strategy::BlueGreen`] (the default): deploy and verify the idle environment (weight 0), move all
+//!   weight to it in one change, wait until the change is applied and one TTL has passed, verify again.
+//!   The previous environment is left untouched, for an instant [`Pipeline::switch_back`].
+//! - [`Strategy::Canary`]: like blue/green, but the weight moves in steps, with a bake time and a
+//!   verification at each.
+//!
+//! Any failure after traffic moved sends all weight back to the previous environment in one change;
+//! a failure before traffic moved changes nothing users see.
+//!
+//! # Defaults
+//! Stage deadlines ([`Deadlines::default`]): build 60 min, stack 60 min, rollout 30 min, verification
+//! 10 min, traffic 15 min. Polling: [`PollPolicy::default`]; retries: [`RetryPolicy::default`]; health
+//! check: [`HealthCheck::default`]; branch `main`; watch interval 30 s; canary 10 %, 50 %, 100 % with
+//! a 5-minute bake.
+
+mod execution;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::builder::Builder;
+use crate::deployer::Deployer;
+use crate::dns::DnsSwitch;
+use crate::error::{Error, Result};
+use crate::events::{EventHub, EventSink, EventStream};
+use crate::model::{
+    BranchName, CommitId, EnvironmentName, ParameterKey, Revision, SetIdentifier, StackName, StackParameters, Stage,
+};
+use crate::record::{ExecutionKind, ExecutionRecord, Step};
+use crate::source::Source;
+use crate::stack::Stack;
+use crate::verify::{HealthCheck, Verifier};
+use crate::wait::{PollPolicy, RetryPolicy};
+
+/// One place a revision can be deployed to: a stack, the service in it, the way to check it, and its
+/// weighted DNS record.
+#[derive(Clone)]
+pub struct Environment {
+    pub(crate) name: EnvironmentName,
+    pub(crate) stack: Arc<dyn Stack>,
+    pub(crate) stack_name: StackName,
+    pub(crate) parameters: StackParameters,
+    pub(crate) image_parameter: Option<ParameterKey>,
+    pub(crate) url_output: String,
+    pub(crate) deployer: Arc<dyn Deployer>,
+    pub(crate) verifier: Arc<dyn Verifier>,
+    pub(crate) dns_target: SetIdentifier,
+}
+
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Environment")
+            .field("name", &self.name)
+            .field("stack_name", &self.stack_name)
+            .field("image_parameter", &self.image_parameter)
+            .field("dns_target", &self.dns_target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Environment {
+    /// Starts describing environment `name` (such as `blue`).
+    pub fn builder(name: &str) -> EnvironmentBuilder {
+        EnvironmentBuilder {
+            name: name.to_owned(),
+            stack: None,
+            parameters: StackParameters::new(),
+            image_parameter: Some("ImageUri".into()),
+            url_output: "ServiceUrl".into(),
+            deployer: None,
+            verifier: None,
+            dns_target: None,
+        }
+    }
+
+    /// The environment's name.
+    pub fn name(&self) -> &EnvironmentName {
+        &self.name
+    }
+
+    /// Its stack's name.
+    pub fn stack_name(&self) -> &StackName {
+        &self.stack_name
+    }
+
+    /// Its set identifier in the weighted DNS record.
+    pub fn dns_target(&self) -> &SetIdentifier {
+        &self.dns_target
+    }
+}
+
+/// Describes an [`Environment`]; validated by [`build`](EnvironmentBuilder::build).
+#[must_use]
+pub struct EnvironmentBuilder {
+    name: String,
+    stack: Option<(Arc<dyn Stack>, String)>,
+    parameters: StackParameters,
+    image_parameter: Option<String>,
+    url_output: String,
+    deployer: Option<Arc<dyn Deployer>>,
+    verifier: Option<Arc<dyn Verifier>>,
+    dns_target: Option<String>,
+}
+
+impl EnvironmentBuilder {
+    /// The stack (required) and its name.
+    pub fn stack(mut self, stack: Arc<dyn Stack>, name: &str) -> Self {
+        self.stack = Some((stack, name.to_owned()));
+        self
+    }
+
+    /// Parameters every stack change sets (besides the image). Default none.
+    pub fn parameters(mut self, parameters: StackParameters) -> Self {
+        self.parameters = parameters;
+        self
+    }
+
+    /// The stack parameter that receives the image, or `None` for a stack that does not manage the
+    /// image (the deployer alone rolls it out). Default `ImageUri`.
+    pub fn image_parameter(mut self, key: Option<&str>) -> Self {
+        self.image_parameter = key.map(str::to_owned);
+        self
+    }
+
+    /// The stack output holding the service URL. Default `ServiceUrl`.
+    pub fn url_output(mut self, key: &str) -> Self {
+        self.url_output = key.to_owned();
+        self
+    }
+
+    /// The deployer of the environment's service (required).
+    pub fn deployer(mut self, deployer: Arc<dyn Deployer>) -> Self {
+        self.deployer = Some(deployer);
+        self
+    }
+
+    /// The verifier that reaches the service URL (required).
+    pub fn verifier(mut self, verifier: Arc<dyn Verifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// The environment's set identifier in the weighted record. Default: the environment's name.
+    pub fn dns_target(mut self, set_identifier: &str) -> Self {
+        self.dns_target = Some(set_identifier.to_owned());
+        self
+    }
+
+    /// Validates and builds.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a malformed name, stack name, parameter key or set identifier;
+    /// [`Error::InvalidConfig`] for a missing stack, deployer or verifier.
+    pub fn build(self) -> Result<Environment> {
+        let name = EnvironmentName::parse(self.name)?;
+        let missing = |what: &str| Error::InvalidConfig(format!("environment {name}: no {what} given"));
+        let (stack, stack_name) = self.stack.ok_or_else(|| missing("stack"))?;
+        Ok(Environment {
+            stack,
+            stack_name: StackName::parse(stack_name)?,
+            parameters: self.parameters,
+            image_parameter: self.image_parameter.map(ParameterKey::parse).transpose()?,
+            url_output: self.url_output,
+            deployer: self.deployer.ok_or_else(|| missing("deployer"))?,
+            verifier: self.verifier.ok_or_else(|| missing("verifier"))?,
+            dns_target: match self.dns_target {
+                Some(t) => SetIdentifier::parse(t)?,
+                None => SetIdentifier::from(&name),
+            },
+            name,
+        })
+    }
+}
+
+/// How a canary moves traffic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Canary {
+    /// The new environment's share of traffic at each step, in percent: strictly increasing, ending at
+    /// 100. Default `[10, 50, 100]`.
+    pub steps: Vec<u8>,
+    /// How long each step but the last runs before it is verified. Default 5 min.
+    pub bake: Duration,
+}
+
+impl Default for Canary {
+    fn default() -> Self {
+        Canary { steps: vec![10, 50, 100], bake: Duration::from_secs(300) }
+    }
+}
+
+/// How a revision reaches users.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Update the live environment in place.
+    AllAtOnce,
+    /// Deploy the idle environment, then move all traffic at once.
+    #[default]
+    BlueGreen,
+    /// Deploy the idle environment, then move traffic step by step.
+    Canary(Canary),
+}
+
+impl Strategy {
+    /// The strategy's name, as records show it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::AllAtOnce => "all_at_once",
+            Strategy::BlueGreen => "blue_green",
+            Strategy::Canary(_) => "canary",
+        }
+    }
+}
+
+/// How long each stage may take before it is a failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deadlines {
+    /// The build. Default 60 min (CodeBuild's own default timeout).
+    pub build: Duration,
+    /// A stack update. Default 60 min.
+    pub stack: Duration,
+    /// A rollout. Default 30 min.
+    pub rollout: Duration,
+    /// One verification. Default 10 min.
+    pub verify: Duration,
+    /// One DNS change, until applied. Default 15 min.
+    pub traffic: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            build: Duration::from_secs(3600),
+            stack: Duration::from_secs(3600),
+            rollout: Duration::from_secs(1800),
+            verify: Duration::from_secs(600),
+            traffic: Duration::from_secs(900),
+        }
+    }
+}
+
+pub(crate) struct Config {
+    pub(crate) source: Option<Arc<dyn Source>>,
+    pub(crate) branch: BranchName,
+    pub(crate) builder: Arc<dyn Builder>,
+    pub(crate) environments: Vec<Environment>,
+    pub(crate) dns: Option<Arc<dyn DnsSwitch>>,
+    pub(crate) strategy: Strategy,
+    pub(crate) deadlines: Deadlines,
+    pub(crate) poll: PollPolicy,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) recovery_retry: RetryPolicy,
+    pub(crate) health: HealthCheck,
+    pub(crate) watch_interval: Duration,
+}
+
+pub(crate) struct Inner {
+    pub(crate) cfg: Config,
+    running: tokio::sync::Mutex<()>,
+    history: Mutex<Vec<ExecutionRecord>>,
+    learned: Mutex<BTreeMap<Step, Vec<Duration>>>,
+    pub(crate) events: EventHub,
+    pub(crate) counter: AtomicU64,
+}
+
+impl Inner {
+    pub(crate) fn history(&self) -> MutexGuard<'_, Vec<ExecutionRecord>> {
+        self.history.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The usual duration of a wait step: the median of the last five that succeeded.
+    pub(crate) fn expected(&self, step: Step) -> Option<Duration> {
+        let learned = self.learned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = learned.get(&step)?.clone();
+        seen.sort();
+        seen.get(seen.len() / 2).copied()
+    }
+
+    pub(crate) fn learn(&self, step: Step, took: Duration) {
+        let mut learned = self.learned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seen = learned.entry(step).or_default();
+        seen.push(took);
+        if seen.len() > 5 {
+            seen.remove(0);
+        }
+    }
+}
+
+/// Composes the backends into a deployment pipeline. Cheap to clone: clones share history and events.
+///
+/// # Example
+/// ```
+/// use sendy_cd::{Outcome, Pipeline, memory::Account};
+/// use std::sync::Arc;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> sendy_cd::Result<()> {
+/// let account = Account::new();
+/// account.create_environment("blue")?;
+/// account.create_environment("green")?;
+/// let pipeline = Pipeline::builder()
+///     .builder(Arc::new(account.builder()))
+///     .environment(account.environment("blue")?)
+///     .environment(account.environment("green")?)
+///     .dns(Arc::new(account.dns()))
+///     .build()?;
+/// let revision = account.push("main", "First feature", "Ada")?;
+/// let record = pipeline.run(revision).await?;
+/// assert_eq!(record.outcome, Outcome::Succeeded);
+/// assert_eq!(record.target.unwrap().as_str(), "green");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Pipeline {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("strategy", &self.inner.cfg.strategy)
+            .field("environments", &self.inner.cfg.environments)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Describes a [`Pipeline`]; validated by [`build`](PipelineBuilder::build). Defaults are listed in the
+/// [module docs](self).
+#[must_use]
+pub struct PipelineBuilder {
+    source: Option<Arc<dyn Source>>,
+    branch: String,
+    builder: Option<Arc<dyn Builder>>,
+    environments: Vec<Environment>,
+    dns: Option<Arc<dyn DnsSwitch>>,
+    strategy: Strategy,
+    deadlines: Deadlines,
+    poll: PollPolicy,
+    retry: RetryPolicy,
+    health: HealthCheck,
+    expected: BTreeMap<Stage, Duration>,
+    sinks: Vec<Arc<dyn EventSink>>,
+    watch_interval: Duration,
+}
+
+impl Pipeline {
+    /// Starts describing a pipeline.
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder {
+            source: None,
+            branch: "main".into(),
+            builder: None,
+            environments: vec![],
+            dns: None,
+            strategy: Strategy::default(),
+            deadlines: Deadlines::default(),
+            poll: PollPolicy::default(),
+            retry: RetryPolicy::default(),
+            health: HealthCheck::default(),
+            expected: BTreeMap::new(),
+            sinks: vec![],
+            watch_interval: Duration::from_secs(30),
+        }
+    }
+
+    /// Deploys `revision` with the pipeline's strategy and returns its record.
+    ///
+    /// A stage that fails is reported in the record ([`Outcome::Failed`]), not as an `Err`.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] if another execution of this pipeline is running (deployments never overlap).
+    ///
+    /// # Cancellation
+    /// Dropping the future abandons the execution where it is: its record (in [`history`](Self::history))
+    /// is closed as cancelled, but nothing is undone. To cancel *and* undo (stop the build, send traffic
+    /// back), use [`run_until_cancelled`](Self::run_until_cancelled).
+    pub async fn run(&self, revision: Revision) -> Result<ExecutionRecord> {
+        self.run_until_cancelled(revision, &CancellationToken::new()).await
+    }
+
+    /// Like [`run`](Self::run), but when `cancel` is cancelled the execution stops at once, undoes
+    /// what users would see (stops the build, sends traffic back) and returns a record whose outcome is
+    /// [`Outcome::Cancelled`].
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
+    pub async fn run_until_cancelled(&self, revision: Revision, cancel: &CancellationToken) -> Result<ExecutionRecord> {
+        let _running = self.lock()?;
+        execution::execute(&self.inner, ExecutionKind::Deploy, Some(revision), None, cancel.clone()).await
+    }
+
+    /// Deploys again an image that an earlier execution of this pipeline built from `commit` (a manual
+    /// rollback to an earlier revision), without building, with the pipeline's strategy.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if no execution built `commit`; [`Error::Conflict`] as for [`run`](Self::run).
+    pub async fn redeploy(&self, commit: &CommitId) -> Result<ExecutionRecord> {
+        let _running = self.lock()?;
+        let (revision, image) = self
+            .inner
+            .history()
+            .iter()
+            .rev()
+            .find_map(|r| {
+                let image = r.image.as_ref().filter(|i| &i.commit == commit)?;
+                Some((r.revision.clone(), image.clone()))
+            })
+            .ok_or_else(|| Error::NotFound { kind: "built revision", id: commit.to_string() })?;
+        execution::execute(&self.inner, ExecutionKind::Redeploy, revision, Some(image), CancellationToken::new()).await
+    }
+
+    /// Sends all traffic back to the environment that had it before the last switch (a manual
+    /// rollback), after checking that environment is healthy. Needs a DNS switch.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] without a DNS switch; [`Error::Conflict`] as for [`run`](Self::run).
+    pub async fn switch_back(&self) -> Result<ExecutionRecord> {
+        let _running = self.lock()?;
+        if self.inner.cfg.dns.is_none() {
+            return Err(Error::InvalidConfig("switch_back needs a DNS switch".into()));
+        }
+        execution::execute(&self.inner, ExecutionKind::SwitchBack, None, None, CancellationToken::new()).await
+    }
+
+    /// Polls the source every watch interval and deploys each new revision of the branch once, one at
+    /// a time, until `cancel` is cancelled (an execution under way is then cancelled and undone).
+    /// Returns the records of the executions it ran.
+    ///
+    /// A revision is deployed at most once, whatever its outcome; a revision the live environment
+    /// already runs (its image is tagged with the commit id) is not deployed. A source that cannot be
+    /// read is retried at the next tick.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if the pipeline has no source; [`Error::Conflict`] as for [`run`](Self::run).
+    pub async fn watch(&self, cancel: &CancellationToken) -> Result<Vec<ExecutionRecord>> {
+        let _running = self.lock()?;
+        execution::watch(&self.inner, cancel).await
+    }
+
+    /// Every execution so far, oldest first, the running one included.
+    pub fn history(&self) -> Vec<ExecutionRecord> {
+        self.inner.history().clone()
+    }
+
+    /// The newest execution.
+    pub fn last_record(&self) -> Option<ExecutionRecord> {
+        self.inner.history().last().cloned()
+    }
+
+    /// A stream of every event from now on.
+    pub fn subscribe(&self) -> EventStream {
+        self.inner.events.subscribe()
+    }
+
+    /// Adds a sink that receives every event from now on.
+    pub fn add_sink(&self, sink: Arc<dyn EventSink>) {
+        self.inner.events.add_sink(sink);
+    }
+
+    /// The environments, in the order given.
+    pub fn environments(&self) -> &[Environment] {
+        &self.inner.cfg.environments
+    }
+
+    /// The strategy.
+    pub fn strategy(&self) -> &Strategy {
+        &self.inner.cfg.strategy
+    }
+
+    fn lock(&self) -> Result<tokio::sync::MutexGuard<'_, ()>> {
+        self.inner
+            .running
+            .try_lock()
+            .map_err(|_| Error::Conflict("an execution of this pipeline is already running".into()))
+    }
+}
+
+impl PipelineBuilder {
+    /// The source [`watch`](Pipeline::watch) polls.
+    pub fn source(mut self, source: Arc<dyn Source>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// The branch [`watch`](Pipeline::watch) follows. Default `main`.
+    pub fn branch(mut self, branch: &str) -> Self {
+        self.branch = branch.to_owned();
+        self
+    }
+
+    /// The builder (required).
+    pub fn builder(mut self, builder: Arc<dyn Builder>) -> Self {
+        self.builder = Some(builder);
+        self
+    }
+
+    /// Adds an environment (at least one; two for blue/green and canary).
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environments.push(environment);
+        self
+    }
+
+    /// The DNS switch (required for blue/green and canary).
+    pub fn dns(mut self, dns: Arc<dyn DnsSwitch>) -> Self {
+        self.dns = Some(dns);
+        self
+    }
+
+    /// The strategy. Default [`Strategy::BlueGreen`].
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// The stage deadlines. Default [`Deadlines::default`].
+    pub fn deadlines(mut self, deadlines: Deadlines) -> Self {
+        self.deadlines = deadlines;
+        self
+    }
+
+    /// How status is polled. Default [`PollPolicy::default`].
+    pub fn poll_policy(mut self, poll: PollPolicy) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// How single calls are retried. Default [`RetryPolicy::default`]. Undoing a failure (sending
+    /// traffic back, rolling a service back) retries twice as many times.
+    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How environments are checked. Default [`HealthCheck::default`].
+    pub fn health_check(mut self, health: HealthCheck) -> Self {
+        self.health = health;
+        self
+    }
+
+    /// How long `stage` usually takes, to pace polling before the pipeline has learned it from its own
+    /// runs (see [`wait`](crate::wait)). Applies to [`Stage::Build`], [`Stage::Stack`] and
+    /// [`Stage::Rollout`].
+    pub fn expected_duration(mut self, stage: Stage, duration: Duration) -> Self {
+        self.expected.insert(stage, duration);
+        self
+    }
+
+    /// Adds an event sink.
+    pub fn sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// How often [`watch`](Pipeline::watch) polls the source. Default 30 s.
+    pub fn watch_interval(mut self, interval: Duration) -> Self {
+        self.watch_interval = interval;
+        self
+    }
+
+    /// Validates and builds.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a missing builder or environment, blue/green or canary without a
+    /// DNS switch or with fewer than two environments, two environments with the same name or set
+    /// identifier, several environments under all-at-once without a DNS switch, canary steps that are
+    /// not strictly increasing up to 100, a zero deadline or watch interval, or an invalid policy or
+    /// health check; [`Error::InvalidInput`] for a malformed branch.
+    pub fn build(self) -> Result<Pipeline> {
+        let bad = |m: String| Err(Error::InvalidConfig(m));
+        let branch = BranchName::parse(self.branch)?;
+        let Some(builder) = self.builder else { return bad("a pipeline needs a builder".into()) };
+        if self.environments.is_empty() {
+            return bad("a pipeline needs at least one environment".into());
+        }
+        let names: BTreeSet<_> = self.environments.iter().map(|e| &e.name).collect();
+        let targets: BTreeSet<_> = self.environments.iter().map(|e| &e.dns_target).collect();
+        if names.len() != self.environments.len() || targets.len() != self.environments.len() {
+            return bad("environment names and DNS set identifiers must be unique".into());
+        }
+        match &self.strategy {
+            Strategy::AllAtOnce => {
+                if self.dns.is_none() && self.environments.len() > 1 {
+                    return bad("all-at-once with several environments needs a DNS switch to tell the live one".into());
+                }
+            }
+            Strategy::BlueGreen | Strategy::Canary(_) => {
+                if self.dns.is_none() || self.environments.len() < 2 {
+                    return bad(format!("{} needs a DNS switch and at least two environments", self.strategy.name()));
+                }
+            }
+        }
+        if let Strategy::Canary(c) = &self.strategy {
+            let increasing = c.steps.windows(2).all(|w| w[0] < w[1]);
+            if c.steps.is_empty() || !increasing || c.steps[0] == 0 || c.steps.last() != Some(&100) {
+                return bad(format!("canary steps {:?} must increase strictly from above 0 to 100", c.steps));
+            }
+        }
+        let d = &self.deadlines;
+        if [d.build, d.stack, d.rollout, d.verify, d.traffic, self.watch_interval].iter().any(Duration::is_zero) {
+            return bad("deadlines and the watch interval must be positive".into());
+        }
+        self.poll.validate()?;
+        self.health.validate()?;
+        if self.retry.max_attempts == 0 {
+            return bad("retry policy: max_attempts must be at least 1".into());
+        }
+        let recovery_retry = RetryPolicy { max_attempts: self.retry.max_attempts * 2, ..self.retry.clone() };
+        let inner = Inner {
+            cfg: Config {
+                source: self.source,
+                branch,
+                builder,
+                environments: self.environments,
+                dns: self.dns,
+                strategy: self.strategy,
+                deadlines: self.deadlines,
+                poll: self.poll,
+                retry: self.retry,
+                recovery_retry,
+                health: self.health,
+                watch_interval: self.watch_interval,
+            },
+            running: tokio::sync::Mutex::new(()),
+            history: Mutex::new(vec![]),
+            learned: Mutex::new(BTreeMap::new()),
+            events: EventHub::default(),
+            counter: AtomicU64::new(0),
+        };
+        for (stage, step) in
+            [(Stage::Build, Step::WaitBuild), (Stage::Stack, Step::WaitStack), (Stage::Rollout, Step::WaitRollout)]
+        {
+            if let Some(d) = self.expected.get(&stage) {
+                inner.learn(step, *d);
+            }
+        }
+        for sink in self.sinks {
+            inner.events.add_sink(sink);
+        }
+        Ok(Pipeline { inner: Arc::new(inner) })
+    }
+}

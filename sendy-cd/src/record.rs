@@ -1,0 +1,309 @@
+//! The execution record: what happened, stage by stage and step by step.
+//!
+//! A record is written as the execution goes: each step is recorded *before* its AWS-facing call and
+//! again after it, with the handle the call produced (build id, plan id, deployment id, change id), so
+//! that a durable journal of these records can tell exactly where an interrupted execution stood.
+//! Records serialize to JSON.
+
+use serde::{Deserialize, Serialize};
+
+use crate::builder::BuiltImage;
+use crate::model::{EnvironmentName, Id, Revision, Stage, TrafficSplit};
+use crate::verify::VerificationReport;
+
+/// How a stage ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum StageOutcome {
+    /// Still running.
+    Running,
+    /// Succeeded.
+    Succeeded,
+    /// Failed.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// Cancelled by the caller.
+    Cancelled,
+}
+
+/// One step of an execution: one AWS-facing action, or one wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Step {
+    /// `Source::latest`.
+    ReadSource,
+    /// `Builder::start`.
+    StartBuild,
+    /// Polling `Builder::status`.
+    WaitBuild,
+    /// `Builder::stop`.
+    StopBuild,
+    /// `Stack::plan`.
+    PlanStack,
+    /// `Stack::apply`.
+    ApplyStack,
+    /// Polling `Stack::status`.
+    WaitStack,
+    /// `Stack::outputs`.
+    ReadOutputs,
+    /// `Deployer::revisions`.
+    ReadRevisions,
+    /// `Deployer::deploy`.
+    Deploy,
+    /// Polling `Deployer::status`.
+    WaitRollout,
+    /// `Deployer::rollback`.
+    RollbackService,
+    /// Health checks through the service URL.
+    Verify,
+    /// `DnsSwitch::weights`.
+    ReadWeights,
+    /// `DnsSwitch::set_weights`.
+    SetWeights,
+    /// Polling `DnsSwitch::change_status`.
+    WaitDnsChange,
+    /// Waiting one TTL after a change, for resolvers to drop the old answer.
+    WaitTtl,
+    /// Waiting at a canary step before checking it.
+    Bake,
+}
+
+/// How a step ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// Its call is under way (recorded before the call).
+    Started,
+    /// It succeeded.
+    Done,
+    /// It failed.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// It was cancelled.
+    Cancelled,
+}
+
+/// One step in the record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The step.
+    pub step: Step,
+    /// Its stage.
+    pub stage: Stage,
+    /// The environment it works on, if any.
+    pub environment: Option<EnvironmentName>,
+    /// When it started, since the execution started.
+    pub started_ms: u64,
+    /// When it ended.
+    pub finished_ms: Option<u64>,
+    /// How it ended.
+    pub outcome: StepOutcome,
+    /// What it is about or produced: a build id, plan id, deployment id, change id, weights.
+    pub detail: Option<String>,
+    /// Calls made: attempts for an action, status calls for a wait.
+    pub calls: u32,
+}
+
+/// One stage in the record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// The stage.
+    pub stage: Stage,
+    /// The environment it works on, if any.
+    pub environment: Option<EnvironmentName>,
+    /// When it started, since the execution started.
+    pub started_ms: u64,
+    /// When it ended.
+    pub finished_ms: Option<u64>,
+    /// How it ended.
+    pub outcome: StageOutcome,
+    /// A one-line summary (an image, a plan, a rollout, a split).
+    pub detail: Option<String>,
+}
+
+impl StageRecord {
+    /// How long the stage took, once it is over.
+    pub fn duration_ms(&self) -> Option<u64> {
+        self.finished_ms.map(|f| f - self.started_ms)
+    }
+}
+
+/// One health check in the record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerificationRecord {
+    /// The environment checked.
+    pub environment: EnvironmentName,
+    /// When in the execution: `before traffic`, `after switch`, `canary 10%`, ...
+    pub phase: String,
+    /// What the check saw (also when it failed).
+    pub report: VerificationReport,
+    /// Whether it passed.
+    pub passed: bool,
+}
+
+/// What was done to undo a failure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "recovery", rename_all = "snake_case")]
+pub enum Recovery {
+    /// Nothing users see had changed: no traffic had moved and the live service was untouched.
+    NotNeeded,
+    /// All traffic was sent back to `to`, the environment that had it before.
+    TrafficRestored {
+        /// The environment that has the traffic again.
+        to: EnvironmentName,
+    },
+    /// The live service was rolled back to `revision` (by the pipeline, or by the backend's circuit breaker).
+    ServiceRolledBack {
+        /// The revision it runs again.
+        revision: String,
+    },
+    /// Undoing failed: the record says what is where. Needs a person.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How an execution ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Still running.
+    Running,
+    /// The revision is live.
+    Succeeded,
+    /// A stage failed; `recovery` says what was undone.
+    Failed {
+        /// The stage that failed.
+        stage: Stage,
+        /// Why.
+        reason: String,
+        /// What was undone.
+        recovery: Recovery,
+    },
+    /// The caller cancelled; `recovery` says what was undone.
+    Cancelled {
+        /// The stage that was running.
+        stage: Option<Stage>,
+        /// What was undone.
+        recovery: Recovery,
+    },
+}
+
+impl Outcome {
+    /// Whether the execution is over.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Outcome::Running)
+    }
+}
+
+/// What an execution does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExecutionKind {
+    /// Build and deploy a revision.
+    Deploy,
+    /// Deploy an image built earlier (a manual rollback to an earlier revision); no build.
+    Redeploy,
+    /// Send all traffic back to the previous environment (a manual rollback).
+    SwitchBack,
+}
+
+/// Everything one execution did. Serializes to JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    /// The execution's id.
+    pub id: Id,
+    /// What it does.
+    pub kind: ExecutionKind,
+    /// The revision deployed (`None` for a [`ExecutionKind::SwitchBack`]).
+    pub revision: Option<Revision>,
+    /// The strategy, by name.
+    pub strategy: String,
+    /// Wall-clock time it started at.
+    pub started_at: jiff::Timestamp,
+    /// How long it took, on tokio's clock, once over.
+    pub duration_ms: Option<u64>,
+    /// The environment the revision was deployed to.
+    pub target: Option<EnvironmentName>,
+    /// The environment that had the traffic before.
+    pub previous: Option<EnvironmentName>,
+    /// The image deployed.
+    pub image: Option<BuiltImage>,
+    /// The weights before any change.
+    pub traffic_before: Option<TrafficSplit>,
+    /// The weights at the end.
+    pub traffic_after: Option<TrafficSplit>,
+    /// Every stage, in order (a stage may appear more than once, e.g. a verification per canary step).
+    pub stages: Vec<StageRecord>,
+    /// Every step, in order.
+    pub steps: Vec<StepRecord>,
+    /// Every health check.
+    pub verifications: Vec<VerificationRecord>,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+impl ExecutionRecord {
+    /// The total time spent in `stage`.
+    pub fn stage_duration_ms(&self, stage: Stage) -> u64 {
+        self.stages.iter().filter(|s| s.stage == stage).filter_map(StageRecord::duration_ms).sum()
+    }
+
+    /// Whether every stage and step that started also ended, and the execution is over.
+    pub fn is_complete(&self) -> bool {
+        self.outcome.is_final()
+            && self.duration_ms.is_some()
+            && self.stages.iter().all(|s| s.finished_ms.is_some() && s.outcome != StageOutcome::Running)
+            && self.steps.iter().all(|s| s.finished_ms.is_some() && s.outcome != StepOutcome::Started)
+    }
+
+    /// This execution's figures against `baseline`'s (typically the previous successful execution):
+    /// stage durations and health-check latency and error rate.
+    pub fn compare(&self, baseline: &ExecutionRecord) -> Vec<MetricComparison> {
+        let mut out = vec![];
+        for stage in [Stage::Build, Stage::Stack, Stage::Rollout, Stage::Verify, Stage::Traffic] {
+            let (b, c) = (baseline.stage_duration_ms(stage), self.stage_duration_ms(stage));
+            if b > 0 || c > 0 {
+                out.push(MetricComparison::new(format!("{stage} duration (ms)"), b as f64, c as f64));
+            }
+        }
+        let latency = |r: &ExecutionRecord| {
+            let v: Vec<f64> = r.verifications.iter().map(|v| v.report.latency_p50_ms).collect();
+            if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+        };
+        let errors = |r: &ExecutionRecord| {
+            let (p, f) =
+                r.verifications.iter().fold((0u32, 0u32), |(p, f), v| (p + v.report.probes, f + v.report.failures));
+            if p == 0 { 0.0 } else { f64::from(f) / f64::from(p) }
+        };
+        out.push(MetricComparison::new("health p50 latency (ms)".into(), latency(baseline), latency(self)));
+        out.push(MetricComparison::new("health error rate".into(), errors(baseline), errors(self)));
+        out
+    }
+}
+
+/// One figure of an execution next to its baseline's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricComparison {
+    /// What is measured.
+    pub metric: String,
+    /// The baseline's value.
+    pub baseline: f64,
+    /// This execution's value.
+    pub current: f64,
+    /// The relative change in percent (`None` when the baseline is zero).
+    pub change_pct: Option<f64>,
+}
+
+impl MetricComparison {
+    fn new(metric: String, baseline: f64, current: f64) -> Self {
+        let change_pct = (baseline != 0.0).then(|| (current - baseline) * 100.0 / baseline);
+        MetricComparison { metric, baseline, current, change_pct }
+    }
+}

@@ -1,0 +1,548 @@
+//! All waiting in the crate: polling a status until it is final, and retrying one call.
+//!
+//! Nothing else in the crate sleeps. Everything here runs on tokio's clock, so a test on a paused clock
+//! waits through an hour of polling in milliseconds.
+//!
+//! # Pacing
+//! A stage whose usual duration is known (the pipeline learns it from earlier runs of the same stage, or
+//! takes it from [`PipelineBuilder::expected_duration`](crate::pipeline::PipelineBuilder::expected_duration))
+//! is polled sparsely (every [`PollPolicy::max`]) until it nears that duration, then densely (every
+//! [`PollPolicy::first`]), the interval growing slowly again the longer the stage runs over. A stage of
+//! unknown duration is polled every `first`, the interval growing by [`PollPolicy::growth`] up to `max`.
+//! Every interval gets ±[`PollPolicy::jitter`] of random jitter, so that parallel pipelines spread out.
+//!
+//! # Errors while polling
+//! Throttling backs off exponentially (with full jitter) up to [`PollPolicy::max_throttle_backoff`], and
+//! only throttling does. Transient errors, and status calls that do not answer within
+//! [`PollPolicy::call_timeout`], are retried at the normal pace, up to
+//! [`PollPolicy::max_consecutive_errors`] in a row. Any other error ends the wait at once.
+//!
+//! # Cancellation
+//! Dropping the future returned by [`poll`] or [`retry`] stops waiting at once; no further call is made.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+
+/// What a status check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check<T> {
+    /// The awaited state was reached (successfully or not: the caller decides).
+    Ready(T),
+    /// Not yet: call again later.
+    Pending,
+}
+
+/// How to poll. Every field has a documented default ([`PollPolicy::default`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PollPolicy {
+    /// The shortest interval between two status calls, used when the stage is expected to finish soon.
+    /// Default 2 s.
+    pub first: Duration,
+    /// The longest interval between two status calls (outside throttling). Default 20 s.
+    pub max: Duration,
+    /// How much the interval grows per call when the stage's duration is unknown. Default 1.25.
+    pub growth: f64,
+    /// Random jitter applied to every interval, as a fraction (0.1 is ±10 %). Default 0.1.
+    pub jitter: f64,
+    /// How early, as a fraction of the expected duration, dense polling starts. Default 0.15
+    /// (dense from 85 % of the expected duration).
+    pub lead: f64,
+    /// A status call that does not answer within this is abandoned and counted as a transient error.
+    /// Default 30 s.
+    pub call_timeout: Duration,
+    /// The longest backoff after repeated throttling. Default 60 s.
+    pub max_throttle_backoff: Duration,
+    /// How many retryable errors in a row end the wait with the last of them. Default 8.
+    pub max_consecutive_errors: u32,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            first: Duration::from_secs(2),
+            max: Duration::from_secs(20),
+            growth: 1.25,
+            jitter: 0.1,
+            lead: 0.15,
+            call_timeout: Duration::from_secs(30),
+            max_throttle_backoff: Duration::from_secs(60),
+            max_consecutive_errors: 8,
+        }
+    }
+}
+
+impl PollPolicy {
+    /// Checks that the policy makes sense.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if an interval is zero, `first > max`, `growth < 1`, or a fraction is
+    /// outside `0..1`.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::InvalidConfig(format!("poll policy: {m}")));
+        if self.first.is_zero() || self.call_timeout.is_zero() {
+            return bad("first and call_timeout must be positive");
+        }
+        if self.first > self.max {
+            return bad("first must not exceed max");
+        }
+        if !(self.growth >= 1.0 && self.growth.is_finite()) {
+            return bad("growth must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.jitter) || !(0.0..1.0).contains(&self.lead) {
+            return bad("jitter and lead must be in 0..1");
+        }
+        Ok(())
+    }
+
+    /// The interval before the next status call, without jitter: `elapsed` since the wait began,
+    /// `previous` the interval used last (`None` before the first), `expected` the stage's usual duration.
+    pub fn next_interval(&self, elapsed: Duration, previous: Option<Duration>, expected: Option<Duration>) -> Duration {
+        let interval = match expected {
+            Some(expected) => {
+                let dense_from = expected.mul_f64(1.0 - self.lead);
+                if elapsed < dense_from {
+                    (dense_from - elapsed).clamp(self.first, self.max)
+                } else {
+                    // Past the expected duration the interval grows by a tenth of the overrun.
+                    let overrun = elapsed.saturating_sub(expected);
+                    self.first + overrun / 10
+                }
+            }
+            None => previous.map_or(self.first, |p| p.mul_f64(self.growth)),
+        };
+        interval.clamp(self.first, self.max)
+    }
+}
+
+/// What a wait cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PollStats {
+    /// Status calls made.
+    pub calls: u32,
+    /// Calls answered with throttling.
+    pub throttled: u32,
+    /// Calls that failed with another retryable error or did not answer in time.
+    pub errors: u32,
+}
+
+/// One wait: what is waited for, for how long at most, and how long it usually takes.
+#[derive(Clone, Debug)]
+pub struct Wait<'a> {
+    policy: &'a PollPolicy,
+    operation: String,
+    deadline: Duration,
+    expected: Option<Duration>,
+    seed: Option<u64>,
+}
+
+impl<'a> Wait<'a> {
+    /// A wait for `operation` (named in errors) that gives up after `deadline`.
+    pub fn new(policy: &'a PollPolicy, operation: impl Into<String>, deadline: Duration) -> Self {
+        Wait { policy, operation: operation.into(), deadline, expected: None, seed: None }
+    }
+
+    /// How long the awaited operation usually takes (see the module's notes on pacing).
+    pub fn expected(mut self, expected: Option<Duration>) -> Self {
+        self.expected = expected;
+        self
+    }
+
+    /// Seeds the jitter, for reproducible benchmarks.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Calls `check` until it returns [`Check::Ready`], then returns its value and what the wait cost.
+    ///
+    /// The first call is made at once.
+    ///
+    /// # Errors
+    /// - [`Error::Timeout`] when the deadline passes first;
+    /// - any non-retryable error `check` returns, at once;
+    /// - the last retryable error, after [`PollPolicy::max_consecutive_errors`] of them in a row.
+    ///
+    /// # Cancellation
+    /// Dropping the future stops polling at once.
+    pub async fn until<T, F, Fut>(self, mut check: F) -> Result<(T, PollStats)>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Check<T>>>,
+    {
+        let policy = self.policy;
+        let mut rng = self.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        let start = Instant::now();
+        let mut stats = PollStats::default();
+        let mut previous: Option<Duration> = None;
+        let mut consecutive_errors = 0u32;
+        let mut consecutive_throttles = 0u32;
+        let body = async {
+            loop {
+                stats.calls += 1;
+                let outcome = match tokio::time::timeout(policy.call_timeout, check()).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(Error::Transient(format!(
+                        "{}: status call did not answer within {:?}",
+                        self.operation, policy.call_timeout
+                    ))),
+                };
+                let sleep = match outcome {
+                    Ok(Check::Ready(value)) => return Ok(value),
+                    Ok(Check::Pending) => {
+                        consecutive_errors = 0;
+                        consecutive_throttles = 0;
+                        let interval = policy.next_interval(start.elapsed(), previous, self.expected);
+                        previous = Some(interval);
+                        jittered(&mut rng, interval, policy.jitter)
+                    }
+                    Err(e) if e.is_retryable() => {
+                        consecutive_errors += 1;
+                        if consecutive_errors > policy.max_consecutive_errors {
+                            return Err(e);
+                        }
+                        if e.is_throttling() {
+                            stats.throttled += 1;
+                            consecutive_throttles += 1;
+                            throttle_backoff(&mut rng, policy, consecutive_throttles)
+                        } else {
+                            stats.errors += 1;
+                            let interval = policy.next_interval(start.elapsed(), previous, self.expected);
+                            jittered(&mut rng, interval, policy.jitter)
+                        }
+                    }
+                    Err(e) => return Err(e),
+                };
+                tracing::trace!(operation = %self.operation, ?sleep, calls = stats.calls, "waiting");
+                tokio::time::sleep(sleep).await;
+            }
+        };
+        match tokio::time::timeout(self.deadline, body).await {
+            Ok(Ok(value)) => Ok((value, stats)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Timeout { operation: self.operation, after: self.deadline }),
+        }
+    }
+}
+
+fn jittered(rng: &mut fastrand::Rng, interval: Duration, jitter: f64) -> Duration {
+    if jitter == 0.0 {
+        return interval;
+    }
+    interval.mul_f64(1.0 + jitter * (2.0 * rng.f64() - 1.0))
+}
+
+/// Exponential backoff with jitter after the `n`th throttle in a row (n >= 1): uniform in `[b/2, b]`
+/// where `b = max(first, 1 s) * 2^(n-1)`, at most `max_throttle_backoff`.
+fn throttle_backoff(rng: &mut fastrand::Rng, policy: &PollPolicy, n: u32) -> Duration {
+    let base = policy.first.max(Duration::from_secs(1));
+    let backoff = base.saturating_mul(1u32 << n.saturating_sub(1).min(16)).min(policy.max_throttle_backoff);
+    backoff.mul_f64(0.5 + 0.5 * rng.f64())
+}
+
+/// How to retry a single call that may be throttled or fail transiently.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included. Default 6.
+    pub max_attempts: u32,
+    /// The backoff before the second attempt; it doubles per attempt. Default 500 ms (1 s when throttled).
+    pub base: Duration,
+    /// The longest backoff. Default 20 s.
+    pub max_backoff: Duration,
+    /// An attempt that does not answer within this is abandoned and counted as transient. Default 30 s.
+    pub call_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(20),
+            call_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Calls `call` until it succeeds, retrying throttling and transient errors with exponential
+    /// backoff and full jitter. Returns the value and the number of attempts made.
+    ///
+    /// # Errors
+    /// The first non-retryable error, or the last retryable one after `max_attempts`.
+    ///
+    /// # Cancellation
+    /// Dropping the future stops at once; an attempt in flight is dropped with it.
+    pub async fn retry<T, F, Fut>(&self, operation: &str, mut call: F) -> Result<(T, u32)>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut rng = fastrand::Rng::new();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let outcome = match tokio::time::timeout(self.call_timeout, call()).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    Err(Error::Transient(format!("{operation}: call did not answer within {:?}", self.call_timeout)))
+                }
+            };
+            match outcome {
+                Ok(value) => return Ok((value, attempt)),
+                Err(e) if e.is_retryable() && attempt < self.max_attempts => {
+                    let base = if e.is_throttling() { self.base.max(Duration::from_secs(1)) } else { self.base };
+                    let backoff = base.saturating_mul(1u32 << (attempt - 1).min(16)).min(self.max_backoff);
+                    let sleep = backoff.mul_f64(0.5 + 0.5 * rng.f64());
+                    tracing::debug!(%operation, attempt, error = %e, ?sleep, "retrying");
+                    tokio::time::sleep(sleep).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Polls `check` under `policy` until ready: shorthand for [`Wait::new`]`(..).until(check)`.
+///
+/// # Errors
+/// As [`Wait::until`].
+pub async fn poll<T, F, Fut>(
+    policy: &PollPolicy,
+    operation: &str,
+    deadline: Duration,
+    check: F,
+) -> Result<(T, PollStats)>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Check<T>>>,
+{
+    Wait::new(policy, operation, deadline).until(check).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    fn no_jitter() -> PollPolicy {
+        PollPolicy { jitter: 0.0, ..PollPolicy::default() }
+    }
+
+    #[test]
+    fn intervals_without_a_hint_grow_to_max() {
+        let p = no_jitter();
+        let mut prev = None;
+        let mut seen = vec![];
+        for _ in 0..20 {
+            let i = p.next_interval(Duration::ZERO, prev, None);
+            seen.push(i);
+            prev = Some(i);
+        }
+        assert_eq!(seen[0], p.first);
+        assert!(seen.windows(2).all(|w| w[1] >= w[0]));
+        assert_eq!(*seen.last().unwrap(), p.max);
+    }
+
+    #[test]
+    fn intervals_with_a_hint_are_sparse_then_dense() {
+        let p = no_jitter();
+        let expected = Some(Duration::from_secs(300));
+        // Early on: the longest interval.
+        assert_eq!(p.next_interval(Duration::from_secs(10), None, expected), p.max);
+        // Just before dense polling starts (at 255 s): land on it exactly.
+        assert_eq!(p.next_interval(Duration::from_secs(250), None, expected), Duration::from_secs(5));
+        // Dense around the expected end.
+        assert_eq!(p.next_interval(Duration::from_secs(290), None, expected), p.first);
+        // Growing slowly when overdue, never past max.
+        assert_eq!(p.next_interval(Duration::from_secs(330), None, expected), Duration::from_secs(5));
+        assert_eq!(p.next_interval(Duration::from_secs(3000), None, expected), p.max);
+    }
+
+    #[test]
+    fn bad_policies_are_rejected() {
+        assert!(PollPolicy::default().validate().is_ok());
+        assert!(PollPolicy { first: Duration::ZERO, ..PollPolicy::default() }.validate().is_err());
+        assert!(PollPolicy { first: Duration::from_secs(30), ..PollPolicy::default() }.validate().is_err());
+        assert!(PollPolicy { growth: 0.5, ..PollPolicy::default() }.validate().is_err());
+        assert!(PollPolicy { jitter: 1.5, ..PollPolicy::default() }.validate().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_until_ready_and_counts_calls() {
+        let policy = no_jitter();
+        let start = Instant::now();
+        let calls = AtomicU32::new(0);
+        let (value, stats) = poll(&policy, "thing", Duration::from_secs(600), || async {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(if n == 4 { Check::Ready(n) } else { Check::Pending })
+        })
+        .await
+        .unwrap();
+        assert_eq!(value, 4);
+        assert_eq!(stats.calls, 4);
+        // 2 s, then 2.5 s, then 3.125 s.
+        assert_eq!(start.elapsed(), Duration::from_millis(7625));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_is_a_timeout_error() {
+        let policy = no_jitter();
+        let start = Instant::now();
+        let err = poll(&policy, "stack update", Duration::from_secs(3600), || async { Ok(Check::<()>::Pending) })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Timeout { ref operation, after } if operation == "stack update" && after == Duration::from_secs(3600))
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(3600));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_backs_off_and_transient_errors_do_not() {
+        let policy = no_jitter();
+        let calls = Arc::new(AtomicU32::new(0));
+        let start = Instant::now();
+        let c = calls.clone();
+        let (_, stats) = poll(&policy, "x", Duration::from_secs(600), move || {
+            let c = c.clone();
+            async move {
+                match c.fetch_add(1, Ordering::SeqCst) {
+                    0..=3 => Err(Error::Throttled("Rate exceeded".into())),
+                    4 => Err(Error::Transient("503".into())),
+                    _ => Ok(Check::Ready(())),
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(stats, PollStats { calls: 6, throttled: 4, errors: 1 });
+        // Throttle backoffs are in [b/2, b] for b = 2, 4, 8, 16 s; then one normal 2 s interval.
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_secs(15 + 2) && elapsed <= Duration::from_secs(30 + 2), "{elapsed:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn non_retryable_errors_end_the_wait_at_once() {
+        let policy = no_jitter();
+        let calls = AtomicU32::new(0);
+        let err = poll(&policy, "x", Duration::from_secs(600), || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<Check<()>, _>(Error::AccessDenied("no".into()))
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::AccessDenied(_)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn too_many_transient_errors_in_a_row_give_up() {
+        let policy = PollPolicy { max_consecutive_errors: 3, ..no_jitter() };
+        let calls = AtomicU32::new(0);
+        let err = poll(&policy, "x", Duration::from_secs(600), || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<Check<()>, _>(Error::Transient("reset".into()))
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::Transient(_)));
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_status_call_is_abandoned() {
+        let policy = no_jitter();
+        let calls = AtomicU32::new(0);
+        let start = Instant::now();
+        let (_, stats) = poll(&policy, "x", Duration::from_secs(600), || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    std::future::pending::<()>().await;
+                }
+                Ok(Check::Ready(()))
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(stats.errors, 1);
+        assert_eq!(start.elapsed(), policy.call_timeout + policy.first);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_the_future_stops_polling() {
+        let policy = no_jitter();
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = calls.clone();
+        let wait = poll(&policy, "x", Duration::from_secs(600), move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            async { Ok(Check::<()>::Pending) }
+        });
+        let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
+        let made = calls.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), made);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hinted_polling_detects_a_five_minute_stage_quickly_and_cheaply() {
+        let policy = PollPolicy::default();
+        let finish = Duration::from_secs(300);
+        let start = Instant::now();
+        let (noticed, stats) = Wait::new(&policy, "build", Duration::from_secs(3600))
+            .expected(Some(Duration::from_secs(300)))
+            .seed(7)
+            .until(|| async {
+                Ok(if start.elapsed() >= finish { Check::Ready(start.elapsed()) } else { Check::Pending })
+            })
+            .await
+            .unwrap();
+        assert!(noticed - finish <= Duration::from_millis(2200), "lag {:?}", noticed - finish);
+        assert!(stats.calls <= 40, "{} calls", stats.calls);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_retries_only_retryable_errors() {
+        let policy = RetryPolicy::default();
+        let calls = AtomicU32::new(0);
+        let (v, attempts) = policy
+            .retry("start build", || async {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(Error::Throttled("slow".into())),
+                    1 => Err(Error::Transient("reset".into())),
+                    _ => Ok(42),
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!((v, attempts), (42, 3));
+
+        let calls = AtomicU32::new(0);
+        let err = policy
+            .retry("start build", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Error::Conflict("busy".into()))
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let calls = AtomicU32::new(0);
+        let err = policy
+            .retry("start build", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Error::Transient("reset".into()))
+            })
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable());
+        assert_eq!(calls.load(Ordering::SeqCst), policy.max_attempts);
+    }
+}
