@@ -1,1 +1,106 @@
-//! Cross-crate integration tests of sendy-cd: see `tests/`.
+//! Fixtures shared by the cross-crate integration tests of sendy-cd (see `tests/`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sendy_cd::memory::{Account, SimConfig};
+use sendy_cd::{
+    Canary, EnvironmentName, ExecutionKind, ExecutionRecord, ImageRef, Outcome, Pipeline, PipelineBuilder, Recovery,
+    SetIdentifier, Stage, StageOutcome, Strategy,
+};
+
+/// An account with environments `blue` (live) and `green` (idle), realistic durations.
+pub fn account() -> Account {
+    account_with(SimConfig::default())
+}
+
+/// An account with environments `blue` (live) and `green` (idle).
+pub fn account_with(cfg: SimConfig) -> Account {
+    let account = Account::with_config(cfg);
+    account.create_environment("blue").expect("create blue");
+    account.create_environment("green").expect("create green");
+    account
+}
+
+/// A pipeline builder over `account`'s blue and green environments with `strategy`.
+pub fn pipeline_builder(account: &Account, strategy: Strategy) -> PipelineBuilder {
+    Pipeline::builder()
+        .source(Arc::new(account.source()))
+        .builder(Arc::new(account.builder()))
+        .environment(account.environment("blue").expect("blue"))
+        .environment(account.environment("green").expect("green"))
+        .dns(Arc::new(account.dns()))
+        .strategy(strategy)
+}
+
+/// A pipeline over `account`'s blue and green environments with `strategy`.
+pub fn pipeline(account: &Account, strategy: Strategy) -> Pipeline {
+    pipeline_builder(account, strategy).build().expect("a valid pipeline")
+}
+
+/// A canary with 10 %, 50 %, 100 % steps and a one-minute bake.
+pub fn canary() -> Strategy {
+    Strategy::Canary(Canary { steps: vec![10, 50, 100], bake: Duration::from_secs(60) })
+}
+
+/// The image each environment serves now, by environment name.
+pub fn serving(account: &Account) -> Vec<(String, Option<ImageRef>)> {
+    ["blue", "green"].iter().map(|e| ((*e).to_owned(), account.serving(e))).collect()
+}
+
+/// Asserts what every execution must hold, whatever happened:
+/// - the record is complete: it ended, and every stage and step it started ended;
+/// - on success, the revision's image is what the target serves, and (blue/green, canary) the target
+///   has all the traffic;
+/// - on failure or cancellation, undoing never failed, and no environment that serves the new image
+///   has traffic (the weights are back where they were before);
+/// - `serving_before` is what each environment served before the execution.
+///
+/// # Panics
+/// On any violation, with the record.
+pub fn assert_invariants(account: &Account, record: &ExecutionRecord, serving_before: &[(String, Option<ImageRef>)]) {
+    let dump = || serde_json::to_string_pretty(record).unwrap_or_default();
+    assert!(record.is_complete(), "the record is complete: {}", dump());
+    let weights = account.weights().expect("weights");
+    let new_image = record.image.as_ref().map(|b| b.image.clone());
+    match &record.outcome {
+        Outcome::Succeeded => {
+            let target = record.target.as_ref().expect("a target");
+            if record.kind != ExecutionKind::SwitchBack {
+                let served = account.serving(target.as_str());
+                assert_eq!(served, new_image, "the target serves the new image: {}", dump());
+            }
+            if record.strategy != "all_at_once" {
+                let live: Vec<_> = weights.live().collect();
+                assert_eq!(live, vec![&SetIdentifier::from(target)], "all traffic on the target: {}", dump());
+            }
+            let stages: Vec<Stage> = record.stages.iter().map(|s| s.stage).collect();
+            assert!(!stages.contains(&Stage::Rollback), "a success rolls nothing back: {}", dump());
+            assert!(
+                record.stages.iter().all(|s| s.outcome == StageOutcome::Succeeded),
+                "every stage of a success succeeded: {}",
+                dump()
+            );
+        }
+        Outcome::Failed { recovery, .. } | Outcome::Cancelled { recovery, .. } => {
+            assert!(!matches!(recovery, Recovery::Failed { .. }), "undoing succeeded: {}", dump());
+            if let Some(before) = &record.traffic_before {
+                if record.strategy != "all_at_once" {
+                    assert_eq!(&weights, before, "the weights are back as they were: {}", dump());
+                }
+            }
+            for (env, _) in serving_before {
+                let id = SetIdentifier::parse(env.as_str()).expect("valid");
+                if weights.weight(&id) > 0 {
+                    let now = account.serving(env);
+                    let was = &serving_before.iter().find(|(e, _)| e == env).expect("known").1;
+                    assert_eq!(&now, was, "a live environment serves what it served before ({env}): {}", dump());
+                }
+            }
+        }
+        Outcome::Running => panic!("the execution is over: {}", dump()),
+    }
+    if let Some(target) = &record.target {
+        EnvironmentName::parse(target.as_str()).expect("a valid target");
+    }
+}

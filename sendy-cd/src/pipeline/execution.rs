@@ -32,6 +32,9 @@ macro_rules! staged {
     }};
 }
 
+/// How many times undoing a traffic change is tried before the record says it failed.
+const RESTORE_ATTEMPTS: u32 = 3;
+
 /// Runs one execution to its end and returns its record.
 pub(super) async fn execute(
     inner: &Inner,
@@ -49,14 +52,15 @@ pub(super) async fn execute(
     let outcome = match result {
         Ok(()) => Outcome::Succeeded,
         Err(error) => {
+            let failed_stage = exec.last_stage;
             // Undoing is never cancelled: it is what makes cancelling safe.
             exec.cancel = CancellationToken::new();
             let recovery = exec.recover().await;
             match error {
-                Error::Cancelled => Outcome::Cancelled { stage: exec.last_stage, recovery },
+                Error::Cancelled => Outcome::Cancelled { stage: failed_stage, recovery },
                 Error::StageFailed { stage, reason } => Outcome::Failed { stage, reason, recovery },
                 other => Outcome::Failed {
-                    stage: exec.last_stage.unwrap_or(Stage::Source),
+                    stage: failed_stage.unwrap_or(Stage::Source),
                     reason: other.to_string(),
                     recovery,
                 },
@@ -176,7 +180,10 @@ struct Execution<'a> {
     target: Option<usize>,
     previous: Option<usize>,
     traffic_before: Option<TrafficSplit>,
+    /// A weight change was attempted (it may have been applied even if the call failed).
     traffic_moved: bool,
+    /// A weight change was accepted.
+    traffic_applied: bool,
     build_in_flight: Option<BuildId>,
     /// All-at-once: the live environment's service was changed; roll back to this revision on failure.
     live_changed: Option<(usize, Option<String>)>,
@@ -223,6 +230,7 @@ impl<'a> Execution<'a> {
             previous: None,
             traffic_before: None,
             traffic_moved: false,
+            traffic_applied: false,
             build_in_flight: None,
             live_changed: None,
             rolled_back_by_backend: false,
@@ -494,16 +502,15 @@ impl<'a> Execution<'a> {
     }
 
     async fn read_weights(&mut self) -> Result<TrafficSplit> {
+        self.read_weights_in(Stage::Traffic).await
+    }
+
+    async fn read_weights_in(&mut self, stage: Stage) -> Result<TrafficSplit> {
         let inner = self.inner;
         let dns = inner.cfg.dns.as_ref().ok_or_else(|| Error::InvalidConfig("no DNS switch".into()))?;
-        self.step(
-            Step::ReadWeights,
-            Stage::Traffic,
-            None,
-            None,
-            inner.cfg.retry.retry("read weights", || dns.weights()),
-            |w| Some(w.to_string()),
-        )
+        self.step(Step::ReadWeights, stage, None, None, inner.cfg.retry.retry("read weights", || dns.weights()), |w| {
+            Some(w.to_string())
+        })
         .await
     }
 
@@ -569,6 +576,9 @@ impl<'a> Execution<'a> {
                 |c| Some(format!("{split} (change {c})")),
             )
             .await?;
+        if !recovering {
+            self.traffic_applied = true;
+        }
         self.emitter().emit(EventKind::TrafficShifted { weights: split.clone() });
         let progress = Progress::new(self.emitter(), stage);
         let wait = Wait::new(&inner.cfg.poll, "DNS change", inner.cfg.deadlines.traffic);
@@ -636,12 +646,26 @@ impl<'a> Execution<'a> {
             self.end_stage(&r);
         }
         if self.traffic_moved {
-            let before = self.traffic_before.clone().expect("traffic moved only after the weights were read");
+            let before = self.traffic_before.clone().expect("traffic moves only after the weights were read");
             let to = self.env_name(self.previous.or(self.target));
-            self.begin_stage(Stage::Rollback, self.previous, Some(format!("restore {before}")));
-            let r = self.set_weights(Stage::Rollback, &before, false, true).await;
-            self.end_stage(&r);
-            recovery = match (r, to) {
+            let previous = self.previous;
+            self.begin_stage(Stage::Rollback, previous, Some(format!("restore {before}")));
+            let mut result = Err(Error::Backend("not attempted".into()));
+            for _ in 0..RESTORE_ATTEMPTS {
+                if let Ok(now) = self.read_weights_in(Stage::Rollback).await {
+                    if now == before {
+                        result = Ok(());
+                        break;
+                    }
+                }
+                result = self.set_weights(Stage::Rollback, &before, false, true).await;
+                if result.is_ok() {
+                    break;
+                }
+            }
+            self.end_stage(&result);
+            recovery = match (result, to) {
+                (Ok(()), _) if !self.traffic_applied => Recovery::NotNeeded,
                 (Ok(()), Some(to)) => Recovery::TrafficRestored { to },
                 (Ok(()), None) => Recovery::Failed { reason: "weights restored, but no environment is named".into() },
                 (Err(e), _) => Recovery::Failed { reason: format!("could not send traffic back ({before}): {e}") },
