@@ -32,8 +32,10 @@ macro_rules! staged {
     }};
 }
 
-/// How many times undoing a traffic change is tried before the record says it failed.
-const RESTORE_ATTEMPTS: u32 = 3;
+/// How many times undoing (sending traffic back, rolling a service back) is tried, whatever the error,
+/// before the record says it failed: undoing is the last line of defence, so it outlasts errors that
+/// would fail a forward step.
+const RESTORE_ATTEMPTS: u32 = 5;
 
 /// Runs one execution to its end and returns its record.
 pub(super) async fn execute(
@@ -314,6 +316,7 @@ impl<'a> Execution<'a> {
         call: impl Future<Output = Result<(T, u32)>>,
         describe: impl FnOnce(&T) -> Option<String>,
     ) -> Result<T> {
+        self.last_stage = Some(stage);
         let started_ms = self.now_ms();
         let environment = self.env_name(env);
         let mut at = 0;
@@ -690,24 +693,51 @@ impl<'a> Execution<'a> {
         recovery
     }
 
+    /// Rolls `env`'s service back to `revision` and waits for it, trying again (re-polling the same
+    /// rollback deployment once one is started) up to [`RESTORE_ATTEMPTS`] times.
     async fn rollback_service(&mut self, env: usize, revision: &str) -> Result<()> {
         let inner = self.inner;
         let deployer = &inner.cfg.environments[env].deployer;
         let target = RollbackTarget::Revision(revision.to_owned());
-        let rollout = self
-            .step(
-                Step::RollbackService,
-                Stage::Rollback,
-                Some(env),
-                Some(revision.to_owned()),
-                inner.cfg.recovery_retry.retry("roll back", || deployer.rollback(&target)),
-                |r| Some(format!("deployment {}", r.deployment_id)),
-            )
-            .await?;
-        match self.wait_rollout(Stage::Rollback, env, &rollout).await? {
-            RolloutStatus::Completed { .. } => Ok(()),
-            other => Err(Error::StageFailed { stage: Stage::Rollback, reason: describe_rollout(&other) }),
+        let mut rollout = None;
+        let mut result = Err(Error::Backend("not attempted".into()));
+        for _ in 0..RESTORE_ATTEMPTS {
+            let current = match rollout.clone() {
+                Some(r) => r,
+                None => {
+                    let started = self
+                        .step(
+                            Step::RollbackService,
+                            Stage::Rollback,
+                            Some(env),
+                            Some(revision.to_owned()),
+                            inner.cfg.recovery_retry.retry("roll back", || deployer.rollback(&target)),
+                            |r| Some(format!("deployment {}", r.deployment_id)),
+                        )
+                        .await;
+                    match started {
+                        Ok(r) => {
+                            rollout = Some(r.clone());
+                            r
+                        }
+                        Err(e) => {
+                            result = Err(e);
+                            continue;
+                        }
+                    }
+                }
+            };
+            result = match self.wait_rollout(Stage::Rollback, env, &current).await {
+                Ok(RolloutStatus::Completed { .. }) => return Ok(()),
+                Ok(other) => {
+                    // The rollback itself failed or was replaced: start another.
+                    rollout = None;
+                    Err(Error::StageFailed { stage: Stage::Rollback, reason: describe_rollout(&other) })
+                }
+                Err(e) => Err(e),
+            };
         }
+        result
     }
 
     async fn wait_rollout(
