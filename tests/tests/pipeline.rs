@@ -34,6 +34,7 @@ async fn blue_green_deploys_to_the_idle_environment_and_keeps_the_previous_one()
         .expected_duration(Stage::Build, Duration::from_secs(300))
         .expected_duration(Stage::Stack, Duration::from_secs(180))
         .expected_duration(Stage::Rollout, Duration::from_secs(120))
+        .expected_duration(Stage::Traffic, Duration::from_secs(30))
         .build()
         .unwrap();
     let initial = account.serving("blue");
@@ -61,7 +62,7 @@ async fn blue_green_deploys_to_the_idle_environment_and_keeps_the_previous_one()
     assert!((300_000..303_000).contains(&ms(Stage::Build)), "build {}", ms(Stage::Build));
     assert!((180_000..183_000).contains(&ms(Stage::Stack)), "stack {}", ms(Stage::Stack));
     assert!((120_000..123_000).contains(&ms(Stage::Rollout)), "rollout {}", ms(Stage::Rollout));
-    assert!((90_000..95_000).contains(&ms(Stage::Traffic)), "traffic {}", ms(Stage::Traffic));
+    assert!((90_000..93_000).contains(&ms(Stage::Traffic)), "traffic {}", ms(Stage::Traffic));
 
     // The second revision goes to blue, the now idle environment.
     let second = account.push("main", "Fix checkout", "Ada").unwrap();
@@ -88,7 +89,8 @@ async fn the_pipeline_learns_stage_durations_and_polls_less() {
     assert!(calls(&second, Step::WaitBuild) <= 40, "{}", calls(&second, Step::WaitBuild));
     let lag = |r: &ExecutionRecord| r.stage_duration_ms(Stage::Build) - 300_000;
     assert!(lag(&second) <= 2_500, "a learned build is noticed within about 2 s, not {} ms late", lag(&second));
-    assert!(lag(&second) < lag(&first), "learning shortens the lag: {} then {}", lag(&first), lag(&second));
+    // Unhinted, the first run is noticed at most one polling interval (20 s at most, jittered) late.
+    assert!(lag(&first) <= 22_000, "{}", lag(&first));
 }
 
 #[tokio::test(start_paused = true)]

@@ -346,7 +346,8 @@ impl<'a> Execution<'a> {
             Err(Error::Cancelled) => (StepOutcome::Cancelled, 0, detail),
             Err(e) => (StepOutcome::Failed { reason: e.to_string() }, 0, detail),
         };
-        if matches!(outcome, StepOutcome::Done) && matches!(step, Step::WaitBuild | Step::WaitStack | Step::WaitRollout)
+        if matches!(outcome, StepOutcome::Done)
+            && matches!(step, Step::WaitBuild | Step::WaitStack | Step::WaitRollout | Step::WaitDnsChange)
         {
             self.inner.learn(step, began.elapsed());
         }
@@ -394,7 +395,7 @@ impl<'a> Execution<'a> {
                 self.verify(target, &url, "before traffic").await?;
                 self.ensure_weights_unchanged().await?;
                 let split = self.split(target, previous, 100)?;
-                self.shift(split, "switch").await?;
+                self.shift(split, "switch", Duration::ZERO).await?;
                 self.verify(target, &url, "after switch").await?;
             }
             Strategy::Canary(canary) => {
@@ -403,22 +404,8 @@ impl<'a> Execution<'a> {
                 self.ensure_weights_unchanged().await?;
                 for percent in canary.steps {
                     let split = self.split(target, previous, percent)?;
-                    self.shift(split, &format!("canary {percent}%")).await?;
-                    if percent < 100 && !canary.bake.is_zero() {
-                        let bake = canary.bake;
-                        self.step(
-                            Step::Bake,
-                            Stage::Traffic,
-                            Some(target),
-                            Some(format!("{percent}% for {bake:?}")),
-                            async move {
-                                tokio::time::sleep(bake).await;
-                                Ok(((), 0))
-                            },
-                            |()| None,
-                        )
-                        .await?;
-                    }
+                    let bake = if percent < 100 { canary.bake } else { Duration::ZERO };
+                    self.shift(split, &format!("canary {percent}%"), bake).await?;
                     self.verify(target, &url, &format!("canary {percent}%")).await?;
                 }
             }
@@ -455,7 +442,7 @@ impl<'a> Execution<'a> {
         let url = staged!(self, Stage::Stack, Some(previous), self.outputs_stage())?;
         self.verify(previous, &url, "before switching back").await?;
         let split = self.split(previous, live, 100)?;
-        self.shift(split, "switch back").await?;
+        self.shift(split, "switch back", Duration::ZERO).await?;
         self.verify(previous, &url, "after switching back").await?;
         Ok(())
     }
@@ -551,9 +538,9 @@ impl<'a> Execution<'a> {
         staged!(self, Stage::Verify, Some(env), self.verify_stage(url, phase))
     }
 
-    async fn shift(&mut self, split: TrafficSplit, label: &str) -> Result<()> {
+    async fn shift(&mut self, split: TrafficSplit, label: &str, bake: Duration) -> Result<()> {
         let target = self.target;
-        staged!(self, Stage::Traffic, target, self.shift_stage(split, label))
+        staged!(self, Stage::Traffic, target, self.shift_stage(split, label, bake))
     }
 
     /// Sets `split` and waits until it is applied (and, if `wait_ttl`, one TTL more).
@@ -584,7 +571,8 @@ impl<'a> Execution<'a> {
         }
         self.emitter().emit(EventKind::TrafficShifted { weights: split.clone() });
         let progress = Progress::new(self.emitter(), stage);
-        let wait = Wait::new(&inner.cfg.poll, "DNS change", inner.cfg.deadlines.traffic);
+        let wait = Wait::new(&inner.cfg.poll, "DNS change", inner.cfg.deadlines.traffic)
+            .expected(inner.expected(Step::WaitDnsChange));
         let change_ref = &change;
         let progress_ref = &progress;
         self.step(
@@ -1085,8 +1073,25 @@ impl Execution<'_> {
         }
     }
 
-    async fn shift_stage(&mut self, split: TrafficSplit, label: &str) -> Result<()> {
+    /// Moves the weights to `split`, waits until applied and one TTL, then bakes for `bake`.
+    async fn shift_stage(&mut self, split: TrafficSplit, label: &str, bake: Duration) -> Result<()> {
         self.set_stage_detail(format!("{label}: {split}"));
-        self.set_weights(Stage::Traffic, &split, true, false).await
+        self.set_weights(Stage::Traffic, &split, true, false).await?;
+        if !bake.is_zero() {
+            let target = self.target;
+            self.step(
+                Step::Bake,
+                Stage::Traffic,
+                target,
+                Some(format!("{label} for {bake:?}")),
+                async move {
+                    tokio::time::sleep(bake).await;
+                    Ok(((), 0))
+                },
+                |()| None,
+            )
+            .await?;
+        }
+        Ok(())
     }
 }

@@ -551,8 +551,8 @@ impl PipelineBuilder {
     }
 
     /// How long `stage` usually takes, to pace polling before the pipeline has learned it from its own
-    /// runs (see [`wait`](crate::wait)). Applies to [`Stage::Build`], [`Stage::Stack`] and
-    /// [`Stage::Rollout`].
+    /// runs (see [`wait`](crate::wait)). Applies to [`Stage::Build`], [`Stage::Stack`],
+    /// [`Stage::Rollout`] and [`Stage::Traffic`] (the time a DNS change takes to be applied).
     pub fn expected_duration(mut self, stage: Stage, duration: Duration) -> Self {
         self.expected.insert(stage, duration);
         self
@@ -639,9 +639,12 @@ impl PipelineBuilder {
             events: EventHub::default(),
             counter: AtomicU64::new(0),
         };
-        for (stage, step) in
-            [(Stage::Build, Step::WaitBuild), (Stage::Stack, Step::WaitStack), (Stage::Rollout, Step::WaitRollout)]
-        {
+        for (stage, step) in [
+            (Stage::Build, Step::WaitBuild),
+            (Stage::Stack, Step::WaitStack),
+            (Stage::Rollout, Step::WaitRollout),
+            (Stage::Traffic, Step::WaitDnsChange),
+        ] {
             if let Some(d) = self.expected.get(&stage) {
                 inner.learn(step, *d);
             }
