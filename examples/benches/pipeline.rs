@@ -1,1 +1,153 @@
-fn main() {}
+//! Benchmarks of the deployment engine on the simulated account (figures in `docs/benchmarks.md`).
+//!
+//! `cargo bench -p sendy-cd-examples --bench pipeline` runs them in full; without `--bench` (as under
+//! `cargo test --benches`) a few iterations run as a smoke test. `SENDY_BENCH_SEED` (default 42) seeds
+//! the spread of the simulated durations.
+//!
+//! 1. Real time of one blue/green run with realistic simulated durations (build 5 min, stack 3 min,
+//!    rollout 2 min, DNS 30 s + TTL 60 s).
+//! 2. Detection lag: simulated time between a stage really finishing and the pipeline noticing, with
+//!    the status calls it cost, for the pipeline's pacing and for fixed-interval waiters like the AWS
+//!    CLI's.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant as WallClock};
+
+use sendy_cd::memory::{Account, SimConfig};
+use sendy_cd::wait::PollPolicy;
+use sendy_cd::{ExecutionRecord, Outcome, Pipeline, Step, Strategy};
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (runs, executions) = if full { (300, 60) } else { (5, 6) };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        real_time(runs).await;
+        detection_lag(executions).await;
+    });
+}
+
+fn pipeline(account: &Account, poll: PollPolicy) -> Pipeline {
+    account.create_environment("blue").expect("blue");
+    account.create_environment("green").expect("green");
+    Pipeline::builder()
+        .builder(Arc::new(account.builder()))
+        .environment(account.environment("blue").expect("blue"))
+        .environment(account.environment("green").expect("green"))
+        .dns(Arc::new(account.dns()))
+        .strategy(Strategy::BlueGreen)
+        .poll_policy(poll)
+        .build()
+        .expect("a pipeline")
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn real_time(runs: usize) {
+    let mut wall = vec![];
+    let mut simulated = vec![];
+    for _ in 0..runs {
+        let started = WallClock::now();
+        let sim = tokio::time::Instant::now();
+        let account = Account::new();
+        let pipeline = pipeline(&account, PollPolicy::default());
+        let revision = account.push("main", "bench", "bench").expect("push");
+        let record = pipeline.run(revision).await.expect("run");
+        assert_eq!(record.outcome, Outcome::Succeeded);
+        wall.push(started.elapsed().as_secs_f64() * 1000.0);
+        simulated.push(sim.elapsed().as_secs_f64());
+    }
+    wall.sort_by(f64::total_cmp);
+    simulated.sort_by(f64::total_cmp);
+    println!("## One blue/green run, realistic durations ({runs} runs, account setup included)\n");
+    println!("| simulated time (median) | real time median | p95 | max |");
+    println!("|---|---|---|---|");
+    println!(
+        "| {:.0} s | {:.2} ms | {:.2} ms | {:.2} ms |\n",
+        percentile(&simulated, 0.5),
+        percentile(&wall, 0.5),
+        percentile(&wall, 0.95),
+        wall[wall.len() - 1]
+    );
+}
+
+/// Lag and calls of one wait step: (lag in s, status calls).
+fn measure(account: &Account, record: &ExecutionRecord, wait: Step) -> Option<(f64, u32)> {
+    let step = |s: Step| record.steps.iter().find(|r| r.step == s);
+    let waited = step(wait)?;
+    let took = Duration::from_millis(waited.finished_ms? - waited.started_ms);
+    let truth = match wait {
+        Step::WaitBuild => account.build_duration(&step(Step::StartBuild)?.detail.as_deref()?.parse().ok()?)?,
+        Step::WaitStack => account.stack_update_duration(&step(Step::ApplyStack)?.detail.as_deref()?.parse().ok()?)?,
+        Step::WaitRollout => {
+            let detail = step(Step::Deploy)?.detail.as_deref()?;
+            let env = record.target.as_ref()?.as_str();
+            account.rollout_duration(env, &detail.trim_start_matches("deployment ").parse().ok()?)?
+        }
+        _ => return None,
+    };
+    Some(((took.as_secs_f64() - truth.as_secs_f64()).max(0.0), waited.calls))
+}
+
+async fn detection_lag(executions: usize) {
+    let fixed = |secs| PollPolicy {
+        first: Duration::from_secs(secs),
+        max: Duration::from_secs(secs),
+        growth: 1.0,
+        jitter: 0.0,
+        ..PollPolicy::default()
+    };
+    let policies: [(&str, PollPolicy); 3] = [
+        ("sendy-cd (default pacing)", PollPolicy { seed: Some(7), ..PollPolicy::default() }),
+        ("fixed 15 s (AWS CLI services-stable)", fixed(15)),
+        ("fixed 30 s (AWS CLI stack-update-complete)", fixed(30)),
+    ];
+    println!("## Detection lag ({executions} executions per row, stage durations spread ±10 %)\n");
+    println!("Lag: simulated time between a stage really finishing and the pipeline noticing. Calls: status calls");
+    println!("per stage. The pipeline learns each stage's usual duration from its earlier runs; `first run` is the");
+    println!("first execution, before it has learned anything.\n");
+    println!("| poller | stage | lag median | lag worst | calls median | calls max | first run: lag / calls |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, poll) in policies {
+        let seed = std::env::var("SENDY_BENCH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(42);
+        let account = Account::with_config(SimConfig { jitter: 0.1, seed, ..SimConfig::default() });
+        let pipeline = pipeline(&account, poll);
+        let mut records = vec![];
+        for n in 0..executions {
+            let revision = account.push("main", &format!("bench {n}"), "bench").expect("push");
+            let record = pipeline.run(revision).await.expect("run");
+            assert_eq!(record.outcome, Outcome::Succeeded);
+            records.push(record);
+        }
+        for (label, wait) in
+            [("build 5 min", Step::WaitBuild), ("stack 3 min", Step::WaitStack), ("rollout 2 min", Step::WaitRollout)]
+        {
+            let first = measure(&account, &records[0], wait).expect("measured");
+            let mut lags = vec![];
+            let mut calls = vec![];
+            for record in &records[1..] {
+                let (lag, n) = measure(&account, record, wait).expect("measured");
+                lags.push(lag);
+                calls.push(f64::from(n));
+            }
+            lags.sort_by(f64::total_cmp);
+            calls.sort_by(f64::total_cmp);
+            println!(
+                "| {name} | {label} | {:.2} s | {:.2} s | {:.0} | {:.0} | {:.1} s / {} |",
+                percentile(&lags, 0.5),
+                lags[lags.len() - 1],
+                percentile(&calls, 0.5),
+                calls[calls.len() - 1],
+                first.0,
+                first.1
+            );
+        }
+    }
+    println!();
+}

@@ -40,7 +40,7 @@ pub enum Check<T> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PollPolicy {
     /// The shortest interval between two status calls, used when the stage is expected to finish soon.
-    /// Default 2 s.
+    /// Default 2.5 s.
     pub first: Duration,
     /// The longest interval between two status calls (outside throttling). Default 20 s.
     pub max: Duration,
@@ -48,8 +48,8 @@ pub struct PollPolicy {
     pub growth: f64,
     /// Random jitter applied to every interval, as a fraction (0.1 is ±10 %). Default 0.1.
     pub jitter: f64,
-    /// How early, as a fraction of the expected duration, dense polling starts. Default 0.15
-    /// (dense from 85 % of the expected duration).
+    /// How early, as a fraction of the expected duration, dense polling starts. Default 0.1
+    /// (dense from 90 % of the expected duration).
     pub lead: f64,
     /// A status call that does not answer within this is abandoned and counted as a transient error.
     /// Default 30 s.
@@ -58,12 +58,15 @@ pub struct PollPolicy {
     pub max_throttle_backoff: Duration,
     /// How many retryable errors in a row end the wait with the last of them. Default 8.
     pub max_consecutive_errors: u32,
+    /// Seeds the jitter of every wait, for reproducible benchmarks. Default `None`: a fresh random
+    /// seed per wait.
+    pub seed: Option<u64>,
 }
 
 impl Default for PollPolicy {
     fn default() -> Self {
         PollPolicy {
-            first: Duration::from_secs(2),
+            first: Duration::from_millis(2500),
             max: Duration::from_secs(20),
             growth: 1.25,
             jitter: 0.1,
@@ -71,6 +74,7 @@ impl Default for PollPolicy {
             call_timeout: Duration::from_secs(30),
             max_throttle_backoff: Duration::from_secs(60),
             max_consecutive_errors: 8,
+            seed: None,
         }
     }
 }
@@ -107,9 +111,9 @@ impl PollPolicy {
                 if elapsed < dense_from {
                     (dense_from - elapsed).clamp(self.first, self.max)
                 } else {
-                    // Past the expected duration the interval grows by a tenth of the overrun.
+                    // Past the expected duration the interval grows by a fifth of the overrun.
                     let overrun = elapsed.saturating_sub(expected);
-                    self.first + overrun / 10
+                    self.first + overrun / 5
                 }
             }
             None => previous.map_or(self.first, |p| p.mul_f64(self.growth)),
@@ -174,7 +178,7 @@ impl<'a> Wait<'a> {
         Fut: Future<Output = Result<Check<T>>>,
     {
         let policy = self.policy;
-        let mut rng = self.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        let mut rng = self.seed.or(policy.seed).map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
         let start = Instant::now();
         let mut stats = PollStats::default();
         let mut previous: Option<Duration> = None;
@@ -360,7 +364,7 @@ mod tests {
         // Dense around the expected end.
         assert_eq!(p.next_interval(Duration::from_secs(290), None, expected), p.first);
         // Growing slowly when overdue, never past max.
-        assert_eq!(p.next_interval(Duration::from_secs(330), None, expected), Duration::from_secs(5));
+        assert_eq!(p.next_interval(Duration::from_secs(315), None, expected), Duration::from_millis(5500));
         assert_eq!(p.next_interval(Duration::from_secs(3000), None, expected), p.max);
     }
 
@@ -386,8 +390,9 @@ mod tests {
         .unwrap();
         assert_eq!(value, 4);
         assert_eq!(stats.calls, 4);
-        // 2 s, then 2.5 s, then 3.125 s.
-        assert_eq!(start.elapsed(), Duration::from_millis(7625));
+        // 2.5 s, then 3.125 s, then 3.90625 s (tokio's timer rounds each sleep up to the millisecond).
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_micros(9_531_250) && elapsed <= Duration::from_millis(9_534), "{elapsed:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -422,9 +427,12 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(stats, PollStats { calls: 6, throttled: 4, errors: 1 });
-        // Throttle backoffs are in [b/2, b] for b = 2, 4, 8, 16 s; then one normal 2 s interval.
+        // Throttle backoffs are in [b/2, b] for b = 2.5, 5, 10, 20 s; then one normal 2.5 s interval.
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_secs(15 + 2) && elapsed <= Duration::from_secs(30 + 2), "{elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(18_750 + 2_500) && elapsed <= Duration::from_millis(37_500 + 2_500),
+            "{elapsed:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -503,7 +511,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(noticed - finish <= Duration::from_millis(2200), "lag {:?}", noticed - finish);
+        assert!(noticed - finish <= Duration::from_millis(2750), "lag {:?}", noticed - finish);
         assert!(stats.calls <= 40, "{} calls", stats.calls);
     }
 

@@ -84,10 +84,10 @@ pub fn assert_invariants(account: &Account, record: &ExecutionRecord, serving_be
         }
         Outcome::Failed { recovery, .. } | Outcome::Cancelled { recovery, .. } => {
             assert!(!matches!(recovery, Recovery::Failed { .. }), "undoing succeeded: {}", dump());
-            if let Some(before) = &record.traffic_before {
-                if record.strategy != "all_at_once" {
-                    assert_eq!(&weights, before, "the weights are back as they were: {}", dump());
-                }
+            if let Some(before) = &record.traffic_before
+                && record.strategy != "all_at_once"
+            {
+                assert_eq!(&weights, before, "the weights are back as they were: {}", dump());
             }
             for (env, _) in serving_before {
                 let id = SetIdentifier::parse(env.as_str()).expect("valid");

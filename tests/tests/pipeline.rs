@@ -592,8 +592,7 @@ fn bad_configuration_is_refused_before_any_call() {
     assert!(invalid(pipeline_builder(&account, canary(vec![10, 50]))));
     assert!(invalid(pipeline_builder(&account, canary(vec![0, 100]))));
     assert!(invalid(pipeline_builder(&account, Strategy::BlueGreen).branch("bad..branch")));
-    let mut deadlines = sendy_cd::Deadlines::default();
-    deadlines.build = Duration::ZERO;
+    let deadlines = sendy_cd::Deadlines { build: Duration::ZERO, ..Default::default() };
     assert!(invalid(pipeline_builder(&account, Strategy::BlueGreen).deadlines(deadlines)));
     let bad_check = sendy_cd::HealthCheck { consecutive_successes: 0, ..Default::default() };
     assert!(invalid(pipeline_builder(&account, Strategy::BlueGreen).health_check(bad_check)));

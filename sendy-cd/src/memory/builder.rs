@@ -18,13 +18,6 @@ pub(crate) struct BuildRec {
     stopped: Option<Instant>,
 }
 
-impl BuildRec {
-    /// When the build is (or will be) over, unless stopped.
-    pub(crate) fn finishes_at(&self) -> Instant {
-        self.started + self.duration
-    }
-}
-
 /// The phases of a build and the share of its duration at which each starts.
 const PHASES: [(&str, f64); 5] =
     [("QUEUED", 0.0), ("PROVISIONING", 0.05), ("PRE_BUILD", 0.15), ("BUILD", 0.25), ("POST_BUILD", 0.85)];
@@ -75,10 +68,10 @@ fn status_at(s: &mut State, id: &BuildId, now: Instant) -> Result<BuildStatus> {
 }
 
 impl Account {
-    /// When build `id` finishes (or finished), unless it is stopped: the truth a pipeline's detection
-    /// lag is measured against.
-    pub fn build_finishes_at(&self, id: &BuildId) -> Option<Instant> {
-        self.lock().builds.get(id.as_str()).map(BuildRec::finishes_at)
+    /// How long build `id` takes (unless stopped): the truth a pipeline's detection lag is measured
+    /// against.
+    pub fn build_duration(&self, id: &BuildId) -> Option<Duration> {
+        self.lock().builds.get(id.as_str()).map(|b| b.duration)
     }
 }
 

@@ -157,6 +157,16 @@ pub(crate) fn serving(s: &mut State, env: &EnvironmentName) -> Option<ImageRef> 
     rec.deployments.iter().rev().find(|d| d.completed(now)).map(|d| rec.revisions[d.revision].image.clone())
 }
 
+impl Account {
+    /// How long deployment `deployment` of environment `env` takes to complete: the truth a pipeline's
+    /// detection lag is measured against. `None` if unknown.
+    pub fn rollout_duration(&self, env: &str, deployment: &Id) -> Option<Duration> {
+        let env = EnvironmentName::parse(env).ok()?;
+        let s = self.lock();
+        s.services.get(&env)?.deployments.iter().find(|d| d.id == deployment.as_str()).map(|d| d.duration)
+    }
+}
+
 /// One environment's service, as a [`Deployer`]: a rollout starts the desired tasks one after another
 /// over [`SimConfig::rollout_duration`](super::SimConfig::rollout_duration). Tasks of a
 /// [`crashing`](super::Behavior::crashing) revision fail instead, and when half the desired count (at

@@ -51,6 +51,14 @@ struct Applied {
     settled: bool,
 }
 
+impl Account {
+    /// How long the update started by plan `plan` takes: the truth a pipeline's detection lag is
+    /// measured against. `None` for an unknown or unapplied plan.
+    pub fn stack_update_duration(&self, plan: &Id) -> Option<Duration> {
+        self.lock().plans.get(plan.as_str())?.applied.as_ref().map(|a| a.duration)
+    }
+}
+
 /// Settles every applied plan whose time is up.
 pub(crate) fn refresh(s: &mut State) {
     let now = Instant::now();

@@ -69,10 +69,10 @@ pub(super) async fn execute(
             }
         }
     };
-    if inner.cfg.dns.is_some() {
-        if let Ok(split) = exec.read_weights().await {
-            exec.update(|r| r.traffic_after = Some(split));
-        }
+    if inner.cfg.dns.is_some()
+        && let Ok(split) = exec.read_weights().await
+    {
+        exec.update(|r| r.traffic_after = Some(split));
     }
     Ok(exec.finish(outcome))
 }
@@ -643,11 +643,11 @@ impl<'a> Execution<'a> {
             self.begin_stage(Stage::Rollback, previous, Some(format!("restore {before}")));
             let mut result = Err(Error::Backend("not attempted".into()));
             for _ in 0..RESTORE_ATTEMPTS {
-                if let Ok(now) = self.read_weights_in(Stage::Rollback).await {
-                    if now == before {
-                        result = Ok(());
-                        break;
-                    }
+                if let Ok(now) = self.read_weights_in(Stage::Rollback).await
+                    && now == before
+                {
+                    result = Ok(());
+                    break;
                 }
                 result = self.set_weights(Stage::Rollback, &before, false, true).await;
                 if result.is_ok() {
