@@ -603,3 +603,68 @@ fn bad_configuration_is_refused_before_any_call() {
     ));
     assert_eq!(Op::ALL.iter().map(|op| account.calls(*op)).sum::<u32>(), 0, "nothing was called");
 }
+
+/// Every strategy against a failure at every stage: the stage that failed is named, and the
+/// invariants hold (nothing users see changed, or all traffic went back).
+#[tokio::test(start_paused = true)]
+async fn every_strategy_survives_a_failure_at_every_stage() {
+    enum Failure {
+        Build,
+        Stack,
+        Rollout,
+        CheckBeforeTraffic,
+        CheckUnderTraffic,
+        DnsChange,
+    }
+    for strategy in [Strategy::AllAtOnce, Strategy::BlueGreen, canary()] {
+        for failure in [
+            Failure::Build,
+            Failure::Stack,
+            Failure::Rollout,
+            Failure::CheckBeforeTraffic,
+            Failure::CheckUnderTraffic,
+            Failure::DnsChange,
+        ] {
+            let account = account();
+            let pipeline = pipeline(&account, strategy.clone());
+            let revision = account.push("main", "x", "a").unwrap();
+            let mut behavior = Behavior::default();
+            let expected = match failure {
+                Failure::Build => {
+                    behavior.build_failure = Some("boom".into());
+                    Some(Stage::Build)
+                }
+                Failure::Stack => {
+                    behavior.stack_failure = Some("boom".into());
+                    Some(Stage::Stack)
+                }
+                Failure::Rollout => {
+                    behavior.crashing = true;
+                    Some(Stage::Rollout)
+                }
+                Failure::CheckBeforeTraffic => {
+                    behavior.health = Health::Unhealthy;
+                    Some(Stage::Verify)
+                }
+                Failure::CheckUnderTraffic => {
+                    behavior.health = Health::UnhealthyUnderTraffic;
+                    // All at once updates the live environment: the bug shows at its only check.
+                    Some(Stage::Verify)
+                }
+                Failure::DnsChange => {
+                    account.inject(Injection::new(Op::DnsSetWeights, Fault::Fail).times(1));
+                    // All at once never changes weights: it succeeds.
+                    (strategy != Strategy::AllAtOnce).then_some(Stage::Traffic)
+                }
+            };
+            account.set_behavior(&revision.commit, behavior);
+            let record = run_checked(&account, &pipeline, revision).await;
+            let name = strategy.name();
+            match (expected, &record.outcome) {
+                (None, Outcome::Succeeded) => {}
+                (Some(stage), Outcome::Failed { stage: failed, .. }) => assert_eq!(*failed, stage, "{name}"),
+                (expected, outcome) => panic!("{name}: expected a failure at {expected:?}, got {outcome:?}"),
+            }
+        }
+    }
+}
