@@ -33,6 +33,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod builder;
 #[cfg(feature = "conformance")]
 pub mod conformance;

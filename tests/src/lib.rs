@@ -1,5 +1,7 @@
 //! Fixtures shared by the cross-crate integration tests of sendy-cd (see `tests/`).
 
+pub mod emulator;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,0 +1,225 @@
+//! [`DnsSwitch`] on Route 53 weighted records.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType};
+
+use super::AwsConfig;
+use super::error::from_sdk;
+use crate::dns::{ChangeStatus, DnsSwitch};
+use crate::error::{Error, Result};
+use crate::model::{Id, SetIdentifier, TrafficSplit};
+
+/// The weighted records of one DNS name in a Route 53 hosted zone, one per environment (set
+/// identifier), as a [`DnsSwitch`].
+///
+/// A weight change is one `ChangeResourceRecordSets` batch of `UPSERT`s that keeps each record's
+/// targets (values or alias) and sets the TTL (60 s by default; alias records have none). Set
+/// identifiers are checked against the record before the change is sent.
+///
+/// ```
+/// # async fn f() -> sendy_cd::Result<()> {
+/// use sendy_cd::aws::{AwsConfig, Route53Dns};
+/// let config = AwsConfig::builder().region("us-east-1").load().await?;
+/// let dns = Route53Dns::new(&config, "Z0123456789ABCDEFGHIJ", "shop.example.com")?.record_type("CNAME")?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Route53Dns {
+    client: aws_sdk_route53::Client,
+    zone_id: String,
+    name: String,
+    record_type: RrType,
+    ttl: Duration,
+}
+
+/// `shop.example.com` → `shop.example.com.`, lowercase.
+fn fqdn(name: &str) -> String {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    format!("{name}.")
+}
+
+impl Route53Dns {
+    /// The weighted records of `name` in hosted zone `zone_id` (type `A` until
+    /// [`record_type`](Self::record_type) says otherwise).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an empty zone id or a malformed name.
+    pub fn new(config: &AwsConfig, zone_id: &str, name: &str) -> Result<Self> {
+        Self::from_client(aws_sdk_route53::Client::new(config.sdk_config()), zone_id, name)
+    }
+
+    /// As [`new`](Self::new), with a client of your own.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn from_client(client: aws_sdk_route53::Client, zone_id: &str, name: &str) -> Result<Self> {
+        let zone_id = zone_id.trim_start_matches("/hostedzone/");
+        if zone_id.is_empty() || !zone_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Error::InvalidConfig(format!("hosted zone id {zone_id:?} is malformed")));
+        }
+        let ok_label = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '*')
+        };
+        let trimmed = name.trim_end_matches('.');
+        if trimmed.len() > 253 || !trimmed.split('.').all(ok_label) {
+            return Err(Error::InvalidConfig(format!("DNS name {name:?} is malformed")));
+        }
+        Ok(Route53Dns {
+            client,
+            zone_id: zone_id.to_owned(),
+            name: fqdn(name),
+            record_type: RrType::A,
+            ttl: Duration::from_secs(60),
+        })
+    }
+
+    /// The record type: `A`, `AAAA` or `CNAME`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for any other type.
+    pub fn record_type(mut self, record_type: &str) -> Result<Self> {
+        self.record_type = match record_type {
+            "A" => RrType::A,
+            "AAAA" => RrType::Aaaa,
+            "CNAME" => RrType::Cname,
+            other => return Err(Error::InvalidConfig(format!("record type {other:?}: expected A, AAAA or CNAME"))),
+        };
+        Ok(self)
+    }
+
+    /// The TTL set on every change. Default 60 s.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for zero or more than 2^31 - 1 seconds.
+    pub fn ttl(mut self, ttl: Duration) -> Result<Self> {
+        if ttl.is_zero() || ttl.as_secs() > i32::MAX as u64 {
+            return Err(Error::InvalidConfig(format!("TTL {ttl:?} is out of range")));
+        }
+        self.ttl = ttl;
+        Ok(self)
+    }
+
+    /// The weighted record sets of the name, by set identifier.
+    async fn record_sets(&self) -> Result<BTreeMap<SetIdentifier, ResourceRecordSet>> {
+        let mut sets = BTreeMap::new();
+        let mut start = (Some(self.name.clone()), Some(self.record_type.clone()), None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_resource_record_sets()
+                .hosted_zone_id(&self.zone_id)
+                .set_start_record_name(start.0.take())
+                .set_start_record_type(start.1.take())
+                .set_start_record_identifier(start.2.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk("route53:ListResourceRecordSets", e))?;
+            let mut past = false;
+            for set in page.resource_record_sets() {
+                if fqdn(set.name()) != self.name || set.r#type() != &self.record_type {
+                    past = true;
+                    break;
+                }
+                if let (Some(id), Some(_)) = (set.set_identifier(), set.weight()) {
+                    sets.insert(SetIdentifier::parse(id)?, set.clone());
+                }
+            }
+            if past || !page.is_truncated() {
+                break;
+            }
+            start = (
+                page.next_record_name().map(str::to_owned),
+                page.next_record_type().cloned(),
+                page.next_record_identifier().map(str::to_owned),
+            );
+        }
+        Ok(sets)
+    }
+}
+
+#[async_trait]
+impl DnsSwitch for Route53Dns {
+    async fn weights(&self) -> Result<TrafficSplit> {
+        let sets = self.record_sets().await?;
+        let weights = sets.iter().map(|(id, set)| {
+            let w = set.weight().unwrap_or(0).clamp(0, 255);
+            (id.clone(), u8::try_from(w).unwrap_or(u8::MAX))
+        });
+        TrafficSplit::new(weights).map_err(|_| Error::NotFound {
+            kind: "weighted record with a non-zero weight",
+            id: format!("{} {} in {}", self.name, self.record_type.as_str(), self.zone_id),
+        })
+    }
+
+    async fn set_weights(&self, split: &TrafficSplit) -> Result<Id> {
+        let sets = self.record_sets().await?;
+        let mut changes = vec![];
+        for (id, weight) in split.iter() {
+            let Some(set) = sets.get(id) else {
+                return Err(Error::Conflict(format!(
+                    "{} {} has no weighted record with set identifier {id:?}",
+                    self.name,
+                    self.record_type.as_str()
+                )));
+            };
+            let mut record = ResourceRecordSet::builder()
+                .name(set.name())
+                .r#type(set.r#type().clone())
+                .set_identifier(id.as_str())
+                .weight(i64::from(weight))
+                .set_health_check_id(set.health_check_id().map(str::to_owned))
+                .set_alias_target(set.alias_target().cloned());
+            if set.alias_target().is_none() {
+                record = record
+                    .set_resource_records(Some(set.resource_records().to_vec()))
+                    .ttl(i64::try_from(self.ttl.as_secs()).unwrap_or(60));
+            }
+            let record = record.build().map_err(|e| Error::Backend(format!("route53: {e}")))?;
+            let change = Change::builder()
+                .action(ChangeAction::Upsert)
+                .resource_record_set(record)
+                .build()
+                .map_err(|e| Error::Backend(format!("route53: {e}")))?;
+            changes.push(change);
+        }
+        let batch = ChangeBatch::builder()
+            .comment(format!("sendy-cd: {split}"))
+            .set_changes(Some(changes))
+            .build()
+            .map_err(|e| Error::Backend(format!("route53: {e}")))?;
+        let out = self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(&self.zone_id)
+            .change_batch(batch)
+            .send()
+            .await
+            .map_err(|e| from_sdk("route53:ChangeResourceRecordSets", e))?;
+        let info = out.change_info().ok_or_else(|| Error::Backend("route53: no ChangeInfo in the answer".into()))?;
+        Ok(Id::parse(info.id())?)
+    }
+
+    async fn change_status(&self, change: &Id) -> Result<ChangeStatus> {
+        let out = self
+            .client
+            .get_change()
+            .id(change.as_str().trim_start_matches("/change/"))
+            .send()
+            .await
+            .map_err(|e| from_sdk("route53:GetChange", e))?;
+        let info = out.change_info().ok_or_else(|| Error::Backend("route53: no ChangeInfo in the answer".into()))?;
+        Ok(match info.status() {
+            aws_sdk_route53::types::ChangeStatus::Insync => ChangeStatus::Applied,
+            _ => ChangeStatus::Pending,
+        })
+    }
+
+    fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}

@@ -1,0 +1,141 @@
+//! The AWS backends against `aws-smithy-mocks` clients: the answers the emulator never gives
+//! (pending changes, rollbacks, failed rollouts and builds, throttling).
+
+use std::time::Duration;
+
+use aws_sdk_route53::error::ErrorMetadata;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use sendy_cd::aws::Route53Dns;
+use sendy_cd::wait::{Check, PollPolicy, Wait};
+use sendy_cd::{ChangeStatus, DnsSwitch, Error, Id};
+
+fn throttling() -> ErrorMetadata {
+    ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build()
+}
+
+mod route53 {
+    use aws_sdk_route53::Client;
+    use aws_sdk_route53::operation::get_change::{GetChangeError, GetChangeOutput};
+    use aws_sdk_route53::operation::list_resource_record_sets::{
+        ListResourceRecordSetsError, ListResourceRecordSetsOutput,
+    };
+    use aws_sdk_route53::types::{ChangeInfo, ResourceRecord, ResourceRecordSet, RrType};
+
+    use super::*;
+
+    fn info(status: aws_sdk_route53::types::ChangeStatus) -> ChangeInfo {
+        ChangeInfo::builder()
+            .id("/change/C123")
+            .status(status)
+            .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+            .build()
+            .unwrap()
+    }
+
+    fn records() -> ListResourceRecordSetsOutput {
+        let set = |id: &str, w: i64| {
+            ResourceRecordSet::builder()
+                .name("app.sendy.test.")
+                .r#type(RrType::Cname)
+                .set_identifier(id)
+                .weight(w)
+                .ttl(60)
+                .resource_records(ResourceRecord::builder().value(format!("{id}.lb")).build().unwrap())
+                .build()
+                .unwrap()
+        };
+        ListResourceRecordSetsOutput::builder()
+            .resource_record_sets(set("blue", 100))
+            .resource_record_sets(set("green", 0))
+            .is_truncated(false)
+            .max_items(100)
+            .build()
+            .unwrap()
+    }
+
+    fn dns(client: Client) -> Route53Dns {
+        Route53Dns::from_client(client, "Z1", "app.sendy.test").unwrap().record_type("CNAME").unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_is_pending_then_applied() {
+        let rule = mock!(Client::get_change)
+            .sequence()
+            .output(|| {
+                GetChangeOutput::builder().change_info(info(aws_sdk_route53::types::ChangeStatus::Pending)).build()
+            })
+            .times(3)
+            .output(|| {
+                GetChangeOutput::builder().change_info(info(aws_sdk_route53::types::ChangeStatus::Insync)).build()
+            })
+            .build();
+        let dns = dns(mock_client!(aws_sdk_route53, [&rule]));
+        let change = Id::parse("/change/C123").unwrap();
+        assert_eq!(dns.change_status(&change).await.unwrap(), ChangeStatus::Pending);
+        let (status, stats) = Wait::new(&PollPolicy::default(), "dns", Duration::from_secs(600))
+            .until(|| async {
+                Ok(match dns.change_status(&change).await? {
+                    ChangeStatus::Applied => Check::Ready(ChangeStatus::Applied),
+                    ChangeStatus::Pending => Check::Pending,
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(status, ChangeStatus::Applied);
+        assert_eq!(stats.calls, 3);
+        assert_eq!(rule.num_calls(), 4);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_change_is_not_found() {
+        // As the SDK deserializes it: the modeled error with its code in the metadata.
+        let rule = mock!(Client::get_change).then_error(|| {
+            let meta = ErrorMetadata::builder().code("NoSuchChange").message("no such change").build();
+            GetChangeError::NoSuchChange(
+                aws_sdk_route53::types::error::NoSuchChange::builder().message("no such change").meta(meta).build(),
+            )
+        });
+        let err = dns(mock_client!(aws_sdk_route53, [&rule])).change_status(&Id::parse("/change/X").unwrap()).await;
+        assert!(matches!(err, Err(Error::NotFound { .. })), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_then_succeeds() {
+        let rule = mock!(Client::list_resource_record_sets)
+            .sequence()
+            .error(|| ListResourceRecordSetsError::generic(throttling()))
+            .times(2)
+            .output(records)
+            .build();
+        let dns = dns(mock_client!(aws_sdk_route53, RuleMode::Sequential, [&rule]));
+        let weights = dns.weights().await.unwrap();
+        assert_eq!(weights.to_string(), "blue=100 green=0");
+        assert_eq!(rule.num_calls(), 3, "two throttled attempts, then one that worked");
+    }
+
+    #[tokio::test]
+    async fn throttling_past_the_sdk_retries_is_a_retryable_error() {
+        let rule = mock!(Client::list_resource_record_sets)
+            .sequence()
+            .error(|| ListResourceRecordSetsError::generic(throttling()))
+            .repeatedly()
+            .build();
+        let client = mock_client!(aws_sdk_route53, RuleMode::Sequential, [&rule], |c| c
+            .retry_config(aws_sdk_route53::config::retry::RetryConfig::standard().with_max_attempts(2)));
+        let err = dns(client).weights().await.unwrap_err();
+        assert!(matches!(err, Error::Throttled(_)), "{err:?}");
+        assert!(err.is_retryable());
+        assert!(err.to_string().contains("route53:ListResourceRecordSets: Throttling: Rate exceeded"), "{err}");
+        assert_eq!(rule.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_set_identifier_is_refused_before_any_change() {
+        let list = mock!(Client::list_resource_record_sets).then_output(records);
+        let change = mock!(Client::change_resource_record_sets).then_error(|| unreachable!("no change is sent"));
+        let dns = dns(mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change]));
+        let split = sendy_cd::TrafficSplit::new([(sendy_cd::SetIdentifier::parse("purple").unwrap(), 100)]).unwrap();
+        assert!(matches!(dns.set_weights(&split).await, Err(Error::Conflict(_))));
+        assert_eq!(change.num_calls(), 0);
+    }
+}
