@@ -139,3 +139,115 @@ mod route53 {
         assert_eq!(change.num_calls(), 0);
     }
 }
+
+mod cloudformation {
+    use aws_sdk_cloudformation::Client;
+    use aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetOutput;
+    use aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput;
+    use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
+    use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
+    use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
+    use aws_sdk_cloudformation::types::{ChangeSetStatus, Parameter, ResourceStatus, StackEvent, StackStatus as Cfn};
+    use aws_smithy_types::DateTime;
+    use sendy_cd::aws::CloudFormationStack;
+    use sendy_cd::{Plan, PlanKind, Stack, StackChange, StackName, StackParameters, StackPlan, StackStatus};
+
+    use super::*;
+
+    const CHANGE_SET: &str = "arn:aws:cloudformation:us-east-1:1:changeSet/sendy-cd-1/abc";
+
+    fn stack(status: Cfn) -> DescribeStacksOutput {
+        let stack = aws_sdk_cloudformation::types::Stack::builder()
+            .stack_name("app-green")
+            .creation_time(DateTime::from_secs(0))
+            .stack_status(status)
+            .change_set_id(CHANGE_SET)
+            .parameters(Parameter::builder().parameter_key("ImageUri").parameter_value("app:1").build())
+            .parameters(Parameter::builder().parameter_key("DesiredCount").parameter_value("2").build())
+            .build();
+        DescribeStacksOutput::builder().stacks(stack).build()
+    }
+
+    fn event(n: i64, logical: &str, status: ResourceStatus, reason: &str) -> StackEvent {
+        StackEvent::builder()
+            .stack_id("stack/app-green/1")
+            .event_id(format!("e{n}"))
+            .stack_name("app-green")
+            .logical_resource_id(logical)
+            .timestamp(DateTime::from_secs(n))
+            .resource_status(status)
+            .resource_status_reason(reason)
+            .build()
+    }
+
+    fn plan() -> StackPlan {
+        StackPlan {
+            id: Id::parse(CHANGE_SET).unwrap(),
+            stack: StackName::parse("app-green").unwrap(),
+            kind: PlanKind::Update,
+            changes: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rolled_back_update_names_the_resource_that_failed_first() {
+        let describe = mock!(Client::describe_stacks).then_output(|| stack(Cfn::UpdateRollbackComplete));
+        // Newest first; the failure before "User Initiated" belongs to an earlier update.
+        let events = mock!(Client::describe_stack_events).then_output(|| {
+            DescribeStackEventsOutput::builder()
+                .stack_events(event(9, "app-green", ResourceStatus::UpdateRollbackComplete, ""))
+                .stack_events(event(8, "Service", ResourceStatus::UpdateFailed, "Resource update cancelled"))
+                .stack_events(event(7, "TaskDefinition", ResourceStatus::UpdateFailed, "Invalid memory: 3"))
+                .stack_events(event(6, "app-green", ResourceStatus::UpdateInProgress, "User Initiated"))
+                .stack_events(event(5, "Cluster", ResourceStatus::UpdateFailed, "an older failure"))
+                .build()
+        });
+        let stacks = CloudFormationStack::from_client(mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&describe, &events]
+        ));
+        assert_eq!(
+            stacks.status(&plan()).await.unwrap(),
+            StackStatus::RolledBack { resource: Some("TaskDefinition".into()), reason: "Invalid memory: 3".into() }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_update_in_progress_is_in_progress() {
+        let describe = mock!(Client::describe_stacks).then_output(|| stack(Cfn::UpdateInProgress));
+        let stacks = CloudFormationStack::from_client(mock_client!(aws_sdk_cloudformation, [&describe]));
+        assert_eq!(
+            stacks.status(&plan()).await.unwrap(),
+            StackStatus::InProgress { status: "UPDATE_IN_PROGRESS".into() }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_change_set_is_no_changes_and_is_deleted() {
+        let describe = mock!(Client::describe_stacks).then_output(|| stack(Cfn::UpdateComplete));
+        let create = mock!(Client::create_change_set)
+            .match_requests(|r| {
+                r.change_set_type() == Some(&aws_sdk_cloudformation::types::ChangeSetType::Update)
+                    && r.use_previous_template() == Some(true)
+                    // The parameter not given keeps its previous value.
+                    && r.parameters().iter().any(|p| p.parameter_key() == Some("DesiredCount") && p.use_previous_value() == Some(true))
+                    && r.parameters().iter().any(|p| p.parameter_key() == Some("ImageUri") && p.parameter_value() == Some("app:1"))
+            })
+            .then_output(|| CreateChangeSetOutput::builder().id(CHANGE_SET).build());
+        let failed = mock!(Client::describe_change_set).then_output(|| {
+            DescribeChangeSetOutput::builder()
+                .status(ChangeSetStatus::Failed)
+                .status_reason("The submitted information didn't contain changes. Submit different information to create a change set.")
+                .build()
+        });
+        let delete = mock!(Client::delete_change_set).then_output(|| DeleteChangeSetOutput::builder().build());
+        let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &create, &failed, &delete]);
+        let stacks = CloudFormationStack::from_client(client);
+        let change =
+            StackChange { parameters: StackParameters::new().with("ImageUri", "app:1").unwrap(), template: None };
+        let plan = stacks.plan(&StackName::parse("app-green").unwrap(), &change).await.unwrap();
+        assert_eq!(plan, Plan::NoChanges);
+        assert_eq!((create.num_calls(), delete.num_calls()), (1, 1));
+    }
+}
