@@ -42,6 +42,8 @@ pub mod deployer;
 pub mod dns;
 pub mod error;
 pub mod events;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod memory;
 #[cfg(feature = "mock")]
 pub mod mock;
