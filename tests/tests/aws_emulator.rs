@@ -148,3 +148,96 @@ async fn cloudformation_creates_a_stack_through_a_create_change_set() {
     // The stack now exists: the same change again is NoChanges (moto refuses the empty change set).
     assert_eq!(stack.plan(&name, &StackChange { template: None, ..change }).await.unwrap(), Plan::NoChanges);
 }
+
+/// Creates an ECR repository and a CodeBuild project, and, because the emulator runs no build, pushes
+/// each revision's image itself (what `deploy/buildspec.yml` does in AWS), openly, in one place.
+struct CodeBuildHarness {
+    builder: Arc<sendy_cd::aws::CodeBuildBuilder>,
+    ecr: aws_sdk_ecr::Client,
+}
+
+impl CodeBuildHarness {
+    async fn new(config: &sendy_cd::aws::AwsConfig) -> Self {
+        let ecr = aws_sdk_ecr::Client::new(config.sdk_config());
+        let codebuild = aws_sdk_codebuild::Client::new(config.sdk_config());
+        ecr.create_repository().repository_name("shop/api").send().await.unwrap();
+        codebuild
+            .create_project()
+            .name("shop-api")
+            .source(
+                aws_sdk_codebuild::types::ProjectSource::builder()
+                    .r#type(aws_sdk_codebuild::types::SourceType::Github)
+                    .location("https://github.com/example/shop-api.git")
+                    .build()
+                    .unwrap(),
+            )
+            .artifacts(
+                aws_sdk_codebuild::types::ProjectArtifacts::builder()
+                    .r#type(aws_sdk_codebuild::types::ArtifactsType::NoArtifacts)
+                    .build()
+                    .unwrap(),
+            )
+            .environment(
+                aws_sdk_codebuild::types::ProjectEnvironment::builder()
+                    .r#type(aws_sdk_codebuild::types::EnvironmentType::LinuxContainer)
+                    .image("aws/codebuild/standard:7.0")
+                    .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
+                    .privileged_mode(true)
+                    .build()
+                    .unwrap(),
+            )
+            .service_role("arn:aws:iam::123456789012:role/codebuild")
+            .send()
+            .await
+            .unwrap();
+        let builder = sendy_cd::aws::CodeBuildBuilder::new(config, "shop-api", "shop/api").unwrap();
+        CodeBuildHarness { builder: Arc::new(builder), ecr }
+    }
+
+    /// What the buildspec's `docker push` does: an image manifest tagged with the commit id.
+    async fn push_image(&self, tag: &str) {
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":7023,"digest":"sha256:{}"}},"layers":[]}}"#,
+            "c".repeat(64)
+        );
+        self.ecr.put_image().repository_name("shop/api").image_manifest(manifest).image_tag(tag).send().await.unwrap();
+    }
+}
+
+#[async_trait]
+impl conformance::BuilderHarness for CodeBuildHarness {
+    fn builder(&self) -> Arc<dyn sendy_cd::Builder> {
+        self.builder.clone()
+    }
+    async fn revision(&self) -> Result<sendy_cd::Revision> {
+        let commit = sendy_cd::CommitId::parse("0123456789abcdef0123456789abcdef01234567")?;
+        self.push_image(commit.as_str()).await;
+        Ok(sendy_cd::Revision::new(commit, sendy_cd::BranchName::default()))
+    }
+    fn patience(&self) -> Patience {
+        quick()
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: run through `bash scripts/test`"]
+async fn codebuild_builder_conforms() {
+    let _emulator = emulator::acquire().await;
+    let config = emulator::config().await;
+    conformance::builder(&CodeBuildHarness::new(&config).await).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: run through `bash scripts/test`"]
+async fn a_build_that_pushed_no_image_is_a_failure() {
+    use sendy_cd::{BuildStatus, Builder};
+    let _emulator = emulator::acquire().await;
+    let config = emulator::config().await;
+    let h = CodeBuildHarness::new(&config).await;
+    let commit = sendy_cd::CommitId::parse("f".repeat(40)).unwrap();
+    let build = h.builder.start(&sendy_cd::Revision::new(commit, sendy_cd::BranchName::default())).await.unwrap();
+    let status = h.builder.status(&build).await.unwrap();
+    let BuildStatus::Failed { phase, reason } = status else { panic!("{status:?}") };
+    assert_eq!(phase, "POST_BUILD");
+    assert!(reason.contains("pushed no image") && reason.contains("shop/api"), "{reason}");
+}

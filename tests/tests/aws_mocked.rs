@@ -251,3 +251,68 @@ mod cloudformation {
         assert_eq!((create.num_calls(), delete.num_calls()), (1, 1));
     }
 }
+
+mod codebuild {
+    use aws_sdk_codebuild::Client;
+    use aws_sdk_codebuild::operation::batch_get_builds::BatchGetBuildsOutput;
+    use aws_sdk_codebuild::types::{Build, BuildPhase, BuildPhaseType, PhaseContext, StatusType};
+    use sendy_cd::aws::CodeBuildBuilder;
+    use sendy_cd::{BuildId, BuildStatus, Builder};
+
+    use super::*;
+
+    fn builder(client: Client) -> CodeBuildBuilder {
+        let ecr = mock_client!(aws_sdk_ecr, []);
+        CodeBuildBuilder::from_clients(client, ecr, "shop-api", "shop/api").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_build_names_its_phase_and_reason() {
+        let rule = mock!(Client::batch_get_builds).then_output(|| {
+            let phase = |t: BuildPhaseType, s: StatusType| BuildPhase::builder().phase_type(t).phase_status(s);
+            BatchGetBuildsOutput::builder()
+                .builds(
+                    Build::builder()
+                        .id("shop-api:1")
+                        .build_status(StatusType::Failed)
+                        .current_phase("COMPLETED")
+                        .phases(phase(BuildPhaseType::PreBuild, StatusType::Succeeded).build())
+                        .phases(
+                            phase(BuildPhaseType::Build, StatusType::Failed)
+                                .contexts(
+                                    PhaseContext::builder()
+                                        .status_code("COMMAND_EXECUTION_ERROR")
+                                        .message("Error while executing command: docker build . Reason: exit status 1")
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let status =
+            builder(mock_client!(aws_sdk_codebuild, [&rule])).status(&BuildId::parse("shop-api:1").unwrap()).await;
+        let Ok(BuildStatus::Failed { phase, reason }) = status else { panic!("{status:?}") };
+        assert_eq!(phase, "BUILD");
+        assert!(reason.contains("docker build") && reason.contains("exit status 1"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn a_running_build_reports_its_phase() {
+        let rule = mock!(Client::batch_get_builds).then_output(|| {
+            BatchGetBuildsOutput::builder()
+                .builds(
+                    Build::builder()
+                        .id("shop-api:1")
+                        .build_status(StatusType::InProgress)
+                        .current_phase("BUILD")
+                        .build(),
+                )
+                .build()
+        });
+        let status =
+            builder(mock_client!(aws_sdk_codebuild, [&rule])).status(&BuildId::parse("shop-api:1").unwrap()).await;
+        assert_eq!(status.unwrap(), BuildStatus::InProgress { phase: "BUILD".into() });
+    }
+}

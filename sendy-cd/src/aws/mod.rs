@@ -10,12 +10,14 @@
 //! The standard `AWS_ENDPOINT_URL` variable is honoured, which is how the tests reach a local emulator.
 
 mod cloudformation;
+mod codebuild;
 pub mod error;
 mod route53;
 
 use std::time::Duration;
 
 pub use cloudformation::CloudFormationStack;
+pub use codebuild::CodeBuildBuilder;
 pub use route53::Route53Dns;
 
 use crate::error::{Error, Result};
