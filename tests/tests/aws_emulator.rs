@@ -241,3 +241,65 @@ async fn a_build_that_pushed_no_image_is_a_failure() {
     assert_eq!(phase, "POST_BUILD");
     assert!(reason.contains("pushed no image") && reason.contains("shop/api"), "{reason}");
 }
+
+/// A cluster `shop` with service `api` (bridge networking, one container `web`). The emulator's ECS
+/// deployments progress only because `tests/emulator/serve.py` makes them (see there).
+async fn ecs_service(ecs: &aws_sdk_ecs::Client) -> String {
+    use aws_sdk_ecs::types::{ContainerDefinition, NetworkMode};
+    ecs.create_cluster().cluster_name("shop").send().await.unwrap();
+    let td = ecs
+        .register_task_definition()
+        .family("shop-api")
+        .network_mode(NetworkMode::Bridge)
+        .container_definitions(
+            ContainerDefinition::builder().name("web").image("registry.example.com/shop/api:v0").memory(256).build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = td.task_definition().unwrap().task_definition_arn().unwrap().to_owned();
+    ecs.create_service()
+        .cluster("shop")
+        .service_name("api")
+        .task_definition(&arn)
+        .desired_count(2)
+        .send()
+        .await
+        .unwrap();
+    arn
+}
+
+struct EcsHarness(Arc<sendy_cd::aws::EcsDeployer>);
+
+#[async_trait]
+impl conformance::DeployerHarness for EcsHarness {
+    fn deployer(&self) -> Arc<dyn sendy_cd::Deployer> {
+        self.0.clone()
+    }
+    fn images(&self) -> (sendy_cd::ImageRef, sendy_cd::ImageRef) {
+        let image = |t: &str| sendy_cd::ImageRef::parse(&format!("registry.example.com/shop/api:{t}")).unwrap();
+        (image("v1"), image("v2"))
+    }
+    async fn advance(&self, _rollout: &sendy_cd::Rollout) -> Result<()> {
+        // The patched emulator completes a deployment on the read after the one that first saw it.
+        Ok(())
+    }
+    fn patience(&self) -> Patience {
+        quick()
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: run through `bash scripts/test`"]
+async fn ecs_deployer_conforms() {
+    let _emulator = emulator::acquire().await;
+    let config = emulator::config().await;
+    let ecs = aws_sdk_ecs::Client::new(config.sdk_config());
+    ecs_service(&ecs).await;
+    let deployer = sendy_cd::aws::EcsDeployer::new(&config, "shop", "api").unwrap();
+    conformance::deployer(&EcsHarness(Arc::new(deployer))).await;
+
+    // Every revision registered is still there: nothing was deregistered.
+    let listed = ecs.list_task_definitions().family_prefix("shop-api").send().await.unwrap();
+    assert_eq!(listed.task_definition_arns().len(), 3, "{:?}", listed.task_definition_arns());
+}

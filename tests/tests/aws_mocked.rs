@@ -316,3 +316,154 @@ mod codebuild {
         assert_eq!(status.unwrap(), BuildStatus::InProgress { phase: "BUILD".into() });
     }
 }
+
+mod ecs {
+    use aws_sdk_ecs::Client;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+    use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput;
+    use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+    use aws_sdk_ecs::types::{ContainerDefinition, Deployment, DeploymentRolloutState, Service, TaskDefinition};
+    use sendy_cd::aws::EcsDeployer;
+    use sendy_cd::{Deployer, ImageRef, Rollout, RolloutStatus};
+
+    use super::*;
+
+    const TD1: &str = "arn:aws:ecs:us-east-1:1:task-definition/shop-api:1";
+    const TD2: &str = "arn:aws:ecs:us-east-1:1:task-definition/shop-api:2";
+
+    fn deployment(id: &str, status: &str, td: &str, state: DeploymentRolloutState, reason: &str) -> Deployment {
+        Deployment::builder()
+            .id(id)
+            .status(status)
+            .task_definition(td)
+            .rollout_state(state)
+            .rollout_state_reason(reason)
+            .desired_count(4)
+            .running_count(1)
+            .failed_tasks(2)
+            .build()
+    }
+
+    fn service(deployments: Vec<Deployment>) -> Service {
+        Service::builder()
+            .service_name("api")
+            .service_arn("arn:aws:ecs:us-east-1:1:service/shop/api")
+            .set_deployments(Some(deployments))
+            .build()
+    }
+
+    fn rollout(id: &str) -> Rollout {
+        Rollout { deployment_id: Id::parse(id).unwrap(), image: ImageRef::parse("shop/api:v2").unwrap() }
+    }
+
+    #[tokio::test]
+    async fn a_circuit_breaker_rollback_is_a_failure() {
+        let rule = mock!(Client::describe_services).then_output(|| {
+            DescribeServicesOutput::builder()
+                .services(service(vec![
+                    deployment("ecs-svc/3", "PRIMARY", TD1, DeploymentRolloutState::InProgress, "rolling back"),
+                    deployment(
+                        "ecs-svc/2",
+                        "ACTIVE",
+                        TD2,
+                        DeploymentRolloutState::Failed,
+                        "ECS deployment circuit breaker: tasks failed to start. Rolling back to deployment ecs-svc/3.",
+                    ),
+                ]))
+                .build()
+        });
+        let deployer = EcsDeployer::from_client(mock_client!(aws_sdk_ecs, [&rule]), "shop", "api").unwrap();
+        let status = deployer.status(&rollout("ecs-svc/2")).await.unwrap();
+        let RolloutStatus::Failed { reason, rolled_back, failed } = status else { panic!("{status:?}") };
+        assert!(rolled_back, "the circuit breaker put the previous revision back");
+        assert!(reason.contains("circuit breaker"), "{reason}");
+        assert_eq!(failed, 2);
+    }
+
+    #[tokio::test]
+    async fn a_newer_deployment_supersedes_an_unfinished_one() {
+        let rule = mock!(Client::describe_services).then_output(|| {
+            DescribeServicesOutput::builder()
+                .services(service(vec![
+                    deployment("ecs-svc/9", "PRIMARY", TD1, DeploymentRolloutState::InProgress, ""),
+                    deployment("ecs-svc/2", "ACTIVE", TD2, DeploymentRolloutState::InProgress, ""),
+                ]))
+                .build()
+        });
+        let deployer = EcsDeployer::from_client(mock_client!(aws_sdk_ecs, [&rule]), "shop", "api").unwrap();
+        assert_eq!(
+            deployer.status(&rollout("ecs-svc/2")).await.unwrap(),
+            RolloutStatus::Superseded { by: Id::parse("ecs-svc/9").unwrap() }
+        );
+    }
+
+    #[tokio::test]
+    async fn one_rollout_costs_four_requests_and_pins_its_own_deployment() {
+        let describe = mock!(Client::describe_services).then_output(|| {
+            let mut s = service(vec![deployment("ecs-svc/1", "PRIMARY", TD1, DeploymentRolloutState::Completed, "")]);
+            s.task_definition = Some(TD1.into());
+            DescribeServicesOutput::builder().services(s).build()
+        });
+        let td = mock!(Client::describe_task_definition).then_output(|| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(
+                    TaskDefinition::builder()
+                        .family("shop-api")
+                        .task_definition_arn(TD1)
+                        .container_definitions(ContainerDefinition::builder().name("web").image("shop/api:v1").build())
+                        .container_definitions(ContainerDefinition::builder().name("proxy").image("envoy:1.30").build())
+                        .build(),
+                )
+                .build()
+        });
+        let register = mock!(Client::register_task_definition)
+            .match_requests(|r| {
+                let images: Vec<_> = r.container_definitions().iter().map(|c| c.image().unwrap_or_default()).collect();
+                r.family() == Some("shop-api") && images == ["shop/api:v2", "envoy:1.30"]
+            })
+            .then_output(|| {
+                RegisterTaskDefinitionOutput::builder()
+                    .task_definition(TaskDefinition::builder().task_definition_arn(TD2).build())
+                    .build()
+            });
+        let update =
+            mock!(Client::update_service).match_requests(|r| r.task_definition() == Some(TD2)).then_output(|| {
+                UpdateServiceOutput::builder()
+                    .service(service(vec![
+                        deployment("ecs-svc/2", "PRIMARY", TD2, DeploymentRolloutState::InProgress, ""),
+                        deployment("ecs-svc/1", "ACTIVE", TD1, DeploymentRolloutState::Completed, ""),
+                    ]))
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &td, &register, &update]);
+        let deployer = EcsDeployer::from_client(client, "shop", "api").unwrap().container("web");
+        let rollout = deployer.deploy(&ImageRef::parse("shop/api:v2").unwrap()).await.unwrap();
+        assert_eq!(rollout.deployment_id.as_str(), "ecs-svc/2", "pinned to the deployment its update created");
+        let calls = [describe.num_calls(), td.num_calls(), register.num_calls(), update.num_calls()];
+        assert_eq!(calls, [1, 1, 1, 1]);
+    }
+
+    #[tokio::test]
+    async fn several_containers_need_a_name() {
+        let describe = mock!(Client::describe_services).then_output(|| {
+            let mut s = service(vec![]);
+            s.task_definition = Some(TD1.into());
+            DescribeServicesOutput::builder().services(s).build()
+        });
+        let td = mock!(Client::describe_task_definition).then_output(|| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(
+                    TaskDefinition::builder()
+                        .container_definitions(ContainerDefinition::builder().name("a").image("a:1").build())
+                        .container_definitions(ContainerDefinition::builder().name("b").image("b:1").build())
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &td]);
+        let deployer = EcsDeployer::from_client(client, "shop", "api").unwrap();
+        let err = deployer.deploy(&ImageRef::parse("a:2").unwrap()).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig(m) if m.contains("2 containers")));
+    }
+}

@@ -11,6 +11,7 @@
 
 mod cloudformation;
 mod codebuild;
+mod ecs;
 pub mod error;
 mod route53;
 
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 pub use cloudformation::CloudFormationStack;
 pub use codebuild::CodeBuildBuilder;
+pub use ecs::EcsDeployer;
 pub use route53::Route53Dns;
 
 use crate::error::{Error, Result};

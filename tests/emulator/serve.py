@@ -1,0 +1,83 @@
+"""Starts moto_server (the local AWS emulator) for the tests, with ECS deployments that progress.
+
+moto leaves ECS deployments frozen: after UpdateService with a new task definition the service keeps
+its single old PRIMARY deployment, IN_PROGRESS, forever, where AWS creates a new PRIMARY deployment
+for the new task definition, rolls it out and drains the old one. Our deployer pins the deployment
+its UpdateService created and follows it, so the tests need that behaviour. This file, and only this
+file, adds it, openly:
+
+- UpdateService with a task definition other than the service's current one adds a new PRIMARY
+  deployment of it (IN_PROGRESS, no task running), and marks the previous deployments ACTIVE;
+- each DescribeServices then moves every IN_PROGRESS PRIMARY deployment one step, to COMPLETED with
+  every desired task running, and removes the ACTIVE deployments it replaced (as moto already moves
+  tasks one step per read).
+
+Everything else is moto as released. Usage: python serve.py -H 127.0.0.1 -p PORT
+"""
+
+from moto.core.utils import utcnow
+from moto.ecs import models
+from moto.moto_api._internal import mock_random
+from moto.server import main
+
+_update_service = models.EC2ContainerServiceBackend.update_service
+_describe_services = models.EC2ContainerServiceBackend.describe_services
+
+
+def update_service(self, service_properties):
+    cluster = service_properties.get("cluster", "default")
+    name = service_properties["service"].split("/")[-1]
+    wanted = service_properties.get("task_definition")
+    before = self._get_service(cluster, name).task_definition
+    service = _update_service(self, service_properties)
+    if wanted and wanted != before and service.deployment_controller["type"] == "ECS":
+        for old in service.deployments:
+            old["status"] = "ACTIVE"
+        now = utcnow()
+        service.deployments.insert(
+            0,
+            {
+                **(service.deployments[0] if service.deployments else {}),
+                "id": f"ecs-svc/{mock_random.randint(0, 32**12)}",
+                "status": "PRIMARY",
+                "taskDefinition": service.task_definition,
+                "desiredCount": service.desired_count,
+                "runningCount": 0,
+                "pendingCount": service.desired_count,
+                "failedTasks": 0,
+                "rolloutState": "IN_PROGRESS",
+                "rolloutStateReason": "ECS deployment in progress.",
+                "createdAt": now,
+                "updatedAt": now,
+            },
+        )
+    return service
+
+
+def describe_services(self, cluster_str, service_names_or_arns):
+    services, failures = _describe_services(self, cluster_str, service_names_or_arns)
+    for service in services:
+        primary = next((d for d in service.deployments if d.get("status") == "PRIMARY"), None)
+        if primary is None:
+            continue
+        if primary.get("rolloutState") == "IN_PROGRESS" and not primary.get("sendyCdSeen"):
+            # Leave it IN_PROGRESS for this read; complete it on the next one.
+            primary["sendyCdSeen"] = True
+        elif primary.get("rolloutState") == "IN_PROGRESS":
+            primary.update(
+                rolloutState="COMPLETED",
+                rolloutStateReason=f"ECS deployment {primary['id']} completed.",
+                runningCount=service.desired_count,
+                pendingCount=0,
+                updatedAt=utcnow(),
+            )
+            service.deployments[:] = [d for d in service.deployments if d.get("status") == "PRIMARY"]
+            service.running_count = service.desired_count
+    return services, failures
+
+
+models.EC2ContainerServiceBackend.update_service = update_service
+models.EC2ContainerServiceBackend.describe_services = describe_services
+
+if __name__ == "__main__":
+    main()
