@@ -42,6 +42,8 @@ pub mod deployer;
 pub mod dns;
 pub mod error;
 pub mod events;
+#[cfg(feature = "git")]
+pub mod git;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod memory;

@@ -1,0 +1,95 @@
+//! The git source against a real repository that the test creates and commits to.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sendy_cd::conformance::{self, SourceHarness};
+use sendy_cd::git::GitSource;
+use sendy_cd::{BranchName, CommitId, Error, Result, Source};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Ada")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "Ada")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sendy-cd-git-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A repository with one commit on `main`.
+fn repository(name: &str) -> PathBuf {
+    let dir = scratch(name).join("repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&dir, &["init", "--quiet", "--initial-branch=main"]);
+    git(&dir, &["commit", "--quiet", "--allow-empty", "-m", "Initial commit"]);
+    dir
+}
+
+struct Harness {
+    repo: PathBuf,
+    source: Arc<GitSource>,
+}
+
+#[async_trait]
+impl SourceHarness for Harness {
+    fn source(&self) -> Arc<dyn Source> {
+        self.source.clone()
+    }
+    async fn push(&self, branch: &BranchName, message: &str) -> Result<CommitId> {
+        git(&self.repo, &["checkout", "--quiet", "-B", branch.as_str()]);
+        git(&self.repo, &["commit", "--quiet", "--allow-empty", "-m", message]);
+        Ok(CommitId::parse(git(&self.repo, &["rev-parse", "HEAD"]))?)
+    }
+}
+
+#[tokio::test]
+async fn git_source_conforms_on_a_path() {
+    let repo = repository("path");
+    let source = GitSource::new(repo.to_str().unwrap(), repo.parent().unwrap().join("cache.git")).unwrap();
+    conformance::source(&Harness { repo, source: Arc::new(source) }).await;
+}
+
+#[tokio::test]
+async fn git_source_conforms_on_a_file_url() {
+    let repo = repository("url");
+    let url = format!("file://{}", repo.display());
+    let source = GitSource::new(&url, repo.parent().unwrap().join("cache.git")).unwrap();
+    conformance::source(&Harness { repo, source: Arc::new(source) }).await;
+}
+
+#[tokio::test]
+async fn a_revision_carries_its_author_time_and_message() {
+    let repo = repository("details");
+    git(&repo, &["commit", "--quiet", "--allow-empty", "-m", "Add checkout\n\nWith a body."]);
+    let source = GitSource::new(repo.to_str().unwrap(), repo.parent().unwrap().join("cache.git")).unwrap();
+    let revision = source.latest(&BranchName::parse("main").unwrap()).await.unwrap();
+    assert_eq!(revision.commit.as_str(), git(&repo, &["rev-parse", "HEAD"]));
+    assert_eq!(revision.author, "Ada <ada@example.com>");
+    assert_eq!(revision.message, "Add checkout\n\nWith a body.");
+    let committed: i64 = git(&repo, &["log", "-1", "--format=%at"]).parse().unwrap();
+    assert_eq!(revision.time.as_second(), committed);
+}
+
+#[tokio::test]
+async fn an_unreachable_remote_is_a_transient_error() {
+    let dir = scratch("missing");
+    let source = GitSource::new(dir.join("no-such-repo").to_str().unwrap(), dir.join("cache.git")).unwrap();
+    let err = source.latest(&BranchName::parse("main").unwrap()).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(!dir.join("cache.git").join("HEAD").exists(), "a failed clone leaves no cache behind");
+    assert!(matches!(GitSource::new("", dir.join("c")), Err(Error::InvalidConfig(_))));
+}
