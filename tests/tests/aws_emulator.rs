@@ -303,3 +303,131 @@ async fn ecs_deployer_conforms() {
     let listed = ecs.list_task_definitions().family_prefix("shop-api").send().await.unwrap();
     assert_eq!(listed.task_definition_arns().len(), 3, "{:?}", listed.task_definition_arns());
 }
+
+/// A loopback HTTP server answering 200 to everything, standing for an environment's load balancer.
+async fn healthy_endpoint() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
+            });
+        }
+    });
+    format!("http://{addr}/")
+}
+
+/// A commit in a real local git repository goes through the whole blue/green pipeline with every AWS
+/// backend against the emulator; boto3 then checks the final state independently.
+///
+/// What the fixture does openly because the emulator cannot: it pushes the built image to ECR (the
+/// emulator runs no build), and the emulator launcher (`tests/emulator/serve.py`) lets ECS deployments
+/// complete. The environments' stacks do not manage the image (`image_parameter(None)`): the emulator
+/// breaks task definitions on an image-parameter update, so the ECS deployer rolls the image out.
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: run through `bash scripts/test`"]
+async fn a_commit_goes_blue_green_through_every_aws_backend() {
+    use aws_sdk_cloudformation::types::Parameter;
+    use sendy_cd::aws::{CloudFormationStack, EcsDeployer};
+    use sendy_cd::git::GitSource;
+    use sendy_cd::http::HttpVerifier;
+    use sendy_cd::{Environment, HealthCheck, Outcome, Pipeline, Source, Strategy};
+    use sendy_cd_tests::{git, scratch};
+
+    let _emulator = emulator::acquire().await;
+    let config = emulator::config().await;
+    let r53 = aws_sdk_route53::Client::new(config.sdk_config());
+    let cfn = aws_sdk_cloudformation::Client::new(config.sdk_config());
+
+    // The repository, with a commit to deploy.
+    let dir = scratch("e2e");
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+    git(&repo, &["commit", "--quiet", "--allow-empty", "-m", "Add the checkout page"]);
+
+    // The account: ECR and CodeBuild, a hosted zone, and two environment stacks.
+    let builds = CodeBuildHarness::new(&config).await;
+    let zone = r53
+        .create_hosted_zone()
+        .name("sendy.test")
+        .caller_reference(emulator::unique("e2e"))
+        .send()
+        .await
+        .unwrap()
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    let template = include_str!("../emulator/environment.json");
+    for (env, weight) in [("blue", "100"), ("green", "0")] {
+        let param = |k: &str, v: &str| Parameter::builder().parameter_key(k).parameter_value(v).build();
+        cfn.create_stack()
+            .stack_name(format!("app-{env}"))
+            .template_body(template)
+            .parameters(param("Env", env))
+            .parameters(param("ImageUri", "registry.example.com/shop/api:initial"))
+            .parameters(param("ServiceUrl", &healthy_endpoint().await))
+            .parameters(param("HostedZoneId", &zone))
+            .parameters(param("RecordName", "app.sendy.test"))
+            .parameters(param("Weight", weight))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // The pipeline, every backend on AWS APIs.
+    let stacks = Arc::new(CloudFormationStack::new(&config).plan_polling(quick().poll, Duration::from_secs(30)));
+    let environment = |env: &str| {
+        Environment::builder(env)
+            .stack(stacks.clone(), &format!("app-{env}"))
+            .image_parameter(None)
+            .deployer(Arc::new(EcsDeployer::new(&config, &format!("app-{env}"), env).unwrap()))
+            .verifier(Arc::new(HttpVerifier::new().unwrap()))
+            .build()
+            .unwrap()
+    };
+    let source = GitSource::new(repo.to_str().unwrap(), dir.join("cache.git")).unwrap();
+    let dns = Route53Dns::new(&config, &zone, "app.sendy.test").unwrap().record_type("CNAME").unwrap();
+    let pipeline = Pipeline::builder()
+        .source(Arc::new(source.clone()))
+        .builder(builds.builder.clone())
+        .environment(environment("blue"))
+        .environment(environment("green"))
+        .dns(Arc::new(dns))
+        .strategy(Strategy::BlueGreen)
+        .poll_policy(quick().poll)
+        .health_check(HealthCheck { interval: Duration::from_millis(20), ..HealthCheck::default() })
+        .build()
+        .unwrap();
+
+    let revision = source.latest(&sendy_cd::BranchName::parse("main").unwrap()).await.unwrap();
+    builds.push_image(revision.commit.as_str()).await; // what the buildspec's push does
+    let record = pipeline.run(revision.clone()).await.unwrap();
+    let json = serde_json::to_string_pretty(&record).unwrap();
+    assert_eq!(record.outcome, Outcome::Succeeded, "{json}");
+    assert!(record.is_complete(), "{json}");
+    assert_eq!(record.target.as_ref().unwrap().as_str(), "green");
+    let image = record.image.as_ref().unwrap().image.clone();
+    assert_eq!(image.tag(), Some(revision.commit.as_str()));
+    assert!(image.digest().is_some());
+
+    // An independent client checks what the account looks like now.
+    let python = std::env::var("SENDY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let checker = concat!(env!("CARGO_MANIFEST_DIR"), "/emulator/check_e2e.py");
+    let out = std::process::Command::new(python)
+        .args([checker, &emulator::endpoint(), &zone, "app.sendy.test", "green", "blue", &image.to_string()])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "boto3 check failed: {} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,38 +1,17 @@
 //! The git source against a real repository that the test creates and commits to.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use sendy_cd::conformance::{self, SourceHarness};
 use sendy_cd::git::GitSource;
 use sendy_cd::{BranchName, CommitId, Error, Result, Source};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Ada")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-        .env("GIT_COMMITTER_NAME", "Ada")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sendy-cd-git-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use sendy_cd_tests::{git, scratch};
 
 /// A repository with one commit on `main`.
 fn repository(name: &str) -> PathBuf {
-    let dir = scratch(name).join("repo");
+    let dir = scratch(&format!("git-{name}")).join("repo");
     std::fs::create_dir_all(&dir).unwrap();
     git(&dir, &["init", "--quiet", "--initial-branch=main"]);
     git(&dir, &["commit", "--quiet", "--allow-empty", "-m", "Initial commit"]);
@@ -86,7 +65,7 @@ async fn a_revision_carries_its_author_time_and_message() {
 
 #[tokio::test]
 async fn an_unreachable_remote_is_a_transient_error() {
-    let dir = scratch("missing");
+    let dir = scratch("git-missing");
     let source = GitSource::new(dir.join("no-such-repo").to_str().unwrap(), dir.join("cache.git")).unwrap();
     let err = source.latest(&BranchName::parse("main").unwrap()).await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
