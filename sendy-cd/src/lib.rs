@@ -45,6 +45,8 @@ pub mod events;
 #[cfg(feature = "git")]
 pub mod git;
 #[cfg(feature = "http")]
+pub mod github;
+#[cfg(feature = "http")]
 pub mod http;
 pub mod memory;
 #[cfg(feature = "mock")]
