@@ -120,10 +120,10 @@ impl Source for GitHubSource {
                 .map_err(|_| Error::InvalidConfig("the GitHub token is not a valid header".into()))?;
             headers.insert(AUTHORIZATION, value);
         }
-        if let Some((etag, _)) = &cached {
-            if let Ok(value) = etag.parse() {
-                headers.insert(IF_NONE_MATCH, value);
-            }
+        if let Some((etag, _)) = &cached
+            && let Ok(value) = etag.parse()
+        {
+            headers.insert(IF_NONE_MATCH, value);
         }
         let answer = self
             .client
