@@ -77,3 +77,85 @@ pub fn unique(prefix: &str) -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{prefix}-{}", nanos % 1_000_000_000_000)
 }
+
+/// Creates a cluster `shop` with service `api` (bridge networking, one container `web`). The emulator's ECS
+/// deployments progress only because `tests/emulator/serve.py` makes them (see there). Returns
+/// the task definition's ARN.
+///
+/// # Panics
+/// If the emulator refuses a call.
+pub async fn ecs_service(ecs: &aws_sdk_ecs::Client) -> String {
+    use aws_sdk_ecs::types::{ContainerDefinition, NetworkMode};
+    ecs.create_cluster().cluster_name("shop").send().await.unwrap();
+    let td = ecs
+        .register_task_definition()
+        .family("shop-api")
+        .network_mode(NetworkMode::Bridge)
+        .container_definitions(
+            ContainerDefinition::builder().name("web").image("registry.example.com/shop/api:v0").memory(256).build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = td.task_definition().unwrap().task_definition_arn().unwrap().to_owned();
+    ecs.create_service()
+        .cluster("shop")
+        .service_name("api")
+        .task_definition(&arn)
+        .desired_count(2)
+        .send()
+        .await
+        .unwrap();
+    arn
+}
+
+/// Every request the emulator recorded since [`start_recording`], by operation: from `X-Amz-Target`
+/// (JSON protocols), `Action=` in the body (query protocols), or the method and path (REST: Route 53).
+pub async fn recorded() -> Vec<String> {
+    use base64::Engine as _;
+    let lines = get("/moto-api/recorder/download-recording").await;
+    lines
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| {
+            let headers = &r["headers"];
+            if let Some(t) = headers["X-Amz-Target"].as_str().or(headers["x-amz-target"].as_str()) {
+                return t.rsplit('.').next().unwrap_or(t).to_owned();
+            }
+            let raw = r["body"].as_str().unwrap_or_default();
+            let body = if r["body_encoded"].as_bool() == Some(true) {
+                base64::engine::general_purpose::STANDARD
+                    .decode(raw)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default()
+            } else {
+                raw.to_owned()
+            };
+            if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+                return action.to_owned();
+            }
+            let method = r["method"].as_str().unwrap_or("?");
+            let url = r["url"].as_str().unwrap_or("?");
+            let path = url.split("://").nth(1).and_then(|u| u.split_once('/')).map_or("", |(_, p)| p);
+            let path = path.split('?').next().unwrap_or_default();
+            match (method, path.split('/').collect::<Vec<_>>().as_slice()) {
+                ("GET", [_, "hostedzone", _, "rrset"]) => "ListResourceRecordSets".into(),
+                ("POST", [_, "hostedzone", _, "rrset", ..]) => "ChangeResourceRecordSets".into(),
+                ("GET", [_, "change", _]) => "GetChange".into(),
+                _ => format!("{method} /{path}"),
+            }
+        })
+        .collect()
+}
+
+/// Starts recording requests afresh.
+pub async fn start_recording() {
+    post("/moto-api/recorder/reset-recording", "").await;
+    post("/moto-api/recorder/start-recording", "").await;
+}
+
+/// Stops recording.
+pub async fn stop_recording() {
+    post("/moto-api/recorder/stop-recording", "").await;
+}

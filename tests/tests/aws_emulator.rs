@@ -242,33 +242,6 @@ async fn a_build_that_pushed_no_image_is_a_failure() {
     assert!(reason.contains("pushed no image") && reason.contains("shop/api"), "{reason}");
 }
 
-/// A cluster `shop` with service `api` (bridge networking, one container `web`). The emulator's ECS
-/// deployments progress only because `tests/emulator/serve.py` makes them (see there).
-async fn ecs_service(ecs: &aws_sdk_ecs::Client) -> String {
-    use aws_sdk_ecs::types::{ContainerDefinition, NetworkMode};
-    ecs.create_cluster().cluster_name("shop").send().await.unwrap();
-    let td = ecs
-        .register_task_definition()
-        .family("shop-api")
-        .network_mode(NetworkMode::Bridge)
-        .container_definitions(
-            ContainerDefinition::builder().name("web").image("registry.example.com/shop/api:v0").memory(256).build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let arn = td.task_definition().unwrap().task_definition_arn().unwrap().to_owned();
-    ecs.create_service()
-        .cluster("shop")
-        .service_name("api")
-        .task_definition(&arn)
-        .desired_count(2)
-        .send()
-        .await
-        .unwrap();
-    arn
-}
-
 struct EcsHarness(Arc<sendy_cd::aws::EcsDeployer>);
 
 #[async_trait]
@@ -295,7 +268,7 @@ async fn ecs_deployer_conforms() {
     let _emulator = emulator::acquire().await;
     let config = emulator::config().await;
     let ecs = aws_sdk_ecs::Client::new(config.sdk_config());
-    ecs_service(&ecs).await;
+    emulator::ecs_service(&ecs).await;
     let deployer = sendy_cd::aws::EcsDeployer::new(&config, "shop", "api").unwrap();
     conformance::deployer(&EcsHarness(Arc::new(deployer))).await;
 
@@ -408,7 +381,17 @@ async fn a_commit_goes_blue_green_through_every_aws_backend() {
 
     let revision = source.latest(&sendy_cd::BranchName::parse("main").unwrap()).await.unwrap();
     builds.push_image(revision.commit.as_str()).await; // what the buildspec's push does
+    emulator::start_recording().await;
     let record = pipeline.run(revision.clone()).await.unwrap();
+    emulator::stop_recording().await;
+    // The requests of one whole blue/green execution, by operation (docs/benchmarks.md).
+    let mut requests = std::collections::BTreeMap::<String, u32>::new();
+    for op in emulator::recorded().await {
+        *requests.entry(op).or_default() += 1;
+    }
+    let total: u32 = requests.values().sum();
+    eprintln!("requests of one blue/green execution: {total} {requests:?}");
+    assert!(!requests.contains_key("ListTasks") && !requests.contains_key("DescribeTasks"), "{requests:?}");
     let json = serde_json::to_string_pretty(&record).unwrap();
     assert_eq!(record.outcome, Outcome::Succeeded, "{json}");
     assert!(record.is_complete(), "{json}");

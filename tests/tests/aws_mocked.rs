@@ -420,7 +420,10 @@ mod ecs {
         let register = mock!(Client::register_task_definition)
             .match_requests(|r| {
                 let images: Vec<_> = r.container_definitions().iter().map(|c| c.image().unwrap_or_default()).collect();
-                r.family() == Some("shop-api") && images == ["shop/api:v2", "envoy:1.30"]
+                // The revision running now completed its rollout: the new one records it as last good.
+                let tagged =
+                    r.tags().iter().any(|t| t.key() == Some("sendy-cd:previous-good") && t.value() == Some(TD1));
+                r.family() == Some("shop-api") && images == ["shop/api:v2", "envoy:1.30"] && tagged
             })
             .then_output(|| {
                 RegisterTaskDefinitionOutput::builder()

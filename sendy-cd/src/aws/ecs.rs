@@ -12,7 +12,8 @@ use crate::deployer::{DeployedRevision, Deployer, RollbackTarget, RolloutStatus,
 use crate::error::{Error, Result};
 use crate::model::{Id, ImageRef, Rollout};
 
-const LAST_GOOD: &str = "sendy-cd:last-good";
+/// The tag, on a task definition revision registered by the deployer, naming the revision that ran
+/// (its rollout completed) when this one was deployed: the last good revision before it.
 const PREVIOUS_GOOD: &str = "sendy-cd:previous-good";
 
 /// One ECS service, rolled out by registering a task definition revision with the new image and
@@ -29,10 +30,10 @@ const PREVIOUS_GOOD: &str = "sendy-cd:previous-good";
 ///   [`RolloutStatus::Superseded`].
 /// - A deployment ECS no longer lists is reported as this deployer last saw it end; one it never saw
 ///   is [`Error::NotFound`].
-/// - When it sees a rollout complete, it records the revision on the service as tags
-///   (`sendy-cd:last-good`, `sendy-cd:previous-good`), which is where
-///   [`revisions`](Deployer::revisions) finds the last good revision. No task definition is ever
-///   deregistered.
+/// - The revision it registers carries the tag `sendy-cd:previous-good`, naming the revision the
+///   service ran when it was deployed, if that revision's rollout had completed: this is where
+///   [`revisions`](Deployer::revisions) finds the last good revision, at no extra request per
+///   rollout. No task definition is ever deregistered.
 #[derive(Debug)]
 pub struct EcsDeployer {
     client: aws_sdk_ecs::Client,
@@ -139,8 +140,9 @@ impl EcsDeployer {
         Ok(ImageRef::parse(self.target_container(td)?.image().unwrap_or_default())?)
     }
 
-    /// Registers a copy of `td` with the target container's image replaced; returns the new ARN.
-    async fn register_with_image(&self, td: &TaskDefinition, image: &ImageRef) -> Result<String> {
+    /// Registers a copy of `td` with the target container's image replaced, tagged with the last good
+    /// revision if known; returns the new ARN.
+    async fn register_with_image(&self, td: &TaskDefinition, image: &ImageRef, good: Option<&str>) -> Result<String> {
         let target = self.target_container(td)?.name().map(str::to_owned);
         let containers: Vec<ContainerDefinition> = td
             .container_definitions()
@@ -173,6 +175,7 @@ impl EcsDeployer {
             .set_proxy_configuration(td.proxy_configuration().cloned())
             .set_ephemeral_storage(td.ephemeral_storage().cloned())
             .set_runtime_platform(td.runtime_platform().cloned())
+            .set_tags(good.map(|g| vec![Tag::builder().key(PREVIOUS_GOOD).value(g).build()]))
             .send()
             .await
             .map_err(|e| from_sdk("ecs:RegisterTaskDefinition", e))?;
@@ -206,38 +209,6 @@ impl EcsDeployer {
         Ok(Rollout { deployment_id: Id::parse(id)?, image })
     }
 
-    async fn tags(&self, service_arn: &str) -> Result<HashMap<String, String>> {
-        let out = self
-            .client
-            .list_tags_for_resource()
-            .resource_arn(service_arn)
-            .send()
-            .await
-            .map_err(|e| from_sdk("ecs:ListTagsForResource", e))?;
-        Ok(out.tags().iter().filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned()))).collect())
-    }
-
-    /// Records `task_definition` as the service's last good revision (and the one before as previous).
-    async fn record_good(&self, service: &aws_sdk_ecs::types::Service, task_definition: &str) -> Result<()> {
-        let Some(arn) = service.service_arn() else { return Ok(()) };
-        let tags = self.tags(arn).await?;
-        if tags.get(LAST_GOOD).is_some_and(|t| same_revision(t, task_definition)) {
-            return Ok(());
-        }
-        let mut new = vec![Tag::builder().key(LAST_GOOD).value(task_definition).build()];
-        if let Some(previous) = tags.get(LAST_GOOD) {
-            new.push(Tag::builder().key(PREVIOUS_GOOD).value(previous).build());
-        }
-        self.client
-            .tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(new))
-            .send()
-            .await
-            .map_err(|e| from_sdk("ecs:TagResource", e))?;
-        Ok(())
-    }
-
     fn remember(&self, id: &str, status: &RolloutStatus) {
         self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id.to_owned(), status.clone());
     }
@@ -258,7 +229,13 @@ impl Deployer for EcsDeployer {
                 return Ok(Rollout { deployment_id: Id::parse(id)?, image: image.clone() });
             }
         }
-        let registered = self.register_with_image(&td, image).await?;
+        // The revision running now is good if its rollout completed: record it on the new revision.
+        let good = service
+            .deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY") && d.rollout_state() == Some(&DeploymentRolloutState::Completed))
+            .and_then(Deployment::task_definition);
+        let registered = self.register_with_image(&td, image, good).await?;
         self.roll_to(&registered, image.clone()).await
     }
 
@@ -282,13 +259,7 @@ impl Deployer for EcsDeployer {
             (count(ours.running_count()), count(ours.desired_count()), count(ours.failed_tasks()));
         let newer = primary.filter(|p| p.id() != Some(id)).and_then(Deployment::id);
         let status = match ours.rollout_state() {
-            Some(DeploymentRolloutState::Completed) => {
-                let status = RolloutStatus::Completed { running, desired };
-                if let Some(td) = ours.task_definition() {
-                    self.record_good(&service, td).await?;
-                }
-                status
-            }
+            Some(DeploymentRolloutState::Completed) => RolloutStatus::Completed { running, desired },
             Some(DeploymentRolloutState::Failed) => RolloutStatus::Failed {
                 reason: ours.rollout_state_reason().unwrap_or("the deployment failed").to_owned(),
                 // The circuit breaker's rollback is a newer PRIMARY deployment of the previous revision.
@@ -315,25 +286,24 @@ impl Deployer for EcsDeployer {
             .and_then(Deployment::task_definition)
             .or(service.task_definition())
             .map(str::to_owned);
-        let current = match &current_td {
-            Some(td) => {
-                let image = self.image_of(&self.task_definition(td).await?)?;
-                Some(DeployedRevision { revision: short(td), image })
-            }
-            None => None,
-        };
-        let tags = match service.service_arn() {
-            Some(arn) => self.tags(arn).await?,
-            None => HashMap::new(),
-        };
-        let good = match (tags.get(LAST_GOOD), &current_td) {
-            (Some(last), Some(cur)) if same_revision(last, cur) => tags.get(PREVIOUS_GOOD),
-            (last, _) => last,
-        };
+        let Some(current_td) = current_td else { return Ok(ServiceRevisions::default()) };
+        let out = self
+            .client
+            .describe_task_definition()
+            .task_definition(&current_td)
+            .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| from_sdk("ecs:DescribeTaskDefinition", e))?;
+        let td =
+            out.task_definition().ok_or_else(|| Error::NotFound { kind: "task definition", id: current_td.clone() })?;
+        let current = Some(DeployedRevision { revision: short(&current_td), image: self.image_of(td)? });
+        let good = out.tags().iter().find(|t| t.key() == Some(PREVIOUS_GOOD)).and_then(Tag::value);
         let last_good = match good {
-            Some(td) => {
-                Some(DeployedRevision { revision: short(td), image: self.image_of(&self.task_definition(td).await?)? })
-            }
+            Some(arn) => Some(DeployedRevision {
+                revision: short(arn),
+                image: self.image_of(&self.task_definition(arn).await?)?,
+            }),
             None => None,
         };
         Ok(ServiceRevisions { current, last_good })
