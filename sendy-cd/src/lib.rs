@@ -56,6 +56,7 @@ pub mod pipeline;
 pub mod record;
 pub mod source;
 pub mod stack;
+pub mod stack_deployer;
 pub mod verify;
 pub mod wait;
 
@@ -77,6 +78,7 @@ pub use source::Source;
 pub use stack::{
     ChangeAction, Plan, PlanKind, Replacement, ResourceChange, Stack, StackChange, StackPlan, StackStatus,
 };
+pub use stack_deployer::StackDeployer;
 pub use tokio_util::sync::CancellationToken;
 pub use verify::{HealthCheck, ProbeRequest, ProbeResponse, VerificationReport, Verifier};
 
