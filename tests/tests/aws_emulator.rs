@@ -414,3 +414,60 @@ async fn a_commit_goes_blue_green_through_every_aws_backend() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: run through `bash scripts/test`"]
+async fn codepipeline_is_created_then_updated() {
+    use sendy_cd::aws::{CodePipelines, PipelineSpec};
+    let _emulator = emulator::acquire().await;
+    let config = emulator::config().await;
+    // The emulator checks that the pipeline's role exists: create it (with boto3, the fixture's client).
+    let python = std::env::var("SENDY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codepipeline.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let script = format!(
+        "import boto3; boto3.client('iam', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='t', \
+         aws_secret_access_key='t').create_role(RoleName='codepipeline', AssumeRolePolicyDocument='{trust}')",
+        emulator::endpoint()
+    );
+    let out = std::process::Command::new(python).args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let mut spec = PipelineSpec {
+        name: "shop-api".into(),
+        role_arn: "arn:aws:iam::123456789012:role/codepipeline".into(),
+        artifact_bucket: "shop-api-artifacts".into(),
+        connection_arn: "arn:aws:codestar-connections:us-east-1:123456789012:connection/abc".into(),
+        repository: "example/shop-api".into(),
+        branch: "main".into(),
+        build_project: "shop-api".into(),
+        stack_name: "app-blue".into(),
+        template_path: "deploy/environment.yml".into(),
+        cloudformation_role_arn: "arn:aws:iam::123456789012:role/cloudformation".into(),
+    };
+    let pipelines = CodePipelines::new(&config);
+    assert_eq!(pipelines.ensure(&spec).await.unwrap(), 1, "created");
+    spec.branch = "release".into();
+    assert_eq!(pipelines.ensure(&spec).await.unwrap(), 2, "updated");
+
+    let client = aws_sdk_codepipeline::Client::new(config.sdk_config());
+    let got = client.get_pipeline().name("shop-api").send().await.unwrap();
+    let declaration = got.pipeline().unwrap();
+    let providers: Vec<_> = declaration
+        .stages()
+        .iter()
+        .map(|s| (s.name().to_owned(), s.actions()[0].action_type_id().unwrap().provider().to_owned()))
+        .collect();
+    assert_eq!(
+        providers,
+        [
+            ("Source".to_owned(), "CodeStarSourceConnection".to_owned()),
+            ("Build".to_owned(), "CodeBuild".to_owned()),
+            ("Deploy".to_owned(), "CloudFormation".to_owned())
+        ]
+    );
+    let source = &declaration.stages()[0].actions()[0];
+    assert_eq!(source.configuration().unwrap().get("BranchName").map(String::as_str), Some("release"));
+
+    spec.repository = "no-slash".into();
+    assert!(matches!(pipelines.ensure(&spec).await, Err(sendy_cd::Error::InvalidConfig(_))));
+}

@@ -470,3 +470,107 @@ mod ecs {
         assert!(matches!(err, Error::InvalidConfig(m) if m.contains("2 containers")));
     }
 }
+
+mod codepipeline {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_codepipeline::Client;
+    use aws_sdk_codepipeline::operation::get_pipeline_execution::GetPipelineExecutionOutput;
+    use aws_sdk_codepipeline::operation::get_pipeline_state::GetPipelineStateOutput;
+    use aws_sdk_codepipeline::types::{
+        ActionExecution, ActionState, ErrorDetails, PipelineExecution, PipelineExecutionStatus, StageExecution,
+        StageExecutionStatus, StageState,
+    };
+    use sendy_cd::aws::{CodePipelineOutcome, CodePipelines};
+    use sendy_cd::{Event, EventKind, Stage, StageOutcome};
+
+    use super::*;
+
+    fn stage(name: &str, status: StageExecutionStatus, error: Option<&str>) -> StageState {
+        let mut state = StageState::builder().stage_name(name).latest_execution(
+            StageExecution::builder().pipeline_execution_id("exec-1").status(status).build().unwrap(),
+        );
+        if let Some(message) = error {
+            state = state.action_states(
+                ActionState::builder()
+                    .action_name("Image")
+                    .latest_execution(
+                        ActionExecution::builder()
+                            .error_details(ErrorDetails::builder().message(message).build())
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        state.build()
+    }
+
+    fn execution(status: PipelineExecutionStatus) -> GetPipelineExecutionOutput {
+        GetPipelineExecutionOutput::builder()
+            .pipeline_execution(PipelineExecution::builder().status(status).status_summary("Build failed").build())
+            .build()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_execution_becomes_events_and_an_outcome() {
+        let states = mock!(Client::get_pipeline_state)
+            .sequence()
+            .output(|| {
+                GetPipelineStateOutput::builder()
+                    .stage_states(stage("Source", StageExecutionStatus::InProgress, None))
+                    .build()
+            })
+            .output(|| {
+                GetPipelineStateOutput::builder()
+                    .stage_states(stage("Source", StageExecutionStatus::Succeeded, None))
+                    .stage_states(stage("Build", StageExecutionStatus::InProgress, None))
+                    .build()
+            })
+            .output(|| {
+                GetPipelineStateOutput::builder()
+                    .stage_states(stage("Source", StageExecutionStatus::Succeeded, None))
+                    .stage_states(stage(
+                        "Build",
+                        StageExecutionStatus::Failed,
+                        Some("COMMAND_EXECUTION_ERROR: docker build exited 1"),
+                    ))
+                    .build()
+            })
+            .build();
+        let executions = mock!(Client::get_pipeline_execution)
+            .sequence()
+            .output(|| execution(PipelineExecutionStatus::InProgress))
+            .times(2)
+            .output(|| execution(PipelineExecutionStatus::Failed))
+            .build();
+        let client = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&states, &executions]);
+        let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let sink = {
+            let events = events.clone();
+            move |e: &Event| events.lock().unwrap().push(e.clone())
+        };
+        let outcome = CodePipelines::from_client(client)
+            .follow("shop-api", "exec-1", &sink, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(outcome, CodePipelineOutcome::Failed { status: "Failed".into(), reason: "Build failed".into() });
+        let kinds: Vec<EventKind> = events.lock().unwrap().iter().map(|e| e.kind.clone()).collect();
+        let started = |stage| EventKind::StageStarted { stage, environment: None };
+        assert_eq!(kinds[0], started(Stage::Source));
+        assert!(kinds.contains(&EventKind::StageFinished {
+            stage: Stage::Source,
+            environment: None,
+            duration_ms: 0,
+            outcome: StageOutcome::Succeeded
+        }));
+        assert!(kinds.contains(&started(Stage::Build)));
+        let failed = kinds.iter().find_map(|k| match k {
+            EventKind::StageFinished { stage: Stage::Build, outcome: StageOutcome::Failed { reason }, .. } => {
+                Some(reason.clone())
+            }
+            _ => None,
+        });
+        assert_eq!(failed.as_deref(), Some("COMMAND_EXECUTION_ERROR: docker build exited 1"));
+        assert_eq!(executions.num_calls(), 3);
+    }
+}

@@ -11,6 +11,7 @@
 
 mod cloudformation;
 mod codebuild;
+mod codepipeline;
 mod ecs;
 pub mod error;
 mod route53;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 pub use cloudformation::CloudFormationStack;
 pub use codebuild::CodeBuildBuilder;
+pub use codepipeline::{CodePipelineOutcome, CodePipelines, PipelineSpec};
 pub use ecs::EcsDeployer;
 pub use route53::Route53Dns;
 
