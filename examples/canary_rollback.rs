@@ -8,15 +8,11 @@ use std::time::Duration;
 
 use sendy_cd::memory::{Account, Behavior, Health};
 use sendy_cd::{Canary, Outcome, Pipeline, Recovery, Strategy};
-use sendy_cd_examples::{describe, print_event, print_record};
+use sendy_cd_examples::{describe, print_event, print_record, simulated};
 
 fn main() -> sendy_cd::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(canary_rollback())
+    // Simulated time: tokio's clock is paused and jumps ahead whenever every task waits.
+    simulated(canary_rollback())
 }
 
 async fn canary_rollback() -> sendy_cd::Result<()> {

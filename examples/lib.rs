@@ -1,8 +1,20 @@
 //! Helpers shared by the runnable examples of sendy-cd (see the `[[example]]` targets).
 
+use std::future::Future;
 use std::time::Duration;
 
 use sendy_cd::{Event, EventKind, ExecutionRecord, Outcome, Recovery, StageOutcome};
+
+/// Runs `job` on a current-thread runtime whose clock is paused: simulated time jumps ahead whenever
+/// every task waits, so an hour of deployment runs in milliseconds.
+pub fn simulated<F: Future>(job: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a tokio runtime")
+        .block_on(job)
+}
 
 /// `h:mm:ss` of a duration.
 pub fn clock(d: Duration) -> String {

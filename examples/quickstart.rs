@@ -9,16 +9,11 @@ use std::time::Instant as WallClock;
 
 use sendy_cd::memory::Account;
 use sendy_cd::{Outcome, Pipeline, Strategy};
-use sendy_cd_examples::{clock, print_event, print_record};
+use sendy_cd_examples::{clock, print_event, print_record, simulated};
 
 fn main() -> sendy_cd::Result<()> {
     // Simulated time: tokio's clock is paused and jumps ahead whenever every task waits.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(quickstart())
+    simulated(quickstart())
 }
 
 async fn quickstart() -> sendy_cd::Result<()> {

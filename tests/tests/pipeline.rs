@@ -88,7 +88,12 @@ async fn the_pipeline_learns_stage_durations_and_polls_less() {
     // Without a hint a 5-minute build is polled on a growing interval; with one, sparsely then densely.
     assert!(calls(&second, Step::WaitBuild) <= 40, "{}", calls(&second, Step::WaitBuild));
     let lag = |r: &ExecutionRecord| r.stage_duration_ms(Stage::Build) - 300_000;
-    assert!(lag(&second) <= 2_500, "a learned build is noticed within about 2 s, not {} ms late", lag(&second));
+    // Learned, the build ends inside the dense window, where polls are at most 2.5 s + 10 % jitter apart.
+    assert!(
+        lag(&second) <= 2_760,
+        "a learned build is noticed within one dense interval, not {} ms late",
+        lag(&second)
+    );
     // Unhinted, the first run is noticed at most one polling interval (20 s at most, jittered) late.
     assert!(lag(&first) <= 22_000, "{}", lag(&first));
 }

@@ -599,20 +599,19 @@ impl<'a> Execution<'a> {
         .await?;
         if wait_ttl {
             let ttl = dns.ttl();
-            self.step(
-                Step::WaitTtl,
-                stage,
-                self.target,
-                Some(format!("{ttl:?}")),
-                async move {
-                    tokio::time::sleep(ttl).await;
-                    Ok(((), 0))
-                },
-                |()| None,
-            )
-            .await?;
+            self.pause(Step::WaitTtl, stage, ttl, format!("{ttl:?}")).await?;
         }
         Ok(())
+    }
+
+    /// Waits `duration` on tokio's clock, recorded as `step` (cancellable like any step).
+    async fn pause(&mut self, step: Step, stage: Stage, duration: Duration, detail: String) -> Result<()> {
+        let target = self.target;
+        let sleep = async move {
+            tokio::time::sleep(duration).await;
+            Ok(((), 0))
+        };
+        self.step(step, stage, target, Some(detail), sleep, |()| None).await
     }
 
     // ---- undoing -----------------------------------------------------------------------------------
@@ -1078,19 +1077,7 @@ impl Execution<'_> {
         self.set_stage_detail(format!("{label}: {split}"));
         self.set_weights(Stage::Traffic, &split, true, false).await?;
         if !bake.is_zero() {
-            let target = self.target;
-            self.step(
-                Step::Bake,
-                Stage::Traffic,
-                target,
-                Some(format!("{label} for {bake:?}")),
-                async move {
-                    tokio::time::sleep(bake).await;
-                    Ok(((), 0))
-                },
-                |()| None,
-            )
-            .await?;
+            self.pause(Step::Bake, Stage::Traffic, bake, format!("{label} for {bake:?}")).await?;
         }
         Ok(())
     }
