@@ -471,3 +471,40 @@ async fn codepipeline_is_created_then_updated() {
     spec.repository = "no-slash".into();
     assert!(matches!(pipelines.ensure(&spec).await, Err(sendy_cd::Error::InvalidConfig(_))));
 }
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: run through `bash scripts/test`"]
+async fn provisioning_creates_what_is_missing_once() {
+    use sendy_cd::aws::provision::{BUILDSPEC, ProjectSpec, Provisioner};
+    let _emulator = emulator::acquire().await;
+    let config = emulator::config().await;
+    let provisioner = Provisioner::new(&config);
+    let spec = ProjectSpec {
+        name: "shop-api".into(),
+        source_url: "https://github.com/example/shop-api.git".into(),
+        service_role_arn: "arn:aws:iam::123456789012:role/codebuild".into(),
+        buildspec: BUILDSPEC.into(),
+    };
+    let uri = provisioner.ecr_repository("shop/api").await.unwrap();
+    assert!(uri.ends_with("/shop/api"), "{uri}");
+    assert!(provisioner.codebuild_project(&spec).await.unwrap(), "created");
+    let zone = provisioner.hosted_zone("shop.example.com").await.unwrap();
+
+    // Again: nothing new.
+    assert_eq!(provisioner.ecr_repository("shop/api").await.unwrap(), uri);
+    assert!(!provisioner.codebuild_project(&spec).await.unwrap(), "already there");
+    assert_eq!(provisioner.hosted_zone("shop.example.com.").await.unwrap(), zone);
+
+    let ecr = aws_sdk_ecr::Client::new(config.sdk_config());
+    assert_eq!(ecr.describe_repositories().send().await.unwrap().repositories().len(), 1);
+    let codebuild = aws_sdk_codebuild::Client::new(config.sdk_config());
+    let projects = codebuild.batch_get_projects().names("shop-api").send().await.unwrap();
+    let project = &projects.projects()[0];
+    assert_eq!(project.source().and_then(|s| s.buildspec()), Some(BUILDSPEC));
+    assert_eq!(project.environment().and_then(|e| e.privileged_mode()), Some(true));
+    let r53 = aws_sdk_route53::Client::new(config.sdk_config());
+    assert_eq!(r53.list_hosted_zones().send().await.unwrap().hosted_zones().len(), 1);
+
+    let incomplete = ProjectSpec { service_role_arn: "codebuild".into(), ..spec };
+    assert!(matches!(provisioner.codebuild_project(&incomplete).await, Err(sendy_cd::Error::InvalidConfig(_))));
+}

@@ -14,6 +14,7 @@ mod codebuild;
 mod codepipeline;
 mod ecs;
 pub mod error;
+pub mod provision;
 mod route53;
 
 use std::time::Duration;
