@@ -69,6 +69,22 @@ impl CloudFormationStack {
         }
     }
 
+    async fn describe_change_set(
+        &self,
+        id: &str,
+        stack: &str,
+        token: Option<&str>,
+    ) -> Result<aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput> {
+        self.client
+            .describe_change_set()
+            .change_set_name(id)
+            .stack_name(stack)
+            .set_next_token(token.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| from_sdk("cloudformation:DescribeChangeSet", e))
+    }
+
     /// The first resource that failed in the stack's newest operation, and its reason.
     async fn failure(&self, stack: &str) -> Result<(Option<String>, String)> {
         let mut failed = None;
@@ -171,14 +187,7 @@ impl Stack for CloudFormationStack {
         let id = created.id().unwrap_or(&name).to_owned();
         let (described, _) = Wait::new(&self.poll, format!("change set {name}"), self.plan_deadline)
             .until(|| async {
-                let out = self
-                    .client
-                    .describe_change_set()
-                    .change_set_name(&id)
-                    .stack_name(stack.as_str())
-                    .send()
-                    .await
-                    .map_err(|e| from_sdk("cloudformation:DescribeChangeSet", e))?;
+                let out = self.describe_change_set(&id, stack.as_str(), None).await?;
                 Ok(match out.status() {
                     Some(ChangeSetStatus::CreateComplete | ChangeSetStatus::Failed) => Check::Ready(out),
                     _ => Check::Pending,
@@ -222,16 +231,7 @@ impl Stack for CloudFormationStack {
                 });
             }
             if let Some(token) = out.next_token() {
-                let next = self
-                    .client
-                    .describe_change_set()
-                    .change_set_name(&id)
-                    .stack_name(stack.as_str())
-                    .next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| from_sdk("cloudformation:DescribeChangeSet", e))?;
-                page = Some(next);
+                page = Some(self.describe_change_set(&id, stack.as_str(), Some(token)).await?);
             }
         }
         Ok(Plan::Ready(StackPlan { id: Id::parse(id)?, stack: stack.clone(), kind, changes }))
@@ -273,14 +273,7 @@ impl Stack for CloudFormationStack {
             });
         }
         // Not the stack's newest change set: its own execution status tells how it went.
-        let cs = self
-            .client
-            .describe_change_set()
-            .change_set_name(plan.id.as_str())
-            .stack_name(plan.stack.as_str())
-            .send()
-            .await
-            .map_err(|e| from_sdk("cloudformation:DescribeChangeSet", e))?;
+        let cs = self.describe_change_set(plan.id.as_str(), plan.stack.as_str(), None).await?;
         Ok(match cs.execution_status() {
             Some(ExecutionStatus::ExecuteComplete) => StackStatus::Complete,
             Some(ExecutionStatus::ExecuteInProgress) => StackStatus::InProgress { status: status.as_str().to_owned() },

@@ -319,13 +319,7 @@ impl Deployer for EcsDeployer {
                 .map(|r| r.revision)
                 .ok_or_else(|| Error::NotFound { kind: "last good revision", id: self.service.clone() })?,
         };
-        let td = match self.task_definition(&target).await {
-            Ok(td) => td,
-            Err(Error::NotFound { .. } | Error::Backend(_)) => {
-                return Err(Error::NotFound { kind: "task definition", id: target });
-            }
-            Err(e) => return Err(e),
-        };
+        let td = self.task_definition(&target).await?;
         let image = self.image_of(&td)?;
         let arn = td.task_definition_arn().unwrap_or(&target).to_owned();
         self.roll_to(&arn, image).await

@@ -114,7 +114,12 @@ pub fn classify(operation: &str, code: &str, text: &str, status: Option<u16>, re
         Error::Transient(message)
     } else if is(ACCESS) || status == Some(403) {
         Error::AccessDenied(message)
-    } else if is(NOT_FOUND) || status == Some(404) || (code == "ValidationError" && text.contains("does not exist")) {
+    } else if is(NOT_FOUND)
+        || status == Some(404)
+        || (code == "ValidationError" && text.contains("does not exist"))
+        // ECS answers a task definition that does not exist with a generic client error.
+        || (code == "ClientException" && text.contains("Unable to describe task definition"))
+    {
         Error::NotFound { kind: "AWS resource", id: message }
     } else if is(CONFLICT) {
         Error::Conflict(message)
@@ -139,6 +144,11 @@ mod tests {
         assert!(matches!(c("AccessDeniedException", "no", Some(400)), Error::AccessDenied(_)));
         assert!(matches!(c("ValidationError", "Stack with id x does not exist", Some(400)), Error::NotFound { .. }));
         assert!(matches!(c("ClusterNotFoundException", "x", Some(400)), Error::NotFound { .. }));
+        assert!(matches!(
+            c("ClientException", "Unable to describe task definition.", Some(400)),
+            Error::NotFound { .. }
+        ));
+        assert!(matches!(c("ClientException", "Container.image should not be null", Some(400)), Error::Backend(_)));
         assert!(matches!(c("InvalidChangeSetStatus", "x", Some(400)), Error::Conflict(_)));
         let e = c("ValidationError", "Template format error", Some(400));
         assert!(matches!(e, Error::Backend(_)));

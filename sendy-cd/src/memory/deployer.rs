@@ -186,10 +186,9 @@ impl MemoryDeployer {
         let base = s.cfg.rollout_duration;
         let duration = s.spread(base);
         let now = Instant::now();
-        let rec = service(s, &self.env)?;
-        let image = rec.revisions[revision].image.clone();
+        let image = service(s, &self.env)?.revisions[revision].image.clone();
         let crashing = s.behavior_of(&image).crashing;
-        let rec = service(s, &self.env)?;
+        let rec = s.services.get_mut(&self.env).expect("found just above");
         let dep = rec.start(revision, duration, crashing, now);
         Ok(Rollout { deployment_id: Id::parse(dep.id.clone())?, image })
     }
