@@ -2,11 +2,8 @@
 # on a free loopback port, exports SENDY_TEST_EMULATOR and SENDY_TEST_PYTHON, and stops it by its PID
 # when the calling script exits.
 
-if [ ! -x .venv/bin/python ] || ! cmp -s scripts/requirements-test.txt .venv/requirements-test.txt; then
-  python3 -m venv .venv
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
-  cp scripts/requirements-test.txt .venv/requirements-test.txt
-fi
+# shellcheck source=scripts/venv.sh
+. scripts/venv.sh
 
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target

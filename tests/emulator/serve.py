@@ -12,14 +12,19 @@ file, adds it, openly:
   every desired task running, and removes the ACTIVE deployments it replaced (as moto already moves
   tasks one step per read).
 
+moto also forgets a stack's outputs when a change set creates or updates it (it builds them only in
+CreateStack and UpdateStack). This file rebuilds them after ExecuteChangeSet, as AWS shows them.
+
 Everything else is moto as released. Usage: python serve.py -H 127.0.0.1 -p PORT
 """
 
+from moto.cloudformation import models as cloudformation
 from moto.core.utils import utcnow
 from moto.ecs import models
 from moto.moto_api._internal import mock_random
 from moto.server import main
 
+_execute_change_set = cloudformation.CloudFormationBackend.execute_change_set
 _update_service = models.EC2ContainerServiceBackend.update_service
 _describe_services = models.EC2ContainerServiceBackend.describe_services
 
@@ -76,6 +81,17 @@ def describe_services(self, cluster_str, service_names_or_arns):
     return services, failures
 
 
+def execute_change_set(self, change_set_name, stack_name=None):
+    _execute_change_set(self, change_set_name, stack_name)
+    change_set = self.change_sets.get(change_set_name) or next(
+        c for c in self.change_sets.values() if c.change_set_name == change_set_name
+    )
+    stack = self.stacks[change_set.stack_id]
+    stack._parse_template()
+    stack.output_map = stack._create_output_map()
+
+
+cloudformation.CloudFormationBackend.execute_change_set = execute_change_set
 models.EC2ContainerServiceBackend.update_service = update_service
 models.EC2ContainerServiceBackend.describe_services = describe_services
 

@@ -1,0 +1,7 @@
+# Sourced by scripts/emulator.sh and scripts/emulator: installs the pinned test tools
+# (scripts/requirements-test.txt: the emulator, boto3, cfn-lint) into .venv, once per pin change.
+if [ ! -x .venv/bin/python ] || ! cmp -s scripts/requirements-test.txt .venv/requirements-test.txt; then
+  python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+  cp scripts/requirements-test.txt .venv/requirements-test.txt
+fi
