@@ -340,6 +340,11 @@ impl Account {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Time since the account was created, on tokio's clock (simulated time under a paused clock).
+    pub fn elapsed(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.lock().epoch.1)
+    }
+
     /// The configuration.
     pub fn config(&self) -> SimConfig {
         self.lock().cfg.clone()

@@ -1,0 +1,90 @@
+"""sendy-cd: continuous deployment of containerized services to AWS, from Python.
+
+The Rust engine of sendy-cd underneath: pipelines with the all-at-once, blue/green and canary
+strategies, a simulated AWS account (`sendy_cd.memory.Account`) for examples and tests, the AWS
+backends (`sendy_cd.aws`), and backends written in Python (`sendy_cd.protocols`).
+
+    from sendy_cd import Pipeline, Strategy
+    from sendy_cd.memory import Account
+
+    account = Account()
+    account.create_environment("blue")
+    account.create_environment("green")
+    pipeline = (
+        Pipeline.builder()
+        .source(account.source()).builder(account.builder())
+        .environment(account.environment("blue")).environment(account.environment("green"))
+        .dns(account.dns()).strategy(Strategy.blue_green())
+        .build()
+    )
+    record = pipeline.run(account.push("main", "Add the checkout page"))
+    assert record.succeeded
+"""
+
+from sendy_cd._sendy_cd import (
+    AccessDeniedError,
+    BackendError,
+    Builder,
+    CancelledError,
+    ConflictError,
+    Deployer,
+    DnsSwitch,
+    Environment,
+    EnvironmentBuilder,
+    Event,
+    EventStream,
+    Execution,
+    ExecutionRecord,
+    HealthCheck,
+    InvalidConfigError,
+    InvalidInputError,
+    NotFoundError,
+    Pipeline,
+    PipelineBuilder,
+    Revision,
+    SendyError,
+    Source,
+    Stack,
+    StageFailedError,
+    StageRecord,
+    Strategy,
+    ThrottledError,
+    TimeoutError,
+    TransientError,
+    Verifier,
+    __version__,
+)
+
+__all__ = [
+    "AccessDeniedError",
+    "BackendError",
+    "Builder",
+    "CancelledError",
+    "ConflictError",
+    "Deployer",
+    "DnsSwitch",
+    "Environment",
+    "EnvironmentBuilder",
+    "Event",
+    "EventStream",
+    "Execution",
+    "ExecutionRecord",
+    "HealthCheck",
+    "InvalidConfigError",
+    "InvalidInputError",
+    "NotFoundError",
+    "Pipeline",
+    "PipelineBuilder",
+    "Revision",
+    "SendyError",
+    "Source",
+    "Stack",
+    "StageFailedError",
+    "StageRecord",
+    "Strategy",
+    "ThrottledError",
+    "TimeoutError",
+    "TransientError",
+    "Verifier",
+    "__version__",
+]

@@ -1,0 +1,23 @@
+"""The AWS configuration and backends (`sendy_cd::aws`, `http`, `git` and `github` in Rust)."""
+
+from sendy_cd._sendy_cd import (
+    AwsConfig,
+    CloudFormationStack,
+    CodeBuildBuilder,
+    EcsDeployer,
+    GitHubSource,
+    GitSource,
+    HttpVerifier,
+    Route53Dns,
+)
+
+__all__ = [
+    "AwsConfig",
+    "CloudFormationStack",
+    "CodeBuildBuilder",
+    "EcsDeployer",
+    "GitHubSource",
+    "GitSource",
+    "HttpVerifier",
+    "Route53Dns",
+]

@@ -1,0 +1,5 @@
+"""The simulated AWS account (`sendy_cd::memory` in Rust)."""
+
+from sendy_cd._sendy_cd import Account
+
+__all__ = ["Account"]

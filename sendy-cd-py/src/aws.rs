@@ -1,0 +1,230 @@
+//! `aws`: the AWS configuration and backends, and the live HTTP verifier and git sources.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use crate::backends::{Builder, Deployer, DnsSwitch, Source, Stack, Verifier};
+use crate::errors::{InvalidInputError, py};
+use crate::runtime::Rt;
+
+/// Where and as whom AWS is called: the standard chain (environment, profiles, SSO, instance roles),
+/// with the same keys as in Rust. `endpoint` (or `AWS_ENDPOINT_URL`) reaches a local emulator.
+#[pyclass(module = "sendy_cd._sendy_cd", frozen)]
+pub(crate) struct AwsConfig {
+    inner: sendy_cd::aws::AwsConfig,
+}
+
+fn builder(
+    region: Option<&str>,
+    profile: Option<&str>,
+    endpoint: Option<&str>,
+    max_attempts: Option<u32>,
+    connect_timeout: Option<f64>,
+    attempt_timeout: Option<f64>,
+) -> PyResult<sendy_cd::aws::AwsConfigBuilder> {
+    let secs = |name: &str, s: f64| {
+        Duration::try_from_secs_f64(s).map_err(|_| InvalidInputError::new_err(format!("{name}: {s} is not a duration")))
+    };
+    let mut b = sendy_cd::aws::AwsConfig::builder();
+    if let Some(r) = region {
+        b = b.region(r);
+    }
+    if let Some(p) = profile {
+        b = b.profile(p);
+    }
+    if let Some(e) = endpoint {
+        b = b.endpoint(e);
+    }
+    if let Some(n) = max_attempts {
+        b = b.max_attempts(n);
+    }
+    if let Some(t) = connect_timeout {
+        b = b.connect_timeout(secs("connect_timeout", t)?);
+    }
+    if let Some(t) = attempt_timeout {
+        b = b.attempt_timeout(secs("attempt_timeout", t)?);
+    }
+    Ok(b)
+}
+
+#[pymethods]
+impl AwsConfig {
+    /// Validates the settings and loads the configuration (reads the environment and files; sends no
+    /// request). Raises InvalidConfigError for a malformed region or endpoint, or when no region is set.
+    #[staticmethod]
+    #[pyo3(signature = (*, region = None, profile = None, endpoint = None, max_attempts = None, connect_timeout = None, attempt_timeout = None))]
+    fn load(
+        py_: Python<'_>,
+        region: Option<&str>,
+        profile: Option<&str>,
+        endpoint: Option<&str>,
+        max_attempts: Option<u32>,
+        connect_timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
+    ) -> PyResult<AwsConfig> {
+        let b = builder(region, profile, endpoint, max_attempts, connect_timeout, attempt_timeout)?;
+        let inner = py(Rt::real().block_on(py_, None, b.load())?)?;
+        Ok(AwsConfig { inner })
+    }
+
+    /// `load` for asyncio.
+    #[staticmethod]
+    #[pyo3(signature = (*, region = None, profile = None, endpoint = None, max_attempts = None, connect_timeout = None, attempt_timeout = None))]
+    fn load_async<'py>(
+        py_: Python<'py>,
+        region: Option<&str>,
+        profile: Option<&str>,
+        endpoint: Option<&str>,
+        max_attempts: Option<u32>,
+        connect_timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let b = builder(region, profile, endpoint, max_attempts, connect_timeout, attempt_timeout)?;
+        Rt::real().awaitable(py_, None, async move { py(b.load().await).map(|inner| AwsConfig { inner }) })
+    }
+
+    #[getter]
+    fn region(&self) -> Option<String> {
+        self.inner.sdk_config().region().map(ToString::to_string)
+    }
+}
+
+fn live<T>(f: impl FnOnce() -> T) -> T {
+    let _enter = Rt::real().handle.enter();
+    f()
+}
+
+/// CodeBuild builds the image into ECR (see `deploy/buildspec.yml`).
+#[pyclass(module = "sendy_cd._sendy_cd", extends = Builder, frozen)]
+pub(crate) struct CodeBuildBuilder {}
+
+#[pymethods]
+impl CodeBuildBuilder {
+    #[new]
+    fn new(config: &AwsConfig, project: &str, repository: &str) -> PyResult<PyClassInitializer<Self>> {
+        let b = py(live(|| sendy_cd::aws::CodeBuildBuilder::new(&config.inner, project, repository)))?;
+        Ok(PyClassInitializer::from(Builder::new(Arc::new(b), None)).add_subclass(CodeBuildBuilder {}))
+    }
+}
+
+/// CloudFormation stacks, changed through change sets.
+#[pyclass(module = "sendy_cd._sendy_cd", extends = Stack, frozen)]
+pub(crate) struct CloudFormationStack {}
+
+#[pymethods]
+impl CloudFormationStack {
+    #[new]
+    fn new(config: &AwsConfig) -> PyClassInitializer<Self> {
+        let s = live(|| sendy_cd::aws::CloudFormationStack::new(&config.inner));
+        PyClassInitializer::from(Stack::new(Arc::new(s), None)).add_subclass(CloudFormationStack {})
+    }
+}
+
+/// An ECS service, rolled out directly (register a task definition revision, update the service,
+/// follow that deployment).
+#[pyclass(module = "sendy_cd._sendy_cd", extends = Deployer, frozen)]
+pub(crate) struct EcsDeployer {}
+
+#[pymethods]
+impl EcsDeployer {
+    #[new]
+    #[pyo3(signature = (config, cluster, service, *, container = None))]
+    fn new(
+        config: &AwsConfig,
+        cluster: &str,
+        service: &str,
+        container: Option<&str>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let mut d = py(live(|| sendy_cd::aws::EcsDeployer::new(&config.inner, cluster, service)))?;
+        if let Some(c) = container {
+            d = d.container(c);
+        }
+        Ok(PyClassInitializer::from(Deployer::new(Arc::new(d), None)).add_subclass(EcsDeployer {}))
+    }
+}
+
+/// Route 53 weighted records of one name (TTL 60 s by default).
+#[pyclass(module = "sendy_cd._sendy_cd", extends = DnsSwitch, frozen)]
+pub(crate) struct Route53Dns {}
+
+#[pymethods]
+impl Route53Dns {
+    #[new]
+    #[pyo3(signature = (config, zone_id, name, *, record_type = None, ttl = None))]
+    fn new(
+        config: &AwsConfig,
+        zone_id: &str,
+        name: &str,
+        record_type: Option<&str>,
+        ttl: Option<u64>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let mut d = py(live(|| sendy_cd::aws::Route53Dns::new(&config.inner, zone_id, name)))?;
+        if let Some(t) = record_type {
+            d = py(d.record_type(t))?;
+        }
+        if let Some(t) = ttl {
+            d = py(d.ttl(Duration::from_secs(t)))?;
+        }
+        Ok(PyClassInitializer::from(DnsSwitch::new(Arc::new(d), None)).add_subclass(Route53Dns {}))
+    }
+}
+
+/// Verifies an environment with HTTP GETs of its URL's health path.
+#[pyclass(module = "sendy_cd._sendy_cd", extends = Verifier, frozen)]
+pub(crate) struct HttpVerifier {}
+
+#[pymethods]
+impl HttpVerifier {
+    #[new]
+    fn new() -> PyResult<PyClassInitializer<Self>> {
+        let v = py(live(sendy_cd::http::HttpVerifier::new))?;
+        Ok(PyClassInitializer::from(Verifier::new(Arc::new(v), None)).add_subclass(HttpVerifier {}))
+    }
+}
+
+/// Any git remote (a path, https), read with gitoxide into a bare clone kept in `cache`.
+#[pyclass(module = "sendy_cd._sendy_cd", extends = Source, frozen)]
+pub(crate) struct GitSource {}
+
+#[pymethods]
+impl GitSource {
+    #[new]
+    fn new(url: &str, cache: std::path::PathBuf) -> PyResult<PyClassInitializer<Self>> {
+        let s = py(sendy_cd::git::GitSource::new(url, cache))?;
+        Ok(PyClassInitializer::from(Source::new(Arc::new(s), None)).add_subclass(GitSource {}))
+    }
+}
+
+/// A GitHub repository through the REST API, with conditional requests.
+#[pyclass(module = "sendy_cd._sendy_cd", extends = Source, frozen)]
+pub(crate) struct GitHubSource {}
+
+#[pymethods]
+impl GitHubSource {
+    #[new]
+    #[pyo3(signature = (owner, repo, *, token = None, api_url = None))]
+    fn new(owner: &str, repo: &str, token: Option<&str>, api_url: Option<&str>) -> PyResult<PyClassInitializer<Self>> {
+        let mut s = py(live(|| sendy_cd::github::GitHubSource::new(owner, repo)))?;
+        if let Some(t) = token {
+            s = s.token(t);
+        }
+        if let Some(u) = api_url {
+            s = py(s.api_url(u))?;
+        }
+        Ok(PyClassInitializer::from(Source::new(Arc::new(s), None)).add_subclass(GitHubSource {}))
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<AwsConfig>()?;
+    m.add_class::<CodeBuildBuilder>()?;
+    m.add_class::<CloudFormationStack>()?;
+    m.add_class::<EcsDeployer>()?;
+    m.add_class::<Route53Dns>()?;
+    m.add_class::<HttpVerifier>()?;
+    m.add_class::<GitSource>()?;
+    m.add_class::<GitHubSource>()?;
+    Ok(())
+}

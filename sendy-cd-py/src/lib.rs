@@ -1,0 +1,27 @@
+//! Python bindings of sendy-cd: the native module `sendy_cd._sendy_cd`, wrapped by the Python
+//! package `sendy_cd` (see `python/sendy_cd`). Built with maturin (`pyproject.toml`).
+
+mod aws;
+mod backends;
+mod errors;
+mod memory;
+mod model;
+mod pipeline;
+mod runtime;
+
+use pyo3::prelude::*;
+
+#[pymodule(name = "_sendy_cd")]
+fn sendy_cd_py(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    backends::register(m)?;
+    m.add_class::<model::Revision>()?;
+    m.add_class::<model::Event>()?;
+    m.add_class::<model::StageRecord>()?;
+    m.add_class::<model::ExecutionRecord>()?;
+    m.add_class::<memory::Account>()?;
+    pipeline::register(m)?;
+    aws::register(m)?;
+    Ok(())
+}

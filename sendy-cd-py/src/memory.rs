@@ -1,0 +1,204 @@
+//! `memory.Account`: the simulated AWS account, on its own simulated clock.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyAny, PyDict};
+use sendy_cd::memory::{self, Behavior, Fault, Health, Injection, Op};
+
+use crate::backends::{Builder, Deployer, DnsSwitch, Source, Stack, Verifier};
+use crate::errors::{InvalidInputError, py};
+use crate::model::{Revision, weights};
+use crate::pipeline::Environment;
+use crate::runtime::Rt;
+
+/// A simulated AWS account: a repository, builds and a registry, stacks, services with a circuit
+/// breaker, weighted DNS and endpoints, with realistic durations on a simulated clock (a deployment
+/// of several minutes runs in milliseconds). Faults and per-revision behaviours can be injected.
+#[pyclass(module = "sendy_cd._sendy_cd", frozen)]
+pub(crate) struct Account {
+    inner: memory::Account,
+    pub(crate) rt: Rt,
+}
+
+fn snake(op: Op) -> String {
+    let mut out = String::new();
+    for (i, c) in op.to_string().chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+fn parse_op(name: &str) -> PyResult<Op> {
+    Op::ALL.into_iter().find(|op| snake(*op) == name).ok_or_else(|| {
+        let all: Vec<String> = Op::ALL.into_iter().map(snake).collect();
+        InvalidInputError::new_err(format!("unknown operation {name:?}: expected one of {}", all.join(", ")))
+    })
+}
+
+#[pymethods]
+impl Account {
+    #[new]
+    fn new() -> PyResult<Self> {
+        let rt = Rt::simulated()?;
+        let inner = {
+            let _enter = rt.handle.enter();
+            memory::Account::new()
+        };
+        Ok(Account { inner, rt })
+    }
+
+    /// The operations faults can be injected into (`build_start`, `rollout_status`, `probe`, ...).
+    #[staticmethod]
+    fn operations() -> Vec<String> {
+        Op::ALL.into_iter().map(snake).collect()
+    }
+
+    /// Creates environment `name`: its stack, service and endpoint, and a weighted record (the first
+    /// environment gets weight 100).
+    fn create_environment(&self, name: &str) -> PyResult<()> {
+        let _enter = self.rt.handle.enter();
+        py(self.inner.create_environment(name))
+    }
+
+    /// Pushes a commit to `branch` of the simulated repository.
+    #[pyo3(signature = (branch, message, author = "Someone <someone@example.com>"))]
+    fn push(&self, branch: &str, message: &str, author: &str) -> PyResult<Revision> {
+        let _enter = self.rt.handle.enter();
+        py(self.inner.push(branch, message, author)).map(|inner| Revision { inner })
+    }
+
+    /// Makes calls to `op` fail: `fault` is `fail` (a non-retryable error), `throttle`, `transient` or
+    /// `hang` (never answers); the first `after` calls are spared, then `times` calls fail (all of them
+    /// if None).
+    #[pyo3(signature = (op, fault, *, after = 0, times = None))]
+    fn inject(&self, op: &str, fault: &str, after: u32, times: Option<u32>) -> PyResult<()> {
+        let _enter = self.rt.handle.enter();
+        let fault = match fault {
+            "fail" => Fault::Fail,
+            "throttle" => Fault::Throttle,
+            "transient" => Fault::Transient,
+            "hang" => Fault::Hang,
+            other => {
+                return Err(InvalidInputError::new_err(format!(
+                    "unknown fault {other:?}: expected fail, throttle, transient or hang"
+                )));
+            }
+        };
+        let mut injection = Injection::new(parse_op(op)?, fault).after(after);
+        if let Some(n) = times {
+            injection = injection.times(n);
+        }
+        self.inner.inject(injection);
+        Ok(())
+    }
+
+    /// Removes every injected fault.
+    fn clear_faults(&self) {
+        let _enter = self.rt.handle.enter();
+        self.inner.clear_faults();
+    }
+
+    /// How many calls `op` has received.
+    fn calls(&self, op: &str) -> PyResult<u32> {
+        let _enter = self.rt.handle.enter();
+        Ok(self.inner.calls(parse_op(op)?))
+    }
+
+    /// How the revision `commit` behaves: its build or stack update fails with a reason, its tasks
+    /// crash (the circuit breaker rolls the service back), or its health is `healthy`, `unhealthy` or
+    /// `unhealthy_under_traffic` (fails once users reach it).
+    #[pyo3(signature = (commit, *, build_failure = None, stack_failure = None, crashing = false, health = "healthy"))]
+    fn set_behavior(
+        &self,
+        commit: &str,
+        build_failure: Option<String>,
+        stack_failure: Option<String>,
+        crashing: bool,
+        health: &str,
+    ) -> PyResult<()> {
+        let _enter = self.rt.handle.enter();
+        let health = match health {
+            "healthy" => Health::Healthy,
+            "unhealthy" => Health::Unhealthy,
+            "unhealthy_under_traffic" => Health::UnhealthyUnderTraffic,
+            other => {
+                return Err(InvalidInputError::new_err(format!(
+                    "unknown health {other:?}: expected healthy, unhealthy or unhealthy_under_traffic"
+                )));
+            }
+        };
+        let commit = py(sendy_cd::CommitId::parse(commit).map_err(Into::into))?;
+        self.inner.set_behavior(&commit, Behavior { build_failure, stack_failure, crashing, health });
+        Ok(())
+    }
+
+    /// The weighted records' weights, `{environment: weight}`.
+    fn weights<'py>(&self, py_: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let _enter = self.rt.handle.enter();
+        let split = py(self.inner.weights())?;
+        weights(py_, &split)
+    }
+
+    /// The image environment `env`'s service runs, or None.
+    fn serving(&self, env: &str) -> Option<String> {
+        let _enter = self.rt.handle.enter();
+        self.inner.serving(env).map(|i| i.to_string())
+    }
+
+    /// The registry: `{image: digest}`.
+    fn registry(&self) -> std::collections::BTreeMap<String, String> {
+        let _enter = self.rt.handle.enter();
+        self.inner.registry().into_iter().map(|(k, v)| (k, v.to_string())).collect()
+    }
+
+    /// Stack `name`'s parameters, or None if it does not exist.
+    fn stack_parameters<'py>(&self, py_: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let _enter = self.rt.handle.enter();
+        self.inner.stack_parameters(name).map(|p| crate::model::to_python(py_, &p)).transpose()
+    }
+
+    /// Simulated seconds since the account was created.
+    fn elapsed(&self) -> f64 {
+        let _enter = self.rt.handle.enter();
+        self.inner.elapsed().as_secs_f64()
+    }
+
+    fn source(&self) -> Source {
+        let _enter = self.rt.handle.enter();
+        Source::new(Arc::new(self.inner.source()), Some(self.rt.clone()))
+    }
+    fn builder(&self) -> Builder {
+        let _enter = self.rt.handle.enter();
+        Builder::new(Arc::new(self.inner.builder()), Some(self.rt.clone()))
+    }
+    fn stacks(&self) -> Stack {
+        let _enter = self.rt.handle.enter();
+        Stack::new(Arc::new(self.inner.stacks()), Some(self.rt.clone()))
+    }
+    fn deployer(&self, env: &str) -> PyResult<Deployer> {
+        let _enter = self.rt.handle.enter();
+        Ok(Deployer::new(Arc::new(py(self.inner.deployer(env))?), Some(self.rt.clone())))
+    }
+    fn dns(&self) -> DnsSwitch {
+        let _enter = self.rt.handle.enter();
+        DnsSwitch::new(Arc::new(self.inner.dns()), Some(self.rt.clone()))
+    }
+    fn verifier(&self) -> Verifier {
+        let _enter = self.rt.handle.enter();
+        Verifier::new(Arc::new(self.inner.verifier()), Some(self.rt.clone()))
+    }
+
+    /// Environment `env` with every backend of this account.
+    fn environment(&self, env: &str) -> PyResult<Environment> {
+        let _enter = self.rt.handle.enter();
+        Ok(Environment { inner: py(self.inner.environment(env))?, rt: Some(self.rt.clone()) })
+    }
+
+    fn __repr__(&self) -> String {
+        "<simulated AWS account>".into()
+    }
+}

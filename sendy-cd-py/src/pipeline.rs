@@ -1,0 +1,631 @@
+//! Strategies, environments, the pipeline, executions and event streams.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::prelude::*;
+use pyo3::types::PyAny;
+use tokio_util::sync::CancellationToken;
+
+use crate::backends::{Builder, Deployer, DnsSwitch, Source, Stack, Verifier};
+use crate::errors::{InvalidConfigError, InvalidInputError, SendyError, py, to_py};
+use crate::model::{Event, ExecutionRecord, Revision};
+use crate::runtime::Rt;
+
+fn seconds(name: &str, s: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| InvalidInputError::new_err(format!("{name}: {s} is not a duration in seconds")))
+}
+
+/// How traffic moves to a new revision: `Strategy.all_at_once()`, `Strategy.blue_green()` (the
+/// default) or `Strategy.canary(steps, bake)`.
+#[pyclass(module = "sendy_cd._sendy_cd", frozen)]
+#[derive(Clone)]
+pub(crate) struct Strategy {
+    inner: sendy_cd::Strategy,
+}
+
+#[pymethods]
+impl Strategy {
+    /// Update the live environment in place; no DNS change.
+    #[staticmethod]
+    fn all_at_once() -> Self {
+        Strategy { inner: sendy_cd::Strategy::AllAtOnce }
+    }
+    /// Deploy and verify the idle environment, then move all traffic to it in one change.
+    #[staticmethod]
+    fn blue_green() -> Self {
+        Strategy { inner: sendy_cd::Strategy::BlueGreen }
+    }
+    /// Like blue/green, but the new environment's share moves through `steps` (percent, strictly
+    /// increasing, ending at 100), baking `bake` seconds and verifying at each.
+    #[staticmethod]
+    #[pyo3(signature = (steps = vec![10, 50, 100], bake = 300.0))]
+    fn canary(steps: Vec<u8>, bake: f64) -> PyResult<Self> {
+        Ok(Strategy { inner: sendy_cd::Strategy::Canary(sendy_cd::Canary { steps, bake: seconds("bake", bake)? }) })
+    }
+    #[getter]
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn __repr__(&self) -> String {
+        format!("Strategy.{}()", self.inner.name())
+    }
+}
+
+/// How an environment is verified through its URL.
+#[pyclass(module = "sendy_cd._sendy_cd", frozen)]
+#[derive(Clone)]
+pub(crate) struct HealthCheck {
+    inner: sendy_cd::HealthCheck,
+}
+
+#[pymethods]
+impl HealthCheck {
+    #[new]
+    #[pyo3(signature = (path = "/health", expected_status = 200, consecutive_successes = 3, failure_threshold = 3, request_timeout = 5.0, interval = 2.0))]
+    fn new(
+        path: &str,
+        expected_status: u16,
+        consecutive_successes: u32,
+        failure_threshold: u32,
+        request_timeout: f64,
+        interval: f64,
+    ) -> PyResult<Self> {
+        Ok(HealthCheck {
+            inner: sendy_cd::HealthCheck {
+                path: path.to_owned(),
+                expected_status,
+                consecutive_successes,
+                failure_threshold,
+                request_timeout: seconds("request_timeout", request_timeout)?,
+                interval: seconds("interval", interval)?,
+            },
+        })
+    }
+    #[getter]
+    fn path(&self) -> String {
+        self.inner.path.clone()
+    }
+    #[getter]
+    fn consecutive_successes(&self) -> u32 {
+        self.inner.consecutive_successes
+    }
+}
+
+/// One environment (blue, green, ...): its stack, deployer and verifier.
+#[pyclass(module = "sendy_cd._sendy_cd", frozen)]
+#[derive(Clone)]
+pub(crate) struct Environment {
+    pub(crate) inner: sendy_cd::Environment,
+    pub(crate) rt: Option<Rt>,
+}
+
+#[pymethods]
+impl Environment {
+    /// A builder of environment `name`.
+    #[staticmethod]
+    fn builder(name: &str) -> EnvironmentBuilder {
+        EnvironmentBuilder { name: name.to_owned(), ..EnvironmentBuilder::default() }
+    }
+    #[getter]
+    fn name(&self) -> String {
+        self.inner.name().to_string()
+    }
+    #[getter]
+    fn stack_name(&self) -> String {
+        self.inner.stack_name().to_string()
+    }
+    #[getter]
+    fn dns_target(&self) -> String {
+        self.inner.dns_target().to_string()
+    }
+    fn __repr__(&self) -> String {
+        format!("Environment({})", self.inner.name())
+    }
+}
+
+/// Collects an environment's parts; `build()` validates them.
+#[pyclass(module = "sendy_cd._sendy_cd")]
+#[derive(Default)]
+pub(crate) struct EnvironmentBuilder {
+    name: String,
+    stack: Option<(Arc<dyn sendy_cd::Stack>, String)>,
+    parameters: Option<sendy_cd::StackParameters>,
+    image_parameter: Option<Option<String>>,
+    url_output: Option<String>,
+    deployer: Option<Arc<dyn sendy_cd::Deployer>>,
+    verifier: Option<Arc<dyn sendy_cd::Verifier>>,
+    dns_target: Option<String>,
+    rts: Vec<Rt>,
+}
+
+#[pymethods]
+impl EnvironmentBuilder {
+    /// The stack backend and the stack's name.
+    fn stack<'py>(mut slf: PyRefMut<'py, Self>, stack: &Bound<'py, PyAny>, name: &str) -> PyRefMut<'py, Self> {
+        let (inner, rt) = Stack::resolve(stack);
+        slf.rts.extend(rt);
+        slf.stack = Some((inner, name.to_owned()));
+        slf
+    }
+    /// Parameters every stack change sets (besides the image).
+    fn parameters<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        parameters: std::collections::BTreeMap<String, String>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        let mut p = sendy_cd::StackParameters::new();
+        for (k, v) in parameters {
+            p = py(p.with(&k, v).map_err(Into::into))?;
+        }
+        slf.parameters = Some(p);
+        Ok(slf)
+    }
+    /// The stack parameter that receives the image (default `ImageUri`), or None when the deployer
+    /// alone rolls the image out.
+    #[pyo3(signature = (key))]
+    fn image_parameter(mut slf: PyRefMut<'_, Self>, key: Option<String>) -> PyRefMut<'_, Self> {
+        slf.image_parameter = Some(key);
+        slf
+    }
+    /// The stack output holding the service URL (default `ServiceUrl`).
+    fn url_output(mut slf: PyRefMut<'_, Self>, key: String) -> PyRefMut<'_, Self> {
+        slf.url_output = Some(key);
+        slf
+    }
+    fn deployer<'py>(mut slf: PyRefMut<'py, Self>, deployer: &Bound<'py, PyAny>) -> PyRefMut<'py, Self> {
+        let (inner, rt) = Deployer::resolve(deployer);
+        slf.rts.extend(rt);
+        slf.deployer = Some(inner);
+        slf
+    }
+    fn verifier<'py>(mut slf: PyRefMut<'py, Self>, verifier: &Bound<'py, PyAny>) -> PyRefMut<'py, Self> {
+        let (inner, rt) = Verifier::resolve(verifier);
+        slf.rts.extend(rt);
+        slf.verifier = Some(inner);
+        slf
+    }
+    /// The environment's set identifier in the weighted record (default: its name).
+    fn dns_target(mut slf: PyRefMut<'_, Self>, set_identifier: String) -> PyRefMut<'_, Self> {
+        slf.dns_target = Some(set_identifier);
+        slf
+    }
+    fn build(&self) -> PyResult<Environment> {
+        let mut b = sendy_cd::Environment::builder(&self.name);
+        if let Some((stack, name)) = &self.stack {
+            b = b.stack(stack.clone(), name);
+        }
+        if let Some(p) = &self.parameters {
+            b = b.parameters(p.clone());
+        }
+        if let Some(key) = &self.image_parameter {
+            b = b.image_parameter(key.as_deref());
+        }
+        if let Some(key) = &self.url_output {
+            b = b.url_output(key);
+        }
+        if let Some(d) = &self.deployer {
+            b = b.deployer(d.clone());
+        }
+        if let Some(v) = &self.verifier {
+            b = b.verifier(v.clone());
+        }
+        if let Some(t) = &self.dns_target {
+            b = b.dns_target(t);
+        }
+        Ok(Environment { inner: py(b.build())?, rt: one_runtime(self.rts.iter().cloned())? })
+    }
+}
+
+/// The simulated runtime the parts share, if any; parts of two simulated accounts cannot be mixed.
+fn one_runtime(rts: impl IntoIterator<Item = Rt>) -> PyResult<Option<Rt>> {
+    let mut found: Option<Rt> = None;
+    for rt in rts {
+        match &found {
+            Some(f) if *f != rt => {
+                return Err(InvalidConfigError::new_err("the parts come from two different simulated accounts"));
+            }
+            _ => found = Some(rt),
+        }
+    }
+    Ok(found)
+}
+
+/// Composes a pipeline; `build()` validates it.
+#[pyclass(module = "sendy_cd._sendy_cd")]
+#[derive(Default)]
+pub(crate) struct PipelineBuilder {
+    source: Option<Arc<dyn sendy_cd::Source>>,
+    builder: Option<Arc<dyn sendy_cd::Builder>>,
+    environments: Vec<sendy_cd::Environment>,
+    dns: Option<Arc<dyn sendy_cd::DnsSwitch>>,
+    strategy: Option<sendy_cd::Strategy>,
+    branch: Option<String>,
+    health_check: Option<sendy_cd::HealthCheck>,
+    sinks: Vec<Arc<Py<PyAny>>>,
+    expected: Vec<(sendy_cd::Stage, Duration)>,
+    rts: Vec<Rt>,
+}
+
+#[pymethods]
+impl PipelineBuilder {
+    fn source<'py>(mut slf: PyRefMut<'py, Self>, source: &Bound<'py, PyAny>) -> PyRefMut<'py, Self> {
+        let (inner, rt) = Source::resolve(source);
+        slf.rts.extend(rt);
+        slf.source = Some(inner);
+        slf
+    }
+    fn builder<'py>(mut slf: PyRefMut<'py, Self>, builder: &Bound<'py, PyAny>) -> PyRefMut<'py, Self> {
+        let (inner, rt) = Builder::resolve(builder);
+        slf.rts.extend(rt);
+        slf.builder = Some(inner);
+        slf
+    }
+    fn environment<'py>(mut slf: PyRefMut<'py, Self>, environment: &Environment) -> PyRefMut<'py, Self> {
+        slf.rts.extend(environment.rt.clone());
+        slf.environments.push(environment.inner.clone());
+        slf
+    }
+    fn dns<'py>(mut slf: PyRefMut<'py, Self>, dns: &Bound<'py, PyAny>) -> PyRefMut<'py, Self> {
+        let (inner, rt) = DnsSwitch::resolve(dns);
+        slf.rts.extend(rt);
+        slf.dns = Some(inner);
+        slf
+    }
+    fn strategy<'py>(mut slf: PyRefMut<'py, Self>, strategy: &Strategy) -> PyRefMut<'py, Self> {
+        slf.strategy = Some(strategy.inner.clone());
+        slf
+    }
+    /// The branch `watch` follows (default `main`).
+    fn branch(mut slf: PyRefMut<'_, Self>, branch: String) -> PyRefMut<'_, Self> {
+        slf.branch = Some(branch);
+        slf
+    }
+    fn health_check<'py>(mut slf: PyRefMut<'py, Self>, health_check: &HealthCheck) -> PyRefMut<'py, Self> {
+        slf.health_check = Some(health_check.inner.clone());
+        slf
+    }
+    /// How long `stage` usually takes, in seconds (paces the status polls before anything is learned).
+    fn expected_duration<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        stage: &str,
+        seconds_: f64,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        let stage = parse_stage(stage)?;
+        let d = seconds("expected_duration", seconds_)?;
+        slf.expected.push((stage, d));
+        Ok(slf)
+    }
+    /// Calls `callback(event)` for every event, on the runtime's thread. An exception it raises is
+    /// reported with `sys.unraisablehook` and does not stop the pipeline.
+    fn sink<'py>(mut slf: PyRefMut<'py, Self>, callback: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
+        if !callback.is_callable() {
+            return Err(InvalidInputError::new_err("sink: expected a callable taking an Event"));
+        }
+        slf.sinks.push(Arc::new(callback.clone().unbind()));
+        Ok(slf)
+    }
+    fn build(&self) -> PyResult<Pipeline> {
+        let mut b = sendy_cd::Pipeline::builder();
+        if let Some(s) = &self.source {
+            b = b.source(s.clone());
+        }
+        if let Some(x) = &self.builder {
+            b = b.builder(x.clone());
+        }
+        for e in &self.environments {
+            b = b.environment(e.clone());
+        }
+        if let Some(d) = &self.dns {
+            b = b.dns(d.clone());
+        }
+        if let Some(s) = &self.strategy {
+            b = b.strategy(s.clone());
+        }
+        if let Some(br) = &self.branch {
+            b = b.branch(br);
+        }
+        if let Some(h) = &self.health_check {
+            b = b.health_check(h.clone());
+        }
+        for (stage, d) in &self.expected {
+            b = b.expected_duration(*stage, *d);
+        }
+        for callback in &self.sinks {
+            let callback = callback.clone();
+            b = b.sink(Arc::new(move |event: &sendy_cd::Event| {
+                Python::attach(|py| {
+                    if let Err(e) = callback.bind(py).call1((Event::new(event.clone()),)) {
+                        e.write_unraisable(py, Some(callback.bind(py)));
+                    }
+                });
+            }));
+        }
+        let rt = one_runtime(self.rts.iter().cloned())?.unwrap_or_else(Rt::real);
+        let inner = {
+            let _enter = rt.handle.enter();
+            py(b.build())?
+        };
+        Ok(Pipeline { inner: Arc::new(inner), rt })
+    }
+}
+
+fn parse_stage(name: &str) -> PyResult<sendy_cd::Stage> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).map_err(|_| {
+        InvalidInputError::new_err(format!("unknown stage {name:?}: expected build, stack, rollout, verify or traffic"))
+    })
+}
+
+/// A deployment pipeline: source, builder, environments, DNS and strategy. Executions of one
+/// pipeline never overlap. Every long operation has a blocking form that releases the GIL and stops
+/// on Ctrl-C, and an `_async` twin for asyncio whose cancellation cancels the work.
+#[pyclass(module = "sendy_cd._sendy_cd", frozen)]
+pub(crate) struct Pipeline {
+    inner: Arc<sendy_cd::Pipeline>,
+    rt: Rt,
+}
+
+type RecordResult = Result<sendy_cd::ExecutionRecord, sendy_cd::Error>;
+
+fn record(r: RecordResult) -> PyResult<ExecutionRecord> {
+    r.map(|inner| ExecutionRecord { inner }).map_err(|e| to_py(&e))
+}
+
+fn records(r: Result<Vec<sendy_cd::ExecutionRecord>, sendy_cd::Error>) -> PyResult<Vec<ExecutionRecord>> {
+    r.map(|v| v.into_iter().map(|inner| ExecutionRecord { inner }).collect()).map_err(|e| to_py(&e))
+}
+
+impl Pipeline {
+    fn run_future(
+        &self,
+        revision: &Revision,
+        cancel: &CancellationToken,
+    ) -> impl Future<Output = RecordResult> + Send + 'static {
+        let (p, rev, c) = (self.inner.clone(), revision.inner.clone(), cancel.clone());
+        async move { p.run_until_cancelled(rev, &c).await }
+    }
+
+    fn watch_future(
+        &self,
+        timeout: Option<f64>,
+        cancel: &CancellationToken,
+    ) -> PyResult<impl Future<Output = Result<Vec<sendy_cd::ExecutionRecord>, sendy_cd::Error>> + Send + 'static> {
+        let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
+        let (p, c) = (self.inner.clone(), cancel.clone());
+        Ok(async move {
+            if let Some(t) = timeout {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(t).await;
+                    c.cancel();
+                });
+            }
+            p.watch(&c).await
+        })
+    }
+}
+
+#[pymethods]
+impl Pipeline {
+    #[staticmethod]
+    fn builder() -> PipelineBuilder {
+        PipelineBuilder::default()
+    }
+
+    /// Deploys `revision` and returns its record (whatever the outcome: failures are in the record,
+    /// not raised). Ctrl-C cancels it: what it changed is undone, then KeyboardInterrupt is raised
+    /// (the record is in `history()`).
+    ///
+    /// Raises ConflictError while another execution of this pipeline is under way.
+    fn run(&self, py_: Python<'_>, revision: &Revision) -> PyResult<ExecutionRecord> {
+        let cancel = CancellationToken::new();
+        let fut = self.run_future(revision, &cancel);
+        record(self.rt.block_on(py_, Some(cancel), fut)?)
+    }
+
+    /// `run` for asyncio.
+    fn run_async<'py>(&self, py_: Python<'py>, revision: &Revision) -> PyResult<Bound<'py, PyAny>> {
+        let cancel = CancellationToken::new();
+        let fut = self.run_future(revision, &cancel);
+        self.rt.awaitable(py_, Some(cancel), async move { record(fut.await) })
+    }
+
+    /// Starts deploying `revision` in the background: iterate the returned execution for its events
+    /// (with `for` or `async for`), and read its `result()`.
+    fn start(&self, revision: &Revision) -> Execution {
+        let cancel = CancellationToken::new();
+        let events = self.inner.subscribe();
+        let fut = self.run_future(revision, &cancel);
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        self.rt.handle.spawn(async move {
+            let out = fut.await;
+            let _ = tx.send(Some(Arc::new(out)));
+        });
+        Execution { events: Arc::new(tokio::sync::Mutex::new(Some(events))), result: rx, cancel, rt: self.rt.clone() }
+    }
+
+    /// Deploys each new revision of the branch as it appears, until `timeout` seconds pass (on the
+    /// pipeline's clock) or Ctrl-C; returns the records of the executions it ran.
+    #[pyo3(signature = (timeout = None))]
+    fn watch(&self, py_: Python<'_>, timeout: Option<f64>) -> PyResult<Vec<ExecutionRecord>> {
+        let cancel = CancellationToken::new();
+        let fut = self.watch_future(timeout, &cancel)?;
+        records(self.rt.block_on(py_, Some(cancel), fut)?)
+    }
+
+    /// `watch` for asyncio: runs until `timeout` or until the awaitable is cancelled.
+    #[pyo3(signature = (timeout = None))]
+    fn watch_async<'py>(&self, py_: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let cancel = CancellationToken::new();
+        let fut = self.watch_future(timeout, &cancel)?;
+        self.rt.awaitable(py_, Some(cancel), async move { records(fut.await) })
+    }
+
+    /// Sends all traffic back to the environment that was live before the last switch.
+    fn switch_back(&self, py_: Python<'_>) -> PyResult<ExecutionRecord> {
+        let p = self.inner.clone();
+        record(self.rt.block_on(py_, None, async move { p.switch_back().await })?)
+    }
+
+    fn switch_back_async<'py>(&self, py_: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let p = self.inner.clone();
+        self.rt.awaitable(py_, None, async move { record(p.switch_back().await) })
+    }
+
+    /// Deploys again the image built earlier for `commit`, without building.
+    fn redeploy(&self, py_: Python<'_>, commit: &str) -> PyResult<ExecutionRecord> {
+        let commit = py(sendy_cd::CommitId::parse(commit).map_err(Into::into))?;
+        let p = self.inner.clone();
+        record(self.rt.block_on(py_, None, async move { p.redeploy(&commit).await })?)
+    }
+
+    fn redeploy_async<'py>(&self, py_: Python<'py>, commit: &str) -> PyResult<Bound<'py, PyAny>> {
+        let commit = py(sendy_cd::CommitId::parse(commit).map_err(Into::into))?;
+        let p = self.inner.clone();
+        self.rt.awaitable(py_, None, async move { record(p.redeploy(&commit).await) })
+    }
+
+    /// The records of every execution so far, oldest first.
+    fn history(&self) -> Vec<ExecutionRecord> {
+        self.inner.history().into_iter().map(|inner| ExecutionRecord { inner }).collect()
+    }
+
+    fn last_record(&self) -> Option<ExecutionRecord> {
+        self.inner.last_record().map(|inner| ExecutionRecord { inner })
+    }
+
+    /// Every event from now on, as a stream (iterate with `for` or `async for`; it ends when the
+    /// pipeline is gone).
+    fn subscribe(&self) -> EventStream {
+        EventStream {
+            inner: Arc::new(tokio::sync::Mutex::new(Some(self.inner.subscribe()))),
+            rt: self.rt.clone(),
+            until_finished: false,
+        }
+    }
+
+    #[getter]
+    fn environments(&self) -> Vec<String> {
+        self.inner.environments().iter().map(|e| e.name().to_string()).collect()
+    }
+
+    #[getter]
+    fn strategy(&self) -> Strategy {
+        Strategy { inner: self.inner.strategy().clone() }
+    }
+
+    /// Whether the pipeline runs on a simulated clock (its parts come from a simulated account).
+    #[getter]
+    fn simulated(&self) -> bool {
+        self.rt.is_simulated()
+    }
+}
+
+type Shared = Arc<tokio::sync::Mutex<Option<sendy_cd::EventStream>>>;
+
+async fn next_event(stream: Shared, until_finished: bool) -> Option<Event> {
+    let mut guard = stream.lock().await;
+    let event = guard.as_mut()?.recv().await;
+    match event {
+        Some(e) => {
+            if until_finished && matches!(e.kind, sendy_cd::EventKind::ExecutionFinished { .. }) {
+                *guard = None; // the execution is over: the next call ends the iteration
+            }
+            Some(Event::new(e))
+        }
+        None => {
+            *guard = None;
+            None
+        }
+    }
+}
+
+/// A stream of events: `for event in stream` or `async for event in stream`.
+#[pyclass(module = "sendy_cd._sendy_cd", frozen)]
+pub(crate) struct EventStream {
+    inner: Shared,
+    rt: Rt,
+    until_finished: bool,
+}
+
+#[pymethods]
+impl EventStream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+    fn __next__(&self, py_: Python<'_>) -> PyResult<Event> {
+        let fut = next_event(self.inner.clone(), self.until_finished);
+        self.rt.block_on(py_, None, fut)?.ok_or_else(|| PyStopIteration::new_err(()))
+    }
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+    fn __anext__<'py>(&self, py_: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let fut = next_event(self.inner.clone(), self.until_finished);
+        self.rt.awaitable(py_, None, async move { fut.await.ok_or_else(|| PyStopAsyncIteration::new_err(())) })
+    }
+}
+
+/// A deployment running in the background (`Pipeline.start`). Iterating it (`for` or `async for`)
+/// yields its events and ends after `execution_finished`.
+#[pyclass(module = "sendy_cd._sendy_cd", frozen)]
+pub(crate) struct Execution {
+    events: Shared,
+    result: tokio::sync::watch::Receiver<Option<Arc<RecordResult>>>,
+    cancel: CancellationToken,
+    rt: Rt,
+}
+
+async fn wait_result(mut rx: tokio::sync::watch::Receiver<Option<Arc<RecordResult>>>) -> PyResult<ExecutionRecord> {
+    let out = rx.wait_for(Option::is_some).await.map_err(|_| SendyError::new_err("the execution was lost"))?;
+    match out.as_deref().expect("waited for Some") {
+        Ok(r) => Ok(ExecutionRecord { inner: r.clone() }),
+        Err(e) => Err(to_py(e)),
+    }
+}
+
+#[pymethods]
+impl Execution {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+    fn __next__(&self, py_: Python<'_>) -> PyResult<Event> {
+        let fut = next_event(self.events.clone(), true);
+        self.rt.block_on(py_, None, fut)?.ok_or_else(|| PyStopIteration::new_err(()))
+    }
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+    fn __anext__<'py>(&self, py_: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let fut = next_event(self.events.clone(), true);
+        self.rt.awaitable(py_, None, async move { fut.await.ok_or_else(|| PyStopAsyncIteration::new_err(())) })
+    }
+    /// Waits for the record. Ctrl-C cancels the execution (what it changed is undone first).
+    fn result(&self, py_: Python<'_>) -> PyResult<ExecutionRecord> {
+        self.rt.block_on(py_, Some(self.cancel.clone()), wait_result(self.result.clone()))?
+    }
+    fn result_async<'py>(&self, py_: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.rt.awaitable(py_, None, wait_result(self.result.clone()))
+    }
+    /// Cancels the execution: what it changed is undone, and its record says so.
+    fn cancel(&self) {
+        self.cancel.cancel();
+    }
+    /// Whether the execution has finished.
+    fn done(&self) -> bool {
+        self.result.borrow().is_some()
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Strategy>()?;
+    m.add_class::<HealthCheck>()?;
+    m.add_class::<Environment>()?;
+    m.add_class::<EnvironmentBuilder>()?;
+    m.add_class::<Pipeline>()?;
+    m.add_class::<PipelineBuilder>()?;
+    m.add_class::<EventStream>()?;
+    m.add_class::<Execution>()?;
+    Ok(())
+}

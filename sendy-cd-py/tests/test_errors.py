@@ -1,0 +1,105 @@
+"""Rust errors become Python exceptions: SendyError and one subclass per variant."""
+
+import pytest
+
+import sendy_cd
+from sendy_cd import (
+    AccessDeniedError,
+    BackendError,
+    CancelledError,
+    ConflictError,
+    InvalidConfigError,
+    InvalidInputError,
+    NotFoundError,
+    Pipeline,
+    Revision,
+    SendyError,
+    StageFailedError,
+    Strategy,
+    ThrottledError,
+    TimeoutError,
+    TransientError,
+)
+from sendy_cd.aws import AwsConfig, Route53Dns
+from sendy_cd.memory import Account
+
+VARIANTS = [
+    InvalidInputError,
+    InvalidConfigError,
+    NotFoundError,
+    ConflictError,
+    AccessDeniedError,
+    ThrottledError,
+    TransientError,
+    TimeoutError,
+    StageFailedError,
+    CancelledError,
+    BackendError,
+]
+
+
+def test_every_variant_has_a_subclass_of_sendy_error() -> None:
+    assert issubclass(SendyError, Exception)
+    for cls in VARIANTS:
+        assert issubclass(cls, SendyError) and cls is not SendyError
+    # One per variant of sendy_cd::Error (error.rs): keep the two lists in step.
+    variants = open(
+        __file__.replace("sendy-cd-py/tests/test_errors.py", "sendy-cd/src/error.rs"), encoding="utf-8"
+    ).read()
+    body = variants[variants.index("pub enum Error {") : variants.index("\n}\n", variants.index("pub enum Error {"))]
+    names = [
+        line.strip().split("(")[0].split(" ")[0].rstrip(",")
+        for line in body.splitlines()[1:]
+        if line.startswith("    ") and not line.startswith("     ") and line.strip()[:1].isupper()
+    ]
+    assert sorted(n + "Error" for n in names) == sorted(c.__name__ for c in VARIANTS)
+
+
+def test_bad_input_is_refused_before_anything_runs() -> None:
+    with pytest.raises(InvalidInputError) as e:
+        Revision("not-a-sha", "main", "m", "a")
+    assert e.value.retryable is False and e.value.kind == "invalid_input"
+    with pytest.raises(InvalidInputError):
+        Account().inject("no_such_operation", "fail")
+    with pytest.raises(InvalidInputError):
+        Account().inject("build_start", "explode")
+    with pytest.raises(InvalidInputError):
+        Strategy.canary(bake=-1.0)
+
+
+def test_misconfiguration_is_invalid_config() -> None:
+    with pytest.raises(InvalidConfigError):
+        Pipeline.builder().build()  # no environment
+    a = Account()
+    a.create_environment("blue")
+    a.create_environment("green")
+    with pytest.raises(SendyError) as e:  # steps must increase to 100
+        Pipeline.builder().environment(a.environment("blue")).environment(a.environment("green")).strategy(
+            Strategy.canary([50, 10])
+        ).dns(a.dns()).build()
+    assert isinstance(e.value, (InvalidConfigError, InvalidInputError))
+    with pytest.raises(InvalidConfigError):
+        AwsConfig.load(region="us-east-1", endpoint="not a url")
+    config = AwsConfig.load(region="us-east-1", endpoint="http://127.0.0.1:9")
+    with pytest.raises(InvalidConfigError):
+        Route53Dns(config, "Z1", "app.example.com", ttl=0)
+
+
+def test_mixing_two_simulated_accounts_is_refused() -> None:
+    a, b = Account(), Account()
+    for acc in (a, b):
+        acc.create_environment("blue")
+        acc.create_environment("green")
+    with pytest.raises(InvalidConfigError, match="two different simulated accounts"):
+        Pipeline.builder().environment(a.environment("blue")).environment(b.environment("green")).build()
+
+
+def test_state_errors_map_to_their_variant() -> None:
+    a = Account()
+    a.create_environment("blue")
+    with pytest.raises(ConflictError) as e:
+        a.create_environment("blue")
+    assert isinstance(e.value, SendyError)
+    with pytest.raises(NotFoundError):
+        a.deployer("purple")
+    assert sendy_cd.SendyError is SendyError
