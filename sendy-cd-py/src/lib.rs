@@ -21,6 +21,7 @@ fn sendy_cd_py(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::StageRecord>()?;
     m.add_class::<model::ExecutionRecord>()?;
     m.add_class::<memory::Account>()?;
+    m.add_class::<memory::SimConfig>()?;
     pipeline::register(m)?;
     aws::register(m)?;
     Ok(())

@@ -5,12 +5,83 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyAny, PyDict};
 use sendy_cd::memory::{self, Behavior, Fault, Health, Injection, Op};
+use std::time::Duration;
 
 use crate::backends::{Builder, Deployer, DnsSwitch, Source, Stack, Verifier};
 use crate::errors::{InvalidInputError, py};
 use crate::model::{Revision, weights};
 use crate::pipeline::Environment;
 use crate::runtime::Rt;
+
+fn secs(name: &str, s: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| InvalidInputError::new_err(format!("{name}: {s} is not a duration in seconds")))
+}
+
+/// How a simulated account behaves: durations in seconds (realistic by default), tasks per service,
+/// jitter (a fraction: 0.1 is ±10 %) and its seed, and the names of the registry, repository and domain.
+#[pyclass(module = "sendy_cd._sendy_cd", frozen)]
+#[derive(Clone)]
+pub(crate) struct SimConfig {
+    inner: memory::SimConfig,
+}
+
+#[pymethods]
+impl SimConfig {
+    #[new]
+    #[pyo3(signature = (*, build_duration = 300.0, stack_duration = 180.0, rollout_duration = 120.0, dns_propagation = 30.0, ttl = 60.0, probe_latency = 0.02, desired_count = 2, jitter = 0.0, seed = 1, registry = None, repository = None, domain = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        build_duration: f64,
+        stack_duration: f64,
+        rollout_duration: f64,
+        dns_propagation: f64,
+        ttl: f64,
+        probe_latency: f64,
+        desired_count: u32,
+        jitter: f64,
+        seed: u64,
+        registry: Option<String>,
+        repository: Option<String>,
+        domain: Option<String>,
+    ) -> PyResult<Self> {
+        let d = memory::SimConfig::default();
+        if !(0.0..1.0).contains(&jitter) {
+            return Err(InvalidInputError::new_err(format!("jitter {jitter}: expected a fraction in [0, 1)")));
+        }
+        Ok(SimConfig {
+            inner: memory::SimConfig {
+                build_duration: secs("build_duration", build_duration)?,
+                stack_duration: secs("stack_duration", stack_duration)?,
+                rollout_duration: secs("rollout_duration", rollout_duration)?,
+                dns_propagation: secs("dns_propagation", dns_propagation)?,
+                ttl: secs("ttl", ttl)?,
+                probe_latency: secs("probe_latency", probe_latency)?,
+                desired_count,
+                jitter,
+                seed,
+                registry: registry.unwrap_or(d.registry),
+                repository: repository.unwrap_or(d.repository),
+                domain: domain.unwrap_or(d.domain),
+            },
+        })
+    }
+    #[getter]
+    fn build_duration(&self) -> f64 {
+        self.inner.build_duration.as_secs_f64()
+    }
+    #[getter]
+    fn ttl(&self) -> f64 {
+        self.inner.ttl.as_secs_f64()
+    }
+    #[getter]
+    fn domain(&self) -> String {
+        self.inner.domain.clone()
+    }
+    fn __repr__(&self) -> String {
+        format!("{:?}", self.inner)
+    }
+}
 
 /// A simulated AWS account: a repository, builds and a registry, stacks, services with a circuit
 /// breaker, weighted DNS and endpoints, with realistic durations on a simulated clock (a deployment
@@ -41,14 +112,21 @@ fn parse_op(name: &str) -> PyResult<Op> {
 
 #[pymethods]
 impl Account {
+    /// A new account, with `config` (realistic durations by default).
     #[new]
-    fn new() -> PyResult<Self> {
+    #[pyo3(signature = (config = None))]
+    fn new(config: Option<PyRef<'_, SimConfig>>) -> PyResult<Self> {
         let rt = Rt::simulated()?;
         let inner = {
             let _enter = rt.handle.enter();
-            memory::Account::new()
+            memory::Account::with_config(config.map(|c| c.inner.clone()).unwrap_or_default())
         };
         Ok(Account { inner, rt })
+    }
+
+    #[getter]
+    fn config(&self) -> SimConfig {
+        SimConfig { inner: self.inner.config() }
     }
 
     /// The operations faults can be injected into (`build_start`, `rollout_status`, `probe`, ...).

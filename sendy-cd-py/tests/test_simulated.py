@@ -153,3 +153,19 @@ def test_the_package_mirrors_the_rust_api() -> None:
     assert "build_start" in Account.operations() and "probe" in Account.operations()
     assert Strategy.canary().name == "canary" and Strategy.all_at_once().name == "all_at_once"
     assert Pipeline.builder() is not None
+
+
+def test_the_simulated_durations_are_configurable() -> None:
+    from sendy_cd import InvalidInputError
+    from sendy_cd.memory import SimConfig
+
+    account = Account(SimConfig(build_duration=60.0, stack_duration=10.0, domain="shop.sim"))
+    assert account.config.build_duration == 60.0 and account.config.domain == "shop.sim"
+    account.create_environment("blue")
+    account.create_environment("green")
+    record = simulated_pipeline(account).run(account.push("main", "Quick build"))
+    build = record.stages[0]
+    assert record.succeeded and build.stage == "build"
+    assert build.duration_ms is not None and 60_000 <= build.duration_ms < 90_000
+    with pytest.raises(InvalidInputError):
+        SimConfig(jitter=2.0)

@@ -40,6 +40,7 @@ __all__ = [
     "StageRecord",
     "ExecutionRecord",
     "Account",
+    "SimConfig",
     "Strategy",
     "HealthCheck",
     "Environment",
@@ -184,8 +185,35 @@ class ExecutionRecord:
     def from_json(text: str) -> ExecutionRecord: ...
 
 @final
+class SimConfig:
+    def __new__(
+        cls,
+        *,
+        build_duration: float = 300.0,
+        stack_duration: float = 180.0,
+        rollout_duration: float = 120.0,
+        dns_propagation: float = 30.0,
+        ttl: float = 60.0,
+        probe_latency: float = 0.02,
+        desired_count: int = 2,
+        jitter: float = 0.0,
+        seed: int = 1,
+        registry: Optional[str] = None,
+        repository: Optional[str] = None,
+        domain: Optional[str] = None,
+    ) -> SimConfig: ...
+    @property
+    def build_duration(self) -> float: ...
+    @property
+    def ttl(self) -> float: ...
+    @property
+    def domain(self) -> str: ...
+
+@final
 class Account:
-    def __new__(cls) -> Account: ...
+    def __new__(cls, config: Optional[SimConfig] = None) -> Account: ...
+    @property
+    def config(self) -> SimConfig: ...
     @staticmethod
     def operations() -> List[str]: ...
     def create_environment(self, name: str) -> None: ...
