@@ -6,7 +6,8 @@ use std::time::Duration;
 use pyo3::prelude::*;
 
 use crate::backends::{Builder, Deployer, DnsSwitch, Source, Stack, Verifier};
-use crate::errors::{InvalidInputError, py};
+use crate::errors::py;
+use crate::model::seconds;
 use crate::runtime::Rt;
 
 /// Where and as whom AWS is called: the standard chain (environment, profiles, SSO, instance roles),
@@ -24,9 +25,6 @@ fn builder(
     connect_timeout: Option<f64>,
     attempt_timeout: Option<f64>,
 ) -> PyResult<sendy_cd::aws::AwsConfigBuilder> {
-    let secs = |name: &str, s: f64| {
-        Duration::try_from_secs_f64(s).map_err(|_| InvalidInputError::new_err(format!("{name}: {s} is not a duration")))
-    };
     let mut b = sendy_cd::aws::AwsConfig::builder();
     if let Some(r) = region {
         b = b.region(r);
@@ -41,10 +39,10 @@ fn builder(
         b = b.max_attempts(n);
     }
     if let Some(t) = connect_timeout {
-        b = b.connect_timeout(secs("connect_timeout", t)?);
+        b = b.connect_timeout(seconds("connect_timeout", t)?);
     }
     if let Some(t) = attempt_timeout {
-        b = b.attempt_timeout(secs("attempt_timeout", t)?);
+        b = b.attempt_timeout(seconds("attempt_timeout", t)?);
     }
     Ok(b)
 }

@@ -5,18 +5,12 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyAny, PyDict};
 use sendy_cd::memory::{self, Behavior, Fault, Health, Injection, Op};
-use std::time::Duration;
 
 use crate::backends::{Builder, Deployer, DnsSwitch, Source, Stack, Verifier};
 use crate::errors::{InvalidInputError, py};
-use crate::model::{Revision, weights};
+use crate::model::{Revision, seconds, weights};
 use crate::pipeline::Environment;
 use crate::runtime::Rt;
-
-fn secs(name: &str, s: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(s)
-        .map_err(|_| InvalidInputError::new_err(format!("{name}: {s} is not a duration in seconds")))
-}
 
 /// How a simulated account behaves: durations in seconds (realistic by default), tasks per service,
 /// jitter (a fraction: 0.1 is ±10 %) and its seed, and the names of the registry, repository and domain.
@@ -51,12 +45,12 @@ impl SimConfig {
         }
         Ok(SimConfig {
             inner: memory::SimConfig {
-                build_duration: secs("build_duration", build_duration)?,
-                stack_duration: secs("stack_duration", stack_duration)?,
-                rollout_duration: secs("rollout_duration", rollout_duration)?,
-                dns_propagation: secs("dns_propagation", dns_propagation)?,
-                ttl: secs("ttl", ttl)?,
-                probe_latency: secs("probe_latency", probe_latency)?,
+                build_duration: seconds("build_duration", build_duration)?,
+                stack_duration: seconds("stack_duration", stack_duration)?,
+                rollout_duration: seconds("rollout_duration", rollout_duration)?,
+                dns_propagation: seconds("dns_propagation", dns_propagation)?,
+                ttl: seconds("ttl", ttl)?,
+                probe_latency: seconds("probe_latency", probe_latency)?,
                 desired_count,
                 jitter,
                 seed,

@@ -17,6 +17,12 @@ fn to_json(value: &impl Serialize) -> PyResult<String> {
     serde_json::to_string(value).map_err(|e| InvalidInputError::new_err(e.to_string()))
 }
 
+/// `s` seconds as a duration; InvalidInputError names `name` for a negative or non-finite value.
+pub(crate) fn seconds(name: &str, s: f64) -> PyResult<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(s)
+        .map_err(|_| InvalidInputError::new_err(format!("{name}: {s} is not a duration in seconds")))
+}
+
 /// A commit of a branch, as deployed.
 #[pyclass(module = "sendy_cd._sendy_cd", frozen)]
 #[derive(Clone)]

@@ -10,13 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backends::{Builder, Deployer, DnsSwitch, Source, Stack, Verifier};
 use crate::errors::{InvalidConfigError, InvalidInputError, SendyError, py, to_py};
-use crate::model::{Event, ExecutionRecord, Revision};
+use crate::model::{Event, ExecutionRecord, Revision, seconds};
 use crate::runtime::Rt;
-
-fn seconds(name: &str, s: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(s)
-        .map_err(|_| InvalidInputError::new_err(format!("{name}: {s} is not a duration in seconds")))
-}
 
 /// How traffic moves to a new revision: `Strategy.all_at_once()`, `Strategy.blue_green()` (the
 /// default) or `Strategy.canary(steps, bake)`.
