@@ -103,7 +103,7 @@ impl CodeBuildBuilder {
     #[new]
     fn new(config: &AwsConfig, project: &str, repository: &str) -> PyResult<PyClassInitializer<Self>> {
         let b = py(live(|| sendy_cd::aws::CodeBuildBuilder::new(&config.inner, project, repository)))?;
-        Ok(PyClassInitializer::from(Builder::new(Arc::new(b), None)).add_subclass(CodeBuildBuilder {}))
+        Ok(PyClassInitializer::from(Builder::new(Arc::new(b), Some(Rt::real()))).add_subclass(CodeBuildBuilder {}))
     }
 }
 
@@ -116,7 +116,7 @@ impl CloudFormationStack {
     #[new]
     fn new(config: &AwsConfig) -> PyClassInitializer<Self> {
         let s = live(|| sendy_cd::aws::CloudFormationStack::new(&config.inner));
-        PyClassInitializer::from(Stack::new(Arc::new(s), None)).add_subclass(CloudFormationStack {})
+        PyClassInitializer::from(Stack::new(Arc::new(s), Some(Rt::real()))).add_subclass(CloudFormationStack {})
     }
 }
 
@@ -139,7 +139,7 @@ impl EcsDeployer {
         if let Some(c) = container {
             d = d.container(c);
         }
-        Ok(PyClassInitializer::from(Deployer::new(Arc::new(d), None)).add_subclass(EcsDeployer {}))
+        Ok(PyClassInitializer::from(Deployer::new(Arc::new(d), Some(Rt::real()))).add_subclass(EcsDeployer {}))
     }
 }
 
@@ -165,7 +165,7 @@ impl Route53Dns {
         if let Some(t) = ttl {
             d = py(d.ttl(Duration::from_secs(t)))?;
         }
-        Ok(PyClassInitializer::from(DnsSwitch::new(Arc::new(d), None)).add_subclass(Route53Dns {}))
+        Ok(PyClassInitializer::from(DnsSwitch::new(Arc::new(d), Some(Rt::real()))).add_subclass(Route53Dns {}))
     }
 }
 
@@ -178,7 +178,7 @@ impl HttpVerifier {
     #[new]
     fn new() -> PyResult<PyClassInitializer<Self>> {
         let v = py(live(sendy_cd::http::HttpVerifier::new))?;
-        Ok(PyClassInitializer::from(Verifier::new(Arc::new(v), None)).add_subclass(HttpVerifier {}))
+        Ok(PyClassInitializer::from(Verifier::new(Arc::new(v), Some(Rt::real()))).add_subclass(HttpVerifier {}))
     }
 }
 
@@ -191,7 +191,7 @@ impl GitSource {
     #[new]
     fn new(url: &str, cache: std::path::PathBuf) -> PyResult<PyClassInitializer<Self>> {
         let s = py(sendy_cd::git::GitSource::new(url, cache))?;
-        Ok(PyClassInitializer::from(Source::new(Arc::new(s), None)).add_subclass(GitSource {}))
+        Ok(PyClassInitializer::from(Source::new(Arc::new(s), Some(Rt::real()))).add_subclass(GitSource {}))
     }
 }
 
@@ -211,7 +211,7 @@ impl GitHubSource {
         if let Some(u) = api_url {
             s = py(s.api_url(u))?;
         }
-        Ok(PyClassInitializer::from(Source::new(Arc::new(s), None)).add_subclass(GitHubSource {}))
+        Ok(PyClassInitializer::from(Source::new(Arc::new(s), Some(Rt::real()))).add_subclass(GitHubSource {}))
     }
 }
 

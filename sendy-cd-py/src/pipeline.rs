@@ -213,18 +213,18 @@ impl EnvironmentBuilder {
     }
 }
 
-/// The simulated runtime the parts share, if any; parts of two simulated accounts cannot be mixed.
+/// The runtime the parts need: the simulated one for parts of a simulated account (all accounts share
+/// it), the real one for live (AWS, HTTP, git) parts, either for backends written in Python. Simulated
+/// and live parts cannot be mixed: on the simulated clock, every live timeout would fire at once.
 fn one_runtime(rts: impl IntoIterator<Item = Rt>) -> PyResult<Option<Rt>> {
-    let mut found: Option<Rt> = None;
-    for rt in rts {
-        match &found {
-            Some(f) if *f != rt => {
-                return Err(InvalidConfigError::new_err("the parts come from two different simulated accounts"));
-            }
-            _ => found = Some(rt),
-        }
+    let rts: Vec<Rt> = rts.into_iter().collect();
+    let simulated = rts.iter().find(|r| r.is_simulated());
+    if simulated.is_some() && rts.iter().any(|r| !r.is_simulated()) {
+        return Err(InvalidConfigError::new_err(
+            "simulated and live backends cannot share a pipeline: on the simulated clock every live timeout would fire at once",
+        ));
     }
-    Ok(found)
+    Ok(simulated.or(rts.first()).cloned())
 }
 
 /// Composes a pipeline; `build()` validates it.
@@ -433,7 +433,7 @@ impl Pipeline {
         let events = self.inner.subscribe();
         let fut = self.run_future(revision, &cancel);
         let (tx, rx) = tokio::sync::watch::channel(None);
-        self.rt.handle.spawn(async move {
+        self.rt.spawn(async move {
             let out = fut.await;
             let _ = tx.send(Some(Arc::new(out)));
         });

@@ -1,60 +1,89 @@
 //! Where the Rust work runs, and how Python waits for it.
 //!
-//! AWS work runs on one shared multi-threaded tokio runtime. A simulated account has a runtime of its
-//! own, on one thread, whose clock is paused: simulated time jumps ahead whenever everything waits,
-//! as in the Rust examples, and never while a backend written in Python is running.
+//! AWS work runs on one shared multi-threaded tokio runtime. Simulated accounts share one
+//! current-thread runtime with a paused clock, driven by whichever thread waits on it (one at a time):
+//! simulated time jumps ahead whenever everything waits (as in the Rust examples), and never while a
+//! backend written in Python runs. Accounts measure their own time from their creation.
 //!
-//! A blocking call hands its future to the runtime and waits with the GIL released, checking for
-//! signals every 100 ms: Ctrl-C cancels the work (a pipeline execution is then undone as on any
-//! cancellation) and raises `KeyboardInterrupt` once it has stopped; a second Ctrl-C raises at once.
-//! The `_async` twin returns an asyncio awaitable; cancelling it cancels the work the same way.
+//! A blocking call drives its future on the calling thread with the GIL released (no hand-off to
+//! another thread), and checks for signals every 100 ms of real time: Ctrl-C cancels the work (a
+//! pipeline execution is then undone as on any cancellation) and raises `KeyboardInterrupt` once it
+//! has stopped; a second Ctrl-C raises at once. An `_async` twin returns an asyncio awaitable whose
+//! work a helper thread drives; cancelling the awaitable cancels the work the same way.
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock, mpsc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+
+use atomic_waker::AtomicWaker;
 
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, Runtime};
 use tokio_util::sync::CancellationToken;
 
 use crate::errors::SendyError;
 
-/// A runtime handle, and whether its clock is simulated.
+/// A runtime, and whether its clock is simulated.
 #[derive(Clone, Debug)]
 pub(crate) struct Rt {
     pub(crate) handle: Handle,
-    simulated: Option<Arc<SimThread>>,
+    /// The simulated accounts' runtime (current-thread, paused clock): driven by whoever waits on it.
+    simulated: Option<&'static Runtime>,
 }
 
-/// Stops a simulated runtime's thread when the last handle goes.
-#[derive(Debug)]
-struct SimThread {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+/// A blocking call's wake-up every 100 ms of real time, to check for signals. Polling it costs two
+/// atomic operations: it is polled on every step of the work it guards.
+#[derive(Debug, Default)]
+struct Interrupt {
+    due: AtomicBool,
+    waker: AtomicWaker,
 }
 
-impl Drop for SimThread {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+impl Interrupt {
+    /// A new wake-up, registered with the one thread that ticks them all.
+    fn register() -> Arc<Interrupt> {
+        static TICKED: OnceLock<Mutex<Vec<Weak<Interrupt>>>> = OnceLock::new();
+        let ticked = TICKED.get_or_init(|| {
+            let _ = std::thread::Builder::new().name("sendy-cd-signals".into()).spawn(|| {
+                loop {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let Some(ticked) = TICKED.get() else { continue };
+                    let mut all = ticked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    all.retain(|w| match w.upgrade() {
+                        Some(i) => {
+                            i.due.store(true, Ordering::Release);
+                            i.waker.wake();
+                            true
+                        }
+                        None => false,
+                    });
+                }
+            });
+            Mutex::new(Vec::new())
+        });
+        let interrupt = Arc::new(Interrupt::default());
+        ticked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::downgrade(&interrupt));
+        interrupt
     }
-}
 
-impl PartialEq for Rt {
-    fn eq(&self, other: &Rt) -> bool {
-        match (&self.simulated, &other.simulated) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
+    /// Whether the tick came. `registered` keeps the waker last registered, so that the common case
+    /// (the same waker, polled at every step of the work) costs a pointer comparison and an atomic load.
+    fn poll_due(&self, cx: &mut Context<'_>, registered: &mut Option<Waker>) -> bool {
+        if !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.waker.register(cx.waker());
+            *registered = Some(cx.waker().clone());
         }
+        self.due.load(Ordering::Acquire) && self.due.swap(false, Ordering::AcqRel)
     }
 }
 
 impl Rt {
     /// The shared runtime on the real clock.
     pub(crate) fn real() -> Rt {
-        static REAL: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+        static REAL: OnceLock<Runtime> = OnceLock::new();
         let rt = REAL.get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -66,72 +95,89 @@ impl Rt {
         Rt { handle: rt.handle().clone(), simulated: None }
     }
 
-    /// A new runtime on its own thread with a paused (simulated) clock.
+    /// The runtime of simulated accounts, on a paused (simulated) clock.
     pub(crate) fn simulated() -> PyResult<Rt> {
-        let (tx, rx) = mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("sendy-cd-sim".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .start_paused(true)
-                    .build()
-                    .expect("a tokio runtime");
-                let _ = tx.send(rt.handle().clone());
-                let _ = rt.block_on(stopped);
-            })
-            .map_err(|e| SendyError::new_err(format!("cannot start the simulation thread: {e}")))?;
-        let handle = rx.recv().map_err(|_| SendyError::new_err("the simulation thread did not start"))?;
-        Ok(Rt { handle, simulated: Some(Arc::new(SimThread { stop: Some(stop) })) })
+        static SIMULATED: OnceLock<Runtime> = OnceLock::new();
+        if SIMULATED.get().is_none() {
+            // Time only: simulated backends do no I/O, and the I/O driver's poll on every simulated
+            // timer step would double the cost of a run.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .map_err(|e| SendyError::new_err(format!("cannot start the simulated runtime: {e}")))?;
+            let _ = SIMULATED.set(rt);
+        }
+        let rt = SIMULATED.get().expect("set above");
+        Ok(Rt { handle: rt.handle().clone(), simulated: Some(rt) })
     }
 
     pub(crate) fn is_simulated(&self) -> bool {
         self.simulated.is_some()
     }
 
-    /// Runs `fut` on this runtime and waits for it with the GIL released. On Ctrl-C, cancels `cancel`
-    /// (if given) and raises once the work stopped; without a token, raises at once.
+    /// Drives `fut` to completion on this thread (any number of threads may; one at a time drives a
+    /// simulated runtime's timers and tasks, the others wait for their own future).
+    fn drive<T>(&self, fut: impl Future<Output = T>) -> T {
+        match self.simulated {
+            Some(rt) => rt.block_on(fut),
+            None => self.handle.block_on(fut),
+        }
+    }
+
+    /// Runs `fut` on this thread with the GIL released. On Ctrl-C, cancels `cancel` (if given) and
+    /// raises once the work stopped; without a token, raises at once (dropping the work).
     pub(crate) fn block_on<T: Send + 'static>(
         &self,
         py: Python<'_>,
         cancel: Option<CancellationToken>,
         fut: impl Future<Output = T> + Send + 'static,
     ) -> PyResult<T> {
-        let (tx, rx) = mpsc::channel();
-        self.handle.spawn(async move {
-            let _ = tx.send(fut.await);
-        });
-        let rx = std::sync::Mutex::new(rx); // detach needs a Sync receiver
-        let mut interrupted: Option<PyErr> = None;
-        loop {
-            let received = py.detach(|| match rx.lock() {
-                Ok(rx) => rx.recv_timeout(Duration::from_millis(100)),
-                Err(_) => Err(mpsc::RecvTimeoutError::Disconnected),
-            });
-            match received {
-                Ok(value) => return interrupted.map_or(Ok(value), Err),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Err(e) = py.check_signals() {
-                        match (&cancel, interrupted.is_some()) {
-                            (Some(token), false) => {
-                                token.cancel();
-                                interrupted = Some(e);
+        py.detach(|| {
+            self.drive(async move {
+                let interrupt = Interrupt::register();
+                let mut fut = std::pin::pin!(fut);
+                let mut interrupted: Option<PyErr> = None;
+                let mut registered = None;
+                loop {
+                    let step = std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+                        Poll::Ready(out) => Poll::Ready(Some(out)),
+                        Poll::Pending if interrupt.poll_due(cx, &mut registered) => Poll::Ready(None),
+                        Poll::Pending => Poll::Pending,
+                    })
+                    .await;
+                    let Some(out) = step else {
+                        if let Err(e) = Python::attach(|py| py.check_signals()) {
+                            match (&cancel, interrupted.is_some()) {
+                                (Some(token), false) => {
+                                    token.cancel();
+                                    interrupted = Some(e);
+                                }
+                                _ => return Err(e),
                             }
-                            _ => return Err(e),
                         }
-                    }
+                        continue;
+                    };
+                    return interrupted.map_or(Ok(out), Err);
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(interrupted.unwrap_or_else(|| SendyError::new_err("the runtime stopped")));
-                }
-            }
+            })
+        })
+    }
+
+    /// Starts `fut` in the background and returns at once: on the shared runtime, or on a thread that
+    /// drives the simulated runtime until `fut` is done.
+    pub(crate) fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        if self.simulated.is_some() {
+            let rt = self.clone();
+            let _ = std::thread::Builder::new().name("sendy-cd-sim".into()).spawn(move || rt.drive(fut));
+        } else {
+            self.handle.spawn(fut);
         }
     }
 
-    /// Runs `fut` on this runtime and returns an asyncio awaitable of its result (it needs a running
-    /// event loop). Cancelling the awaitable cancels `cancel`; the event loop that awaits is the one
-    /// Python backends' coroutines run on.
+    /// Runs `fut` and returns an asyncio awaitable of its result (it needs a running event loop).
+    /// Cancelling the awaitable cancels `cancel`; the event loop that awaits is the one Python
+    /// backends' coroutines run on.
     pub(crate) fn awaitable<'py, T>(
         &self,
         py: Python<'py>,
@@ -143,7 +189,7 @@ impl Rt {
     {
         let event_loop = pyo3_async_runtimes::get_running_loop(py)?.unbind();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.handle.spawn(EVENT_LOOP.scope(Some(Arc::new(event_loop)), async move {
+        self.spawn(EVENT_LOOP.scope(Some(Arc::new(event_loop)), async move {
             let _ = tx.send(fut.await);
         }));
         let guard = cancel.map(CancellationToken::drop_guard);

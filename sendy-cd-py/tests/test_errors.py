@@ -85,13 +85,16 @@ def test_misconfiguration_is_invalid_config() -> None:
         Route53Dns(config, "Z1", "app.example.com", ttl=0)
 
 
-def test_mixing_two_simulated_accounts_is_refused() -> None:
-    a, b = Account(), Account()
-    for acc in (a, b):
-        acc.create_environment("blue")
-        acc.create_environment("green")
-    with pytest.raises(InvalidConfigError, match="two different simulated accounts"):
-        Pipeline.builder().environment(a.environment("blue")).environment(b.environment("green")).build()
+def test_simulated_and_live_backends_cannot_share_a_pipeline() -> None:
+    from sendy_cd import Environment
+    from sendy_cd.aws import HttpVerifier
+
+    a = Account()
+    a.create_environment("blue")
+    with pytest.raises(InvalidConfigError, match="simulated and live"):
+        Environment.builder("blue").stack(a.stacks(), "app-blue").deployer(a.deployer("blue")).verifier(
+            HttpVerifier()
+        ).build()
 
 
 def test_state_errors_map_to_their_variant() -> None:
