@@ -4,6 +4,7 @@ a fresh account and pipeline per run, realistic durations, median of many runs.
 
     python sendy-cd-py/bench/bench.py           # smoke: a few runs (the test command runs this)
     python sendy-cd-py/bench/bench.py --bench   # the figures: 300 runs, 30 imports
+    python sendy-cd-py/bench/bench.py --compare # 5 rounds alternating with the Rust benchmark: ratios
 
 Build the module in release mode first for real figures (`pip install ./sendy-cd-py`, or
 `maturin develop --release`); compare with `cargo bench -p sendy-cd-examples --bench pipeline`.
@@ -54,7 +55,38 @@ def runs(n: int) -> tuple:
     return setup_and_run, run_only
 
 
+def rust_medians() -> tuple:
+    """The Rust benchmark's medians (setup included, run alone), in ms."""
+    import os
+    import re
+
+    out = subprocess.check_output(
+        ["cargo", "bench", "-q", "-p", "sendy-cd-examples", "--bench", "pipeline", "--", "--bench"],
+        env={**os.environ, "SENDY_BENCH_ONLY_RUN": "1"},
+        text=True,
+    )
+    rows = re.findall(r"\| (account setup included|the run alone[^|]*) \| [^|]+ \| ([0-9.]+) ms", out)
+    values = dict((k.split(" ")[0], float(v)) for k, v in rows)
+    return values["account"], values["the"]
+
+
+def compare() -> None:
+    """Alternates the Rust and Python benchmarks, so that both see the same machine, and prints the
+    ratio of their medians for each round."""
+    print("| round | Rust: setup + run | Python: setup + run | ratio | Rust: run alone | Python: run alone | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for i in range(5):
+        rust_total, rust_run = rust_medians()
+        total, run_only = runs(300)
+        py_total, py_run = statistics.median(total), statistics.median(run_only)
+        print(f"| {i + 1} | {rust_total:.2f} ms | {py_total:.2f} ms | {py_total / rust_total:.2f} | "
+              f"{rust_run:.2f} ms | {py_run:.2f} ms | {py_run / rust_run:.2f} |")
+
+
 def main() -> None:
+    if "--compare" in sys.argv:
+        compare()
+        return
     full = "--bench" in sys.argv
     imports = import_times(30 if full else 3)
     total, run_only = runs(300 if full else 5)
