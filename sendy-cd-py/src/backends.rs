@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyAny, PyTuple};
 use sendy_cd::{Error, Result};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::errors::from_py;
 use crate::runtime::{Rt, current_loop};
@@ -106,14 +106,6 @@ fn arg(v: &impl Serialize) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
-/// `()` from whatever a method returns (`None` usually).
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum Ignored {
-    #[allow(dead_code)]
-    Any(serde_json::Value),
-}
-
 #[async_trait]
 impl sendy_cd::Source for PyBackend {
     async fn latest(&self, branch: &sendy_cd::BranchName) -> Result<sendy_cd::Revision> {
@@ -130,7 +122,7 @@ impl sendy_cd::Builder for PyBackend {
         self.call("status", vec![arg(build)]).await
     }
     async fn stop(&self, build: &sendy_cd::BuildId) -> Result<()> {
-        self.call::<Ignored>("stop", vec![arg(build)]).await.map(|_| ())
+        self.call::<IgnoredAny>("stop", vec![arg(build)]).await.map(|_| ())
     }
 }
 
@@ -140,7 +132,7 @@ impl sendy_cd::Stack for PyBackend {
         self.call("plan", vec![arg(stack), arg(change)]).await
     }
     async fn apply(&self, plan: &sendy_cd::StackPlan) -> Result<()> {
-        self.call::<Ignored>("apply", vec![arg(plan)]).await.map(|_| ())
+        self.call::<IgnoredAny>("apply", vec![arg(plan)]).await.map(|_| ())
     }
     async fn status(&self, plan: &sendy_cd::StackPlan) -> Result<sendy_cd::StackStatus> {
         self.call("status", vec![arg(plan)]).await

@@ -109,3 +109,44 @@ def test_a_python_backend_returning_garbage_is_a_clear_failure(account: Account)
     record = simulated_pipeline(account, verifier=Garbage()).run(account.push("main", "Garbage"))
     assert record.outcome == "failed" and record.failed_stage == "verify"
     assert record.reason is not None and "probe()" in record.reason and "not valid" in record.reason
+
+
+class DictDns:
+    """A DNS switch kept in a dict, with an async set_weights and a TTL attribute."""
+
+    ttl = 5
+
+    def __init__(self) -> None:
+        self.w = {"blue": 100, "green": 0}
+        self.changes: List[Dict[str, int]] = []
+
+    def weights(self) -> Dict[str, int]:
+        return dict(self.w)
+
+    async def set_weights(self, split: Dict[str, int]) -> str:
+        self.w = dict(split)
+        self.changes.append(dict(split))
+        return f"change-{len(self.changes)}"
+
+    def change_status(self, change: str) -> str:
+        return "applied"
+
+
+def test_a_python_dns_switch_moves_the_traffic(account: Account) -> None:
+    from sendy_cd import Pipeline, Strategy
+
+    dns = DictDns()
+    pipeline = (
+        Pipeline.builder()
+        .source(account.source())
+        .builder(account.builder())
+        .environment(account.environment("blue"))
+        .environment(account.environment("green"))
+        .dns(dns)
+        .strategy(Strategy.canary([25, 100], bake=30.0))
+        .build()
+    )
+    record = pipeline.run(account.push("main", "Traffic from Python"))
+    assert record.succeeded, record.to_json()
+    assert dns.changes == [{"blue": 75, "green": 25}, {"blue": 0, "green": 100}]
+    assert record.traffic_after == {"blue": 0, "green": 100}
