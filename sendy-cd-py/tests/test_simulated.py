@@ -25,7 +25,7 @@ def test_blue_green_moves_traffic_to_the_new_environment(account: Account) -> No
     assert record.traffic_after == {"blue": 0, "green": 100}
     image = record.image
     assert image is not None and revision.commit in image
-    assert account.serving("green") == image.split("@")[0] or account.serving("green") == image
+    assert account.serving("green") == image
     assert [s.stage for s in record.stages] == ["build", "stack", "rollout", "verify", "traffic", "verify"]
     assert all(s.outcome == "succeeded" and s.duration_ms is not None for s in record.stages)
     # Realistic simulated durations (minutes), run on the simulated clock.
@@ -37,7 +37,7 @@ def test_records_are_typed_and_round_trip_through_json(account: Account) -> None
     pipeline = simulated_pipeline(account)
     record = pipeline.run(account.push("main", "One"))
     d = record.to_dict()
-    assert d["outcome"] == {"outcome": "succeeded"} or d["outcome"]["outcome"] == "succeeded"
+    assert d["outcome"] == {"outcome": "succeeded"}
     assert d["revision"]["message"] == "One"
     back = ExecutionRecord.from_json(record.to_json())
     assert back.to_dict() == d
@@ -152,7 +152,7 @@ def test_the_package_mirrors_the_rust_api() -> None:
     assert sendy_cd.__version__
     assert "build_start" in Account.operations() and "probe" in Account.operations()
     assert Strategy.canary().name == "canary" and Strategy.all_at_once().name == "all_at_once"
-    assert Pipeline.builder() is not None
+    assert isinstance(Pipeline.builder(), sendy_cd.PipelineBuilder)
 
 
 def test_the_simulated_durations_are_configurable() -> None:
