@@ -22,7 +22,7 @@
 //! | `SENDY_APP` | `shop-api` | names the ECR repository, CodeBuild project and stacks (`<app>-blue`) |
 //! | `SENDY_DOMAIN` | `sendy.test` | the hosted zone; users reach `<app>.<domain>` |
 //! | `SENDY_SOURCE_URL` | `https://github.com/example/shop-api.git` | what CodeBuild checks out |
-//! | `SENDY_CODEBUILD_ROLE` | (emulator: a placeholder) | the role CodeBuild assumes, needed to create the project |
+//! | `SENDY_CODEBUILD_ROLE` | (emulator: a placeholder) | the role CodeBuild assumes (required on AWS) |
 //! | `SENDY_INITIAL_IMAGE` | `public.ecr.aws/nginx/nginx:stable-alpine` | what new stacks run first |
 //!
 //! What differs against the emulator, and is announced when it happens: the emulator runs no builds
@@ -79,25 +79,25 @@ async fn main() -> Result<()> {
         None => println!("account: AWS, with the standard credentials chain"),
     }
 
+    // The role CodeBuild assumes: the provisioner validates the project's spec before any call, so it
+    // is needed even when the project exists already.
+    let role = match (&emulator, std::env::var("SENDY_CODEBUILD_ROLE")) {
+        (_, Ok(role)) => role,
+        (Some(_), Err(_)) => "arn:aws:iam::123456789012:role/codebuild".to_owned(),
+        (None, Err(_)) => return Err("set SENDY_CODEBUILD_ROLE to the ARN of the role CodeBuild assumes".into()),
+    };
+
     // 1. What the pipeline needs, created only where missing.
     let provisioner = Provisioner::new(&config);
     let zone = provisioner.hosted_zone(&domain).await?;
     let repository_uri = provisioner.ecr_repository(&app).await?;
-    let role = match (&emulator, std::env::var("SENDY_CODEBUILD_ROLE")) {
-        (_, Ok(role)) => role,
-        (Some(_), Err(_)) => "arn:aws:iam::123456789012:role/codebuild".to_owned(),
-        (None, Err(_)) => String::new(), // only needed to create the project: checked below
-    };
     let project = ProjectSpec {
         name: app.clone(),
         source_url: setting("SENDY_SOURCE_URL", "https://github.com/example/shop-api.git"),
         service_role_arn: role,
         buildspec: BUILDSPEC.to_owned(),
     };
-    let created = provisioner.codebuild_project(&project).await.map_err(|e| match e {
-        Error::InvalidConfig(m) => format!("{m}: set SENDY_CODEBUILD_ROLE to the role CodeBuild assumes"),
-        other => other.to_string(),
-    })?;
+    let created = provisioner.codebuild_project(&project).await?;
     println!("hosted zone {zone} ({domain}), ECR repository {repository_uri}, CodeBuild project {app}");
     if created {
         println!("  created CodeBuild project {app}");

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::errors::from_py;
-use crate::runtime::{Rt, current_loop};
+use crate::runtime::{Rt, current_loop, python_call};
 
 macro_rules! backend_class {
     ($name:ident, $trait:path, $doc:literal) => {
@@ -19,7 +19,8 @@ macro_rules! backend_class {
         #[pyclass(module = "sendy_cd._sendy_cd", subclass, frozen)]
         pub(crate) struct $name {
             pub(crate) inner: Arc<dyn $trait>,
-            /// The simulated account's runtime, for backends of one.
+            /// The runtime the backend needs: the simulated one for a simulated account's backends,
+            /// the real one for live (AWS, HTTP, git) backends; none for backends written in Python.
             pub(crate) rt: Option<Rt>,
         }
 
@@ -41,7 +42,8 @@ macro_rules! backend_class {
         #[pymethods]
         impl $name {
             fn __repr__(&self) -> String {
-                format!("<{} ({})>", stringify!($name), if self.rt.is_some() { "simulated" } else { "live" })
+                let clock = if self.rt.as_ref().is_some_and(Rt::is_simulated) { "simulated" } else { "live" };
+                format!("<{} ({clock})>", stringify!($name))
             }
         }
     };
@@ -77,7 +79,9 @@ impl PyBackend {
         let obj = self.obj.clone();
         let what = self.what;
         let event_loop = current_loop();
+        let counted = python_call();
         let task = tokio::task::spawn_blocking(move || {
+            let _counted = counted; // dropped after the GIL is released
             Python::attach(|py| -> Result<T> {
                 let fail = |e: PyErr| from_py(py, &e);
                 let bridge = py.import("sendy_cd._bridge").map_err(fail)?;

@@ -104,6 +104,14 @@ fn parse_op(name: &str) -> PyResult<Op> {
     })
 }
 
+impl Account {
+    /// Calls `f` on the account inside the simulated runtime (its clock is the simulated one).
+    fn at<T>(&self, f: impl FnOnce(&memory::Account) -> T) -> T {
+        let _enter = self.rt.handle.enter();
+        f(&self.inner)
+    }
+}
+
 #[pymethods]
 impl Account {
     /// A new account, with `config` (realistic durations by default).
@@ -120,7 +128,7 @@ impl Account {
 
     #[getter]
     fn config(&self) -> SimConfig {
-        SimConfig { inner: self.inner.config() }
+        SimConfig { inner: self.at(|a| a.config()) }
     }
 
     /// The operations faults can be injected into (`build_start`, `rollout_status`, `probe`, ...).
@@ -132,15 +140,13 @@ impl Account {
     /// Creates environment `name`: its stack, service and endpoint, and a weighted record (the first
     /// environment gets weight 100).
     fn create_environment(&self, name: &str) -> PyResult<()> {
-        let _enter = self.rt.handle.enter();
-        py(self.inner.create_environment(name))
+        py(self.at(|a| a.create_environment(name)))
     }
 
     /// Pushes a commit to `branch` of the simulated repository.
     #[pyo3(signature = (branch, message, author = "Someone <someone@example.com>"))]
     fn push(&self, branch: &str, message: &str, author: &str) -> PyResult<Revision> {
-        let _enter = self.rt.handle.enter();
-        py(self.inner.push(branch, message, author)).map(|inner| Revision { inner })
+        py(self.at(|a| a.push(branch, message, author))).map(|inner| Revision { inner })
     }
 
     /// Makes calls to `op` fail: `fault` is `fail` (a non-retryable error), `throttle`, `transient` or
@@ -148,7 +154,6 @@ impl Account {
     /// if None).
     #[pyo3(signature = (op, fault, *, after = 0, times = None))]
     fn inject(&self, op: &str, fault: &str, after: u32, times: Option<u32>) -> PyResult<()> {
-        let _enter = self.rt.handle.enter();
         let fault = match fault {
             "fail" => Fault::Fail,
             "throttle" => Fault::Throttle,
@@ -164,20 +169,19 @@ impl Account {
         if let Some(n) = times {
             injection = injection.times(n);
         }
-        self.inner.inject(injection);
+        self.at(|a| a.inject(injection));
         Ok(())
     }
 
     /// Removes every injected fault.
     fn clear_faults(&self) {
-        let _enter = self.rt.handle.enter();
-        self.inner.clear_faults();
+        self.at(|a| a.clear_faults());
     }
 
     /// How many calls `op` has received.
     fn calls(&self, op: &str) -> PyResult<u32> {
-        let _enter = self.rt.handle.enter();
-        Ok(self.inner.calls(parse_op(op)?))
+        let op = parse_op(op)?;
+        Ok(self.at(|a| a.calls(op)))
     }
 
     /// How the revision `commit` behaves: its build or stack update fails with a reason, its tasks
@@ -192,7 +196,6 @@ impl Account {
         crashing: bool,
         health: &str,
     ) -> PyResult<()> {
-        let _enter = self.rt.handle.enter();
         let health = match health {
             "healthy" => Health::Healthy,
             "unhealthy" => Health::Unhealthy,
@@ -204,70 +207,58 @@ impl Account {
             }
         };
         let commit = py(sendy_cd::CommitId::parse(commit).map_err(Into::into))?;
-        self.inner.set_behavior(&commit, Behavior { build_failure, stack_failure, crashing, health });
+        self.at(|a| a.set_behavior(&commit, Behavior { build_failure, stack_failure, crashing, health }));
         Ok(())
     }
 
     /// The weighted records' weights, `{environment: weight}`.
     fn weights<'py>(&self, py_: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let _enter = self.rt.handle.enter();
-        let split = py(self.inner.weights())?;
+        let split = py(self.at(|a| a.weights()))?;
         weights(py_, &split)
     }
 
     /// The image environment `env`'s service runs, or None.
     fn serving(&self, env: &str) -> Option<String> {
-        let _enter = self.rt.handle.enter();
-        self.inner.serving(env).map(|i| i.to_string())
+        self.at(|a| a.serving(env)).map(|i| i.to_string())
     }
 
     /// The registry: `{image: digest}`.
     fn registry(&self) -> std::collections::BTreeMap<String, String> {
-        let _enter = self.rt.handle.enter();
-        self.inner.registry().into_iter().map(|(k, v)| (k, v.to_string())).collect()
+        self.at(|a| a.registry()).into_iter().map(|(k, v)| (k, v.to_string())).collect()
     }
 
     /// Stack `name`'s parameters, or None if it does not exist.
     fn stack_parameters<'py>(&self, py_: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let _enter = self.rt.handle.enter();
-        self.inner.stack_parameters(name).map(|p| crate::model::to_python(py_, &p)).transpose()
+        self.at(|a| a.stack_parameters(name)).map(|p| crate::model::to_python(py_, &p)).transpose()
     }
 
     /// Simulated seconds since the account was created.
     fn elapsed(&self) -> f64 {
-        let _enter = self.rt.handle.enter();
-        self.inner.elapsed().as_secs_f64()
+        self.at(|a| a.elapsed()).as_secs_f64()
     }
 
     fn source(&self) -> Source {
-        let _enter = self.rt.handle.enter();
-        Source::new(Arc::new(self.inner.source()), Some(self.rt.clone()))
+        Source::new(Arc::new(self.at(|a| a.source())), Some(self.rt.clone()))
     }
     fn builder(&self) -> Builder {
-        let _enter = self.rt.handle.enter();
-        Builder::new(Arc::new(self.inner.builder()), Some(self.rt.clone()))
+        Builder::new(Arc::new(self.at(|a| a.builder())), Some(self.rt.clone()))
     }
     fn stacks(&self) -> Stack {
-        let _enter = self.rt.handle.enter();
-        Stack::new(Arc::new(self.inner.stacks()), Some(self.rt.clone()))
+        Stack::new(Arc::new(self.at(|a| a.stacks())), Some(self.rt.clone()))
     }
     fn deployer(&self, env: &str) -> PyResult<Deployer> {
-        let _enter = self.rt.handle.enter();
-        Ok(Deployer::new(Arc::new(py(self.inner.deployer(env))?), Some(self.rt.clone())))
+        Ok(Deployer::new(Arc::new(py(self.at(|a| a.deployer(env)))?), Some(self.rt.clone())))
     }
     fn dns(&self) -> DnsSwitch {
-        let _enter = self.rt.handle.enter();
-        DnsSwitch::new(Arc::new(self.inner.dns()), Some(self.rt.clone()))
+        DnsSwitch::new(Arc::new(self.at(|a| a.dns())), Some(self.rt.clone()))
     }
     fn verifier(&self) -> Verifier {
-        let _enter = self.rt.handle.enter();
-        Verifier::new(Arc::new(self.inner.verifier()), Some(self.rt.clone()))
+        Verifier::new(Arc::new(self.at(|a| a.verifier())), Some(self.rt.clone()))
     }
 
     /// Environment `env` with every backend of this account.
     fn environment(&self, env: &str) -> PyResult<Environment> {
-        let _enter = self.rt.handle.enter();
-        Ok(Environment { inner: py(self.inner.environment(env))?, rt: Some(self.rt.clone()) })
+        Ok(Environment { inner: py(self.at(|a| a.environment(env)))?, rt: Some(self.rt.clone()) })
     }
 
     fn __repr__(&self) -> String {

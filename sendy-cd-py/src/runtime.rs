@@ -9,10 +9,11 @@
 //! another thread), and checks for signals every 100 ms of real time: Ctrl-C cancels the work (a
 //! pipeline execution is then undone as on any cancellation) and raises `KeyboardInterrupt` once it
 //! has stopped; a second Ctrl-C raises at once. An `_async` twin returns an asyncio awaitable whose
-//! work a helper thread drives; cancelling the awaitable cancels the work the same way.
+//! work runs in the background (on the shared runtime, or on a helper thread driving the simulated
+//! one); cancelling the awaitable cancels the work the same way.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -34,8 +35,8 @@ pub(crate) struct Rt {
     simulated: Option<&'static Runtime>,
 }
 
-/// A blocking call's wake-up every 100 ms of real time, to check for signals. Polling it costs two
-/// atomic operations: it is polled on every step of the work it guards.
+/// A blocking call's wake-up every 100 ms of real time, to check for signals. It is polled on every
+/// step of the work it guards, so polling costs a pointer comparison and an atomic load.
 #[derive(Debug, Default)]
 struct Interrupt {
     due: AtomicBool,
@@ -133,32 +134,52 @@ impl Rt {
         cancel: Option<CancellationToken>,
         fut: impl Future<Output = T> + Send + 'static,
     ) -> PyResult<T> {
+        enum Step<T> {
+            Done(T),
+            Drained,
+            Tick,
+        }
         py.detach(|| {
             self.drive(async move {
                 let interrupt = Interrupt::register();
-                let mut fut = std::pin::pin!(fut);
+                let calls = Arc::new(PyCalls::default());
+                let mut fut = std::pin::pin!(PY_CALLS.scope(calls.clone(), fut));
+                let mut out: Option<T> = None;
                 let mut interrupted: Option<PyErr> = None;
                 let mut registered = None;
                 loop {
-                    let step = std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
-                        Poll::Ready(out) => Poll::Ready(Some(out)),
-                        Poll::Pending if interrupt.poll_due(cx, &mut registered) => Poll::Ready(None),
-                        Poll::Pending => Poll::Pending,
+                    let step = std::future::poll_fn(|cx| {
+                        if out.is_none() {
+                            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                                return Poll::Ready(Step::Done(v));
+                            }
+                        } else if calls.poll_drained(cx) {
+                            return Poll::Ready(Step::Drained);
+                        }
+                        if interrupt.poll_due(cx, &mut registered) { Poll::Ready(Step::Tick) } else { Poll::Pending }
                     })
                     .await;
-                    let Some(out) = step else {
-                        if let Err(e) = Python::attach(|py| py.check_signals()) {
-                            match (&cancel, interrupted.is_some()) {
-                                (Some(token), false) => {
-                                    token.cancel();
-                                    interrupted = Some(e);
+                    match step {
+                        // Before Python goes on (and perhaps exits), the calls into Python backends this
+                        // work made on other threads must have returned: a cancelled execution does
+                        // not wait for them, and an interpreter exiting under them aborts.
+                        Step::Done(v) => out = Some(v),
+                        Step::Drained => {
+                            let out = out.take().expect("done before drained");
+                            return interrupted.map_or(Ok(out), Err);
+                        }
+                        Step::Tick => {
+                            if let Err(e) = Python::attach(|py| py.check_signals()) {
+                                match (&cancel, interrupted.is_some()) {
+                                    (Some(token), false) => {
+                                        token.cancel();
+                                        interrupted = Some(e);
+                                    }
+                                    _ => return Err(e),
                                 }
-                                _ => return Err(e),
                             }
                         }
-                        continue;
-                    };
-                    return interrupted.map_or(Ok(out), Err);
+                    }
                 }
             })
         })
@@ -203,7 +224,45 @@ impl Rt {
     }
 }
 
+/// The calls into Python backends that one blocking call's work has under way on blocking threads.
+#[derive(Debug, Default)]
+pub(crate) struct PyCalls {
+    count: AtomicUsize,
+    drained: AtomicWaker,
+}
+
+/// One call under way; dropped when it has returned (after the GIL is released).
+pub(crate) struct PyCallGuard(Arc<PyCalls>);
+
+impl PyCalls {
+    fn poll_drained(&self, cx: &mut Context<'_>) -> bool {
+        self.drained.register(cx.waker());
+        self.count.load(Ordering::Acquire) == 0
+    }
+}
+
+impl Drop for PyCallGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.drained.wake();
+        }
+    }
+}
+
+/// Counts a call into a Python backend against the blocking call whose work makes it, if any.
+pub(crate) fn python_call() -> Option<PyCallGuard> {
+    PY_CALLS
+        .try_with(|calls| {
+            calls.count.fetch_add(1, Ordering::AcqRel);
+            PyCallGuard(calls.clone())
+        })
+        .ok()
+}
+
 tokio::task_local! {
+    /// The Python-backend calls of the blocking call being served.
+    static PY_CALLS: Arc<PyCalls>;
+
     /// The asyncio event loop of the `_async` call being served, on which Python backends' coroutines run.
     pub(crate) static EVENT_LOOP: Option<Arc<Py<PyAny>>>;
 }

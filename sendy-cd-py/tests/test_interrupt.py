@@ -1,4 +1,6 @@
-"""Ctrl-C interrupts a blocking run: the execution is cancelled and undone, then KeyboardInterrupt."""
+"""Ctrl-C interrupts a blocking run: the execution is cancelled and undone, then KeyboardInterrupt is
+raised once the Python backend call under way has returned (an interpreter exiting under a running
+backend call would abort)."""
 
 import os
 import signal
@@ -16,7 +18,7 @@ SCRIPT = textwrap.dedent(
     class SlowVerifier:
         def probe(self, url, request):
             print("probing", flush=True)
-            time.sleep(0.05)
+            time.sleep(0.05)  # often still running when Ctrl-C comes: the exit must wait for it
             return {"status": 200, "latency": {"secs": 0, "nanos": 1000000}}
 
     account = Account()
@@ -43,13 +45,15 @@ SCRIPT = textwrap.dedent(
 def test_sigint_cancels_a_blocking_run(tmp_path: Path) -> None:
     script = tmp_path / "deploy.py"
     script.write_text(SCRIPT)
-    proc = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "probing"  # the run is under way, in Rust
-    os.kill(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, (out, err)
-    last = out.strip().splitlines()[-1]
-    assert last == "interrupted cancelled True {'blue': 100, 'green': 0}", (out, err)
+    # Several times: whether the backend call is still running at exit depends on timing.
+    for _ in range(4):
+        proc = subprocess.Popen(
+            [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "probing"  # the run is under way, in Rust
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, (out, err)
+        last = out.strip().splitlines()[-1]
+        assert last == "interrupted cancelled True {'blue': 100, 'green': 0}", (out, err)

@@ -153,6 +153,10 @@ def test_the_package_mirrors_the_rust_api() -> None:
     assert "build_start" in Account.operations() and "probe" in Account.operations()
     assert Strategy.canary().name == "canary" and Strategy.all_at_once().name == "all_at_once"
     assert isinstance(Pipeline.builder(), sendy_cd.PipelineBuilder)
+    from sendy_cd.aws import HttpVerifier
+
+    assert repr(Account().builder()) == "<Builder (simulated)>"
+    assert repr(HttpVerifier()) == "<Verifier (live)>"
 
 
 def test_the_simulated_durations_are_configurable() -> None:
