@@ -125,7 +125,7 @@ async fn detection_lag(executions: usize) {
     println!("|---|---|---|---|---|---|---|");
     for (name, poll) in policies {
         let seed = std::env::var("SENDY_BENCH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(42);
-        let account = Account::with_config(SimConfig { jitter: 0.1, seed, ..SimConfig::default() });
+        let account = Account::with_config(SimConfig { jitter: 0.1, seed, ..SimConfig::default() }).expect("valid");
         let pipeline = pipeline(&account, poll);
         let mut records = vec![];
         for n in 0..executions {

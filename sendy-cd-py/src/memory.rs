@@ -40,10 +40,7 @@ impl SimConfig {
         domain: Option<String>,
     ) -> PyResult<Self> {
         let d = memory::SimConfig::default();
-        if !(0.0..1.0).contains(&jitter) {
-            return Err(InvalidInputError::new_err(format!("jitter {jitter}: expected a fraction in [0, 1)")));
-        }
-        Ok(SimConfig {
+        let config = SimConfig {
             inner: memory::SimConfig {
                 build_duration: seconds("build_duration", build_duration)?,
                 stack_duration: seconds("stack_duration", stack_duration)?,
@@ -58,7 +55,10 @@ impl SimConfig {
                 repository: repository.unwrap_or(d.repository),
                 domain: domain.unwrap_or(d.domain),
             },
-        })
+        };
+        // Every field is checked here, at the call that received it.
+        config.inner.validate().map_err(|e| InvalidInputError::new_err(e.to_string()))?;
+        Ok(config)
     }
     #[getter]
     fn build_duration(&self) -> f64 {
@@ -122,6 +122,7 @@ impl Account {
         let inner = {
             let _enter = rt.handle.enter();
             memory::Account::with_config(config.map(|c| c.inner.clone()).unwrap_or_default())
+                .map_err(|e| InvalidInputError::new_err(e.to_string()))?
         };
         Ok(Account { inner, rt })
     }
@@ -149,8 +150,8 @@ impl Account {
         py(self.at(|a| a.push(branch, message, author))).map(|inner| Revision { inner })
     }
 
-    /// Makes calls to `op` fail: `fault` is `fail` (a non-retryable error), `throttle`, `transient` or
-    /// `hang` (never answers); the first `after` calls are spared, then `times` calls fail (all of them
+    /// Makes calls to `op` fail: `fault` is `fail` (a non-retryable error), `throttle`, `transient`,
+    /// `hang` (never answers) or `lose_answer` (the call takes effect, its answer is lost); the first `after` calls are spared, then `times` calls fail (all of them
     /// if None).
     #[pyo3(signature = (op, fault, *, after = 0, times = None))]
     fn inject(&self, op: &str, fault: &str, after: u32, times: Option<u32>) -> PyResult<()> {
@@ -159,9 +160,10 @@ impl Account {
             "throttle" => Fault::Throttle,
             "transient" => Fault::Transient,
             "hang" => Fault::Hang,
+            "lose_answer" => Fault::LoseAnswer,
             other => {
                 return Err(InvalidInputError::new_err(format!(
-                    "unknown fault {other:?}: expected fail, throttle, transient or hang"
+                    "unknown fault {other:?}: expected fail, throttle, transient, hang or lose_answer"
                 )));
             }
         };

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::builder::BuiltImage;
+use crate::deployer::DeployedRevision;
 use crate::model::{EnvironmentName, Id, Revision, Stage, TrafficSplit};
 use crate::verify::VerificationReport;
 
@@ -129,7 +130,7 @@ pub struct StageRecord {
 impl StageRecord {
     /// How long the stage took, once it is over.
     pub fn duration_ms(&self) -> Option<u64> {
-        self.finished_ms.map(|f| f - self.started_ms)
+        self.finished_ms.map(|f| f.saturating_sub(self.started_ms))
     }
 }
 
@@ -233,6 +234,11 @@ pub struct ExecutionRecord {
     pub target: Option<EnvironmentName>,
     /// The environment that had the traffic before.
     pub previous: Option<EnvironmentName>,
+    /// The revision the live environment (the one with the traffic) ran before this execution changed
+    /// anything: where all-at-once rolls the service back to, and what
+    /// [`switch_back`](crate::Pipeline::switch_back) expects that environment to run still.
+    #[serde(default)]
+    pub live_revision: Option<DeployedRevision>,
     /// The image deployed.
     pub image: Option<BuiltImage>,
     /// The weights before any change.

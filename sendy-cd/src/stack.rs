@@ -132,7 +132,9 @@ impl StackStatus {
 /// - [`plan`](Stack::plan) previews `change` without changing anything; a change that changes nothing
 ///   is [`Plan::NoChanges`], not an error. A plan for a stack that does not exist is a
 ///   [`PlanKind::Create`] and needs a template.
-/// - [`apply`](Stack::apply) starts applying a plan and returns without waiting.
+/// - [`apply`](Stack::apply) starts applying a plan and returns without waiting. Applying a plan that
+///   was applied already (the answer of the first apply was lost, and the call is tried again) succeeds
+///   and changes nothing: how the update goes is for [`status`](Stack::status) to say.
 /// - [`status`](Stack::status) reports the update *that plan* started, never an earlier or later one.
 ///   Any rollback or failure is reported as such, with the failing resource's reason.
 /// - [`outputs`](Stack::outputs) reads the stack's current outputs.

@@ -44,7 +44,7 @@ pub fn account() -> Account {
 
 /// An account with environments `blue` (live) and `green` (idle).
 pub fn account_with(cfg: SimConfig) -> Account {
-    let account = Account::with_config(cfg);
+    let account = Account::with_config(cfg).expect("a valid simulated configuration");
     account.create_environment("blue").expect("create blue");
     account.create_environment("green").expect("create green");
     account

@@ -129,6 +129,40 @@ mod route53 {
         assert_eq!(rule.num_calls(), 2);
     }
 
+    /// Issue 8, defect 6: two records with one set identifier (`name` and `name.`, which AWS treats
+    /// as one) are an error naming both, never "last one wins".
+    #[tokio::test]
+    async fn two_records_with_one_set_identifier_are_an_error_naming_both() {
+        let rule = mock!(Client::list_resource_record_sets).then_output(|| {
+            let set = |name: &str, id: &str, w: i64| {
+                ResourceRecordSet::builder()
+                    .name(name)
+                    .r#type(RrType::Cname)
+                    .set_identifier(id)
+                    .weight(w)
+                    .ttl(60)
+                    .resource_records(ResourceRecord::builder().value(format!("{id}.lb")).build().unwrap())
+                    .build()
+                    .unwrap()
+            };
+            ListResourceRecordSetsOutput::builder()
+                .resource_record_sets(set("app.sendy.test", "blue", 100))
+                .resource_record_sets(set("app.sendy.test.", "blue", 0))
+                .resource_record_sets(set("app.sendy.test.", "green", 100))
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        });
+        let dns = dns(mock_client!(aws_sdk_route53, [&rule]));
+        let err = dns.weights().await.unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("\"blue\""), "{text}");
+        assert!(text.contains("app.sendy.test CNAME weight Some(100)"), "{text}");
+        assert!(text.contains("app.sendy.test. CNAME weight Some(0)"), "{text}");
+    }
+
     #[tokio::test]
     async fn an_unknown_set_identifier_is_refused_before_any_change() {
         let list = mock!(Client::list_resource_record_sets).then_output(records);
@@ -221,6 +255,107 @@ mod cloudformation {
             stacks.status(&plan()).await.unwrap(),
             StackStatus::InProgress { status: "UPDATE_IN_PROGRESS".into() }
         );
+    }
+
+    fn other_change_set_stack(status: Cfn) -> DescribeStacksOutput {
+        let stack = aws_sdk_cloudformation::types::Stack::builder()
+            .stack_name("app-green")
+            .creation_time(DateTime::from_secs(0))
+            .stack_status(status)
+            .change_set_id("arn:aws:cloudformation:us-east-1:1:changeSet/someone-else/def")
+            .build();
+        DescribeStacksOutput::builder().stacks(stack).build()
+    }
+
+    fn change_set(status: aws_sdk_cloudformation::types::ExecutionStatus) -> DescribeChangeSetOutput {
+        DescribeChangeSetOutput::builder()
+            .change_set_id(CHANGE_SET)
+            .status(ChangeSetStatus::CreateComplete)
+            .execution_status(status)
+            .build()
+    }
+
+    /// Issue 8, defect 4: right after ExecuteChangeSet the change set may still read AVAILABLE (the
+    /// stack's newest change set is not ours yet): that is pending, not a conflict.
+    #[tokio::test]
+    async fn a_change_set_still_available_after_execute_is_pending() {
+        use aws_sdk_cloudformation::types::ExecutionStatus;
+        let describe = mock!(Client::describe_stacks).then_output(|| other_change_set_stack(Cfn::UpdateComplete));
+        let cs = mock!(Client::describe_change_set)
+            .match_requests(|r| r.change_set_name() == Some(CHANGE_SET) && r.stack_name() == Some("app-green"))
+            .then_output(|| change_set(ExecutionStatus::Available));
+        let stacks = CloudFormationStack::from_client(mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&describe, &cs]
+        ));
+        let status = stacks.status(&plan()).await.unwrap();
+        assert!(matches!(status, StackStatus::InProgress { .. }), "{status:?}");
+        assert_eq!(cs.num_calls(), 1, "the change set is read by its own id");
+    }
+
+    /// When the stack's newest change set is another one, ours is judged by its own execution status.
+    #[tokio::test]
+    async fn a_change_set_that_is_not_the_newest_is_judged_by_its_own_status() {
+        use aws_sdk_cloudformation::types::ExecutionStatus;
+        for (execution, expected) in [
+            (ExecutionStatus::ExecuteComplete, Some(StackStatus::Complete)),
+            (ExecutionStatus::ExecuteInProgress, Some(StackStatus::InProgress { status: "UPDATE_IN_PROGRESS".into() })),
+            (ExecutionStatus::Unavailable, None),
+        ] {
+            let describe = mock!(Client::describe_stacks).then_output(|| other_change_set_stack(Cfn::UpdateInProgress));
+            let e = execution.clone();
+            let cs = mock!(Client::describe_change_set).then_output(move || change_set(e.clone()));
+            let stacks = CloudFormationStack::from_client(mock_client!(
+                aws_sdk_cloudformation,
+                RuleMode::MatchAny,
+                [&describe, &cs]
+            ));
+            let status = stacks.status(&plan()).await;
+            match expected {
+                Some(expected) => assert_eq!(status.unwrap(), expected, "{execution:?}"),
+                None => assert!(matches!(status, Err(Error::Conflict(_))), "{execution:?}: {status:?}"),
+            }
+        }
+    }
+
+    /// Issue 8, defect 3: an ExecuteChangeSet whose answer was lost is retried; CloudFormation says
+    /// the change set cannot be executed in its state, and that state is "executed": applied.
+    #[tokio::test]
+    async fn applying_a_change_set_that_was_executed_already_succeeds() {
+        use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetError;
+        use aws_sdk_cloudformation::types::ExecutionStatus;
+        use aws_sdk_cloudformation::types::error::InvalidChangeSetStatusException;
+        for (execution, applied) in [
+            (ExecutionStatus::ExecuteInProgress, true),
+            (ExecutionStatus::ExecuteComplete, true),
+            (ExecutionStatus::Unavailable, false),
+        ] {
+            let execute = mock!(Client::execute_change_set)
+                .match_requests(|r| r.change_set_name() == Some(CHANGE_SET) && r.stack_name() == Some("app-green"))
+                .then_error(|| {
+                    ExecuteChangeSetError::InvalidChangeSetStatusException(
+                        InvalidChangeSetStatusException::builder()
+                            .message("ChangeSet cannot be executed in its current status of [EXECUTE_IN_PROGRESS]")
+                            .meta(ErrorMetadata::builder().code("InvalidChangeSetStatus").build())
+                            .build(),
+                    )
+                });
+            let e = execution.clone();
+            let cs = mock!(Client::describe_change_set).then_output(move || change_set(e.clone()));
+            let stacks = CloudFormationStack::from_client(mock_client!(
+                aws_sdk_cloudformation,
+                RuleMode::MatchAny,
+                [&execute, &cs]
+            ));
+            let result = stacks.apply(&plan()).await;
+            if applied {
+                result.unwrap();
+            } else {
+                assert!(matches!(result, Err(Error::Conflict(_))), "{execution:?}: {result:?}");
+            }
+            assert_eq!((execute.num_calls(), cs.num_calls()), (1, 1), "{execution:?}");
+        }
     }
 
     #[tokio::test]

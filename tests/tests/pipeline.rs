@@ -455,12 +455,21 @@ async fn switch_back_and_redeploy_are_manual_rollbacks() {
     assert_eq!(account.weights().unwrap().weight(&id("green")), 100, "back on green, which runs the first revision");
     assert!(!stages(&record).contains(&Stage::Build));
 
+    // Green runs the first revision and has the traffic: redeploying it changes nothing.
     let record = pipeline.redeploy(&first.commit).await.unwrap();
     assert_eq!(record.kind, ExecutionKind::Redeploy);
     assert_eq!(record.outcome, Outcome::Succeeded);
+    assert!(stages(&record).is_empty(), "nothing to do: {:?}", stages(&record));
+    assert_eq!(record.target.as_ref().unwrap().as_str(), "green");
+    assert_eq!(account.weights().unwrap().weight(&id("green")), 100);
+
+    // Redeploying the second revision (which blue still runs) goes blue/green, without building.
+    let record = pipeline.redeploy(&second.commit).await.unwrap();
+    assert_eq!(record.outcome, Outcome::Succeeded);
     assert!(!stages(&record).contains(&Stage::Build), "no rebuild");
     assert_eq!(record.target.as_ref().unwrap().as_str(), "blue");
-    assert_eq!(account.serving("blue").unwrap().tag(), Some(first.commit.as_str()));
+    assert_eq!(account.serving("blue").unwrap().tag(), Some(second.commit.as_str()));
+    assert_eq!(account.weights().unwrap().weight(&id("blue")), 100);
 
     let unknown = sendy_cd::CommitId::parse("f".repeat(40)).unwrap();
     assert!(matches!(pipeline.redeploy(&unknown).await.unwrap_err(), Error::NotFound { .. }));
@@ -470,16 +479,9 @@ async fn switch_back_and_redeploy_are_manual_rollbacks() {
 async fn switch_back_refuses_an_unhealthy_previous_environment() {
     let account = account();
     let pipeline = pipeline(&account, Strategy::BlueGreen);
-    let bad = account.push("main", "bad", "a").unwrap();
-    // blue will run `bad` (unhealthy only once it has traffic), green the good one.
-    account.set_behavior(&bad.commit, Behavior { health: Health::Unhealthy, ..Behavior::default() });
-    let good = account.push("main", "good", "a").unwrap();
-    run_checked(&account, &pipeline, good).await; // green
-    // Put the bad image on idle blue behind the pipeline's back.
-    use sendy_cd::Deployer;
-    let deployer = account.deployer("blue").unwrap();
-    deployer.deploy(&account.image_for(&bad.commit)).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(600)).await;
+    run_checked(&account, &pipeline, account.push("main", "good", "a").unwrap()).await; // green
+    // Blue still runs what it ran, but no longer answers its health checks.
+    account.inject(Injection::new(Op::Probe, Fault::Fail));
     let before = serving(&account);
     let record = pipeline.switch_back().await.unwrap();
     assert_invariants(&account, &record, &before);
@@ -487,6 +489,27 @@ async fn switch_back_refuses_an_unhealthy_previous_environment() {
     assert_eq!(*stage, Stage::Verify);
     assert_eq!(*recovery, Recovery::NotNeeded);
     assert_eq!(account.weights().unwrap().weight(&id("green")), 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn switch_back_refuses_an_environment_whose_revision_changed_since() {
+    let account = account();
+    let pipeline = pipeline(&account, Strategy::BlueGreen);
+    let bad = account.push("main", "bad", "a").unwrap();
+    account.set_behavior(&bad.commit, Behavior { health: Health::UnhealthyUnderTraffic, ..Behavior::default() });
+    run_checked(&account, &pipeline, account.push("main", "good", "a").unwrap()).await; // green
+    // Put another image on idle blue behind the pipeline's back: it was never verified.
+    use sendy_cd::Deployer;
+    let deployer = account.deployer("blue").unwrap();
+    deployer.deploy(&account.image_for(&bad.commit).unwrap()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let weights = account.weights().unwrap();
+    let history = pipeline.history().len();
+    let err = pipeline.switch_back().await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    assert!(err.to_string().contains("blue"), "{err}");
+    assert_eq!(account.weights().unwrap(), weights, "nothing moved");
+    assert_eq!(pipeline.history().len(), history, "refused before any execution started");
 }
 
 #[tokio::test(start_paused = true)]

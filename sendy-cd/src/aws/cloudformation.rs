@@ -238,14 +238,32 @@ impl Stack for CloudFormationStack {
     }
 
     async fn apply(&self, plan: &StackPlan) -> Result<()> {
-        self.client
+        let executed = self
+            .client
             .execute_change_set()
             .change_set_name(plan.id.as_str())
             .stack_name(plan.stack.as_str())
             .send()
-            .await
-            .map_err(|e| from_sdk("cloudformation:ExecuteChangeSet", e))?;
-        Ok(())
+            .await;
+        let Err(err) = executed else { return Ok(()) };
+        // `InvalidChangeSetStatus`: the change set cannot be executed in its state. If that state is
+        // "executed" (an earlier call took effect and its answer was lost), the apply happened.
+        let conflict = err.as_service_error().is_some_and(|e| e.is_invalid_change_set_status_exception());
+        let err = from_sdk("cloudformation:ExecuteChangeSet", err);
+        if conflict {
+            let cs = self.describe_change_set(plan.id.as_str(), plan.stack.as_str(), None).await?;
+            if matches!(
+                cs.execution_status(),
+                Some(
+                    ExecutionStatus::ExecuteInProgress
+                        | ExecutionStatus::ExecuteComplete
+                        | ExecutionStatus::ExecuteFailed
+                )
+            ) {
+                return Ok(());
+            }
+        }
+        Err(err)
     }
 
     async fn status(&self, plan: &StackPlan) -> Result<StackStatus> {
@@ -283,6 +301,11 @@ impl Stack for CloudFormationStack {
             },
             Some(ExecutionStatus::Obsolete) => {
                 StackStatus::Failed { resource: None, reason: "the change set became obsolete".into() }
+            }
+            // Read right after ExecuteChangeSet, a change set may still say AVAILABLE (read-after-write
+            // lag): its execution is about to start, which is pending, not a conflict.
+            Some(ExecutionStatus::Available) => {
+                StackStatus::InProgress { status: format!("{} (change set execution starting)", status.as_str()) }
             }
             other => {
                 return Err(Error::Conflict(format!(

@@ -125,8 +125,19 @@ impl Route53Dns {
                     past = true;
                     break;
                 }
-                if let (Some(id), Some(_)) = (set.set_identifier(), set.weight()) {
-                    sets.insert(SetIdentifier::parse(id)?, set.clone());
+                if let (Some(id), Some(_)) = (set.set_identifier(), set.weight())
+                    && let Some(earlier) = sets.insert(SetIdentifier::parse(id)?, set.clone())
+                {
+                    // Route 53 keeps one record per name, type and set identifier: two are a
+                    // misreading (or a misbehaving endpoint), never something to pick one of.
+                    let show =
+                        |s: &ResourceRecordSet| format!("{} {} weight {:?}", s.name(), s.r#type().as_str(), s.weight());
+                    return Err(Error::Conflict(format!(
+                        "two weighted records of {} with set identifier {id:?}: {} and {}",
+                        self.name,
+                        show(&earlier),
+                        show(set)
+                    )));
                 }
             }
             if past || !page.is_truncated() {

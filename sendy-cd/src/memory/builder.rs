@@ -63,7 +63,7 @@ fn status_at(s: &mut State, id: &BuildId, now: Instant) -> Result<BuildStatus> {
     let tag = commit.as_str().to_owned();
     let digest =
         s.registry.entry(tag.clone()).or_insert_with(|| Digest::of(format!("manifest {tag} {id}").as_bytes())).clone();
-    let image = s.image(&tag).with_digest(digest.clone());
+    let image = s.image(&tag)?.with_digest(digest.clone());
     Ok(BuildStatus::Succeeded(BuiltImage { image, digest, build: id.clone(), commit }))
 }
 
@@ -78,7 +78,7 @@ impl Account {
 #[async_trait]
 impl Builder for MemoryBuilder {
     async fn start(&self, revision: &Revision) -> Result<BuildId> {
-        self.account.enter(Op::BuildStart).await?;
+        let answer = self.account.enter(Op::BuildStart).await?;
         let mut s = self.account.lock();
         let prefix = format!("{}:build-", s.cfg.repository);
         let id = BuildId::parse(s.next_id(&prefix))?;
@@ -89,7 +89,7 @@ impl Builder for MemoryBuilder {
             id.to_string(),
             BuildRec { revision: revision.clone(), started: Instant::now(), duration, failure, stopped: None },
         );
-        Ok(id)
+        answer.deliver(Ok(id))
     }
 
     async fn status(&self, build: &BuildId) -> Result<BuildStatus> {
@@ -99,11 +99,11 @@ impl Builder for MemoryBuilder {
     }
 
     async fn stop(&self, build: &BuildId) -> Result<()> {
-        self.account.enter(Op::BuildStop).await?;
+        let answer = self.account.enter(Op::BuildStop).await?;
         let mut s = self.account.lock();
         let rec =
             s.builds.get_mut(build.as_str()).ok_or_else(|| Error::NotFound { kind: "build", id: build.to_string() })?;
         rec.stopped.get_or_insert_with(Instant::now);
-        Ok(())
+        answer.deliver(Ok(()))
     }
 }

@@ -34,7 +34,10 @@ struct Failure {
 
 impl Dep {
     fn completed(&self, now: Instant) -> bool {
-        self.failed.is_none() && self.superseded_by.is_none() && !self.crashing && now >= self.started + self.duration
+        self.failed.is_none()
+            && self.superseded_by.is_none()
+            && !self.crashing
+            && now >= super::later(self.started, self.duration)
     }
 
     fn is_final(&self, now: Instant) -> bool {
@@ -49,6 +52,21 @@ fn circuit_breaker_threshold(desired: u32) -> u32 {
 }
 
 impl ServiceRec {
+    /// Registers a revision of `image` (or finds the newest one registered) and returns its index.
+    fn revision_of(&mut self, image: &ImageRef) -> usize {
+        let revision = format!("{}:{}", self.family, self.revisions.len() + 1);
+        self.revisions.push(DeployedRevision { revision, image: image.clone() });
+        self.revisions.len() - 1
+    }
+
+    /// The newest deployment, if it rolls out (or rolled out) exactly `image` and was neither
+    /// replaced nor failed: what a stack update started.
+    fn pinnable(&self, image: &ImageRef) -> Option<&Dep> {
+        self.deployments
+            .last()
+            .filter(|d| &self.revisions[d.revision].image == image && d.failed.is_none() && d.superseded_by.is_none())
+    }
+
     pub(crate) fn with_initial(env: &EnvironmentName, image: ImageRef, desired: u32) -> Self {
         let family = format!("app-{env}");
         let id = format!("ecs-svc/{family}-1");
@@ -87,13 +105,14 @@ impl ServiceRec {
             if !newest.crashing || newest.failed.is_some() || newest.superseded_by.is_some() {
                 return;
             }
-            let fails_at = newest.started + self.task_interval(newest) * threshold;
+            let fails_at = super::later(newest.started, self.task_interval(newest).saturating_mul(threshold));
             if now < fails_at {
                 return;
             }
             let last_good = self.deployments.iter().rev().find(|d| d.completed(fails_at)).map(|d| d.revision);
-            let newest = self.deployments.last_mut().expect("checked above");
-            newest.failed = Some(Failure { rolled_back_to: last_good.map(|r| self.revisions[r].revision.clone()) });
+            let rolled_back_to = last_good.map(|r| self.revisions[r].revision.clone());
+            let Some(newest) = self.deployments.last_mut() else { return };
+            newest.failed = Some(Failure { rolled_back_to });
             if let Some(revision) = last_good {
                 let id = self.next_id();
                 self.deployments.push(Dep {
@@ -109,7 +128,8 @@ impl ServiceRec {
         }
     }
 
-    fn start(&mut self, revision: usize, duration: Duration, crashing: bool, now: Instant) -> &Dep {
+    /// Starts a deployment of revision `revision` at `now`, replacing any unfinished one; returns its id.
+    fn start(&mut self, revision: usize, duration: Duration, crashing: bool, now: Instant) -> String {
         let id = self.next_id();
         for dep in self.deployments.iter_mut() {
             if !dep.is_final(now) {
@@ -117,7 +137,7 @@ impl ServiceRec {
             }
         }
         self.deployments.push(Dep {
-            id,
+            id: id.clone(),
             revision,
             started: now,
             duration,
@@ -125,7 +145,7 @@ impl ServiceRec {
             superseded_by: None,
             failed: None,
         });
-        self.deployments.last().expect("just pushed")
+        id
     }
 
     fn revisions_now(&self, now: Instant) -> ServiceRevisions {
@@ -142,8 +162,23 @@ impl ServiceRec {
     }
 }
 
+/// Starts a deployment of `image` on environment `env`'s service at `at`: what a stack update that
+/// changed the service's image does.
+pub(crate) fn roll_out(s: &mut State, env: &EnvironmentName, image: ImageRef, at: Instant) {
+    let base = s.cfg.rollout_duration;
+    let duration = s.spread(base);
+    let crashing = s.behavior_of(&image).crashing;
+    let rollout = s.cfg.rollout_duration;
+    let Some(rec) = s.services.get_mut(env) else { return };
+    rec.refresh(rollout, at);
+    let index = rec.revision_of(&image);
+    rec.start(index, duration, crashing, at);
+}
+
 /// Brings environment `env`'s service up to now and returns it.
 fn service<'a>(s: &'a mut State, env: &EnvironmentName) -> Result<&'a mut ServiceRec> {
+    // A stack update that ended since may have started a deployment.
+    super::stack::refresh(s);
     let rollout = s.cfg.rollout_duration;
     let rec = s.services.get_mut(env).ok_or_else(|| Error::NotFound { kind: "service", id: env.to_string() })?;
     rec.refresh(rollout, Instant::now());
@@ -188,22 +223,24 @@ impl MemoryDeployer {
         let now = Instant::now();
         let image = service(s, &self.env)?.revisions[revision].image.clone();
         let crashing = s.behavior_of(&image).crashing;
-        let rec = s.services.get_mut(&self.env).expect("found just above");
-        let dep = rec.start(revision, duration, crashing, now);
-        Ok(Rollout { deployment_id: Id::parse(dep.id.clone())?, image })
+        let rec = service(s, &self.env)?;
+        let id = rec.start(revision, duration, crashing, now);
+        Ok(Rollout { deployment_id: Id::parse(id)?, image })
     }
 }
 
 #[async_trait]
 impl Deployer for MemoryDeployer {
     async fn deploy(&self, image: &ImageRef) -> Result<Rollout> {
-        self.account.enter(Op::Deploy).await?;
+        let answer = self.account.enter(Op::Deploy).await?;
         let mut s = self.account.lock();
         let rec = service(&mut s, &self.env)?;
-        let revision = format!("{}:{}", rec.family, rec.revisions.len() + 1);
-        rec.revisions.push(DeployedRevision { revision, image: image.clone() });
-        let index = rec.revisions.len() - 1;
-        self.start(&mut s, index)
+        // A stack update already rolls this image out: pin its deployment rather than start another.
+        if let Some(dep) = rec.pinnable(image) {
+            return answer.deliver(Ok(Rollout { deployment_id: Id::parse(dep.id.clone())?, image: image.clone() }));
+        }
+        let index = rec.revision_of(image);
+        answer.deliver(self.start(&mut s, index))
     }
 
     async fn status(&self, rollout: &Rollout) -> Result<RolloutStatus> {
@@ -259,7 +296,7 @@ impl Deployer for MemoryDeployer {
     }
 
     async fn rollback(&self, to: &RollbackTarget) -> Result<Rollout> {
-        self.account.enter(Op::Rollback).await?;
+        let answer = self.account.enter(Op::Rollback).await?;
         let mut s = self.account.lock();
         let now = Instant::now();
         let rec = service(&mut s, &self.env)?;
@@ -276,6 +313,6 @@ impl Deployer for MemoryDeployer {
             .iter()
             .position(|r| r.revision == name)
             .ok_or_else(|| Error::NotFound { kind: "revision", id: name.clone() })?;
-        self.start(&mut s, index)
+        answer.deliver(self.start(&mut s, index))
     }
 }

@@ -41,7 +41,7 @@ impl DnsSwitch for MemoryDns {
     }
 
     async fn set_weights(&self, split: &TrafficSplit) -> Result<Id> {
-        self.account.enter(Op::DnsSetWeights).await?;
+        let answer = self.account.enter(Op::DnsSetWeights).await?;
         let mut s = self.account.lock();
         if let Some((unknown, _)) = split.iter().find(|(id, _)| !s.record.weights.contains_key(*id)) {
             return Err(Error::Conflict(format!("the record has no set identifier {unknown:?}")));
@@ -50,9 +50,9 @@ impl DnsSwitch for MemoryDns {
             s.record.weights.insert(id.clone(), weight);
         }
         let id = s.next_id("/change/C");
-        let applied_at = Instant::now() + s.cfg.dns_propagation;
+        let applied_at = super::later(Instant::now(), s.cfg.dns_propagation);
         s.record.changes.insert(id.clone(), applied_at);
-        Ok(Id::parse(id)?)
+        answer.deliver(Ok(Id::parse(id)?))
     }
 
     async fn change_status(&self, change: &Id) -> Result<ChangeStatus> {

@@ -92,6 +92,56 @@ impl Default for SimConfig {
     }
 }
 
+/// The longest duration a [`SimConfig`] accepts: a year of simulated time.
+pub const MAX_SIM_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The most tasks a simulated service runs.
+pub const MAX_DESIRED_COUNT: u32 = 10_000;
+
+/// `at + d`, or the latest instant that can be represented (a duration so long it never ends).
+pub(crate) fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d).or_else(|| at.checked_add(MAX_SIM_DURATION.saturating_mul(100))).unwrap_or(at)
+}
+
+impl SimConfig {
+    /// Checks every field: durations at most [`MAX_SIM_DURATION`], a jitter in `0..1`, a desired count
+    /// in `1..=`[`MAX_DESIRED_COUNT`], a registry and repository that form an image reference and a
+    /// domain that forms a service URL.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the first field that is out of range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, why: String| Err(Error::InvalidConfig(format!("SimConfig.{field}: {why}")));
+        for (field, d) in [
+            ("build_duration", self.build_duration),
+            ("stack_duration", self.stack_duration),
+            ("rollout_duration", self.rollout_duration),
+            ("dns_propagation", self.dns_propagation),
+            ("ttl", self.ttl),
+            ("probe_latency", self.probe_latency),
+        ] {
+            if d > MAX_SIM_DURATION {
+                return bad(field, format!("{d:?} is longer than {MAX_SIM_DURATION:?}"));
+            }
+        }
+        if !(self.jitter.is_finite() && (0.0..1.0).contains(&self.jitter)) {
+            return bad("jitter", format!("{} is not a fraction in 0..1", self.jitter));
+        }
+        if !(1..=MAX_DESIRED_COUNT).contains(&self.desired_count) {
+            return bad("desired_count", format!("{} is not in 1..={MAX_DESIRED_COUNT}", self.desired_count));
+        }
+        let image = format!("{}/{}:initial", self.registry, self.repository);
+        if let Err(e) = ImageRef::parse(&image) {
+            return bad("registry / repository", format!("they do not form an image reference: {e}"));
+        }
+        let url = format!("http://env.{}/", self.domain);
+        if let Err(e) = crate::model::ServiceUrl::parse(&url) {
+            return bad("domain", format!("it does not form a service URL: {e}"));
+        }
+        Ok(())
+    }
+}
+
 /// Every call a simulated backend answers, for [`Account::inject`] and [`Account::calls`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
@@ -152,6 +202,22 @@ impl Op {
     ];
 }
 
+impl Op {
+    /// Whether the call changes something in the account (its answer can be lost after it took effect).
+    pub fn is_mutating(self) -> bool {
+        matches!(
+            self,
+            Op::BuildStart
+                | Op::BuildStop
+                | Op::StackPlan
+                | Op::StackApply
+                | Op::Deploy
+                | Op::Rollback
+                | Op::DnsSetWeights
+        )
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
@@ -170,6 +236,29 @@ pub enum Fault {
     Transient,
     /// The call never answers.
     Hang,
+    /// The call takes effect, but its answer is lost on the way back: the caller gets a transient
+    /// error (a timeout or a connection reset after the service accepted the request). For calls that
+    /// change nothing this is the same as [`Fault::Transient`].
+    LoseAnswer,
+}
+
+/// What [`Account::enter`] lets through: whether the answer of the call is to be lost.
+pub(crate) struct Answer {
+    op: Op,
+    lose: bool,
+}
+
+impl Answer {
+    /// The call's result as the caller receives it: a lost answer is a transient error, whatever
+    /// the call did.
+    pub(crate) fn deliver<T>(self, result: Result<T>) -> Result<T> {
+        match result {
+            Ok(_) if self.lose => {
+                Err(Error::Transient(format!("injected lost answer of {}: the call took effect", self.op)))
+            }
+            other => other,
+        }
+    }
 }
 
 /// A fault, the call it hits, and when.
@@ -279,7 +368,9 @@ impl State {
         if self.cfg.jitter == 0.0 {
             return d;
         }
-        d.mul_f64(1.0 + self.cfg.jitter * (2.0 * self.rng.f64() - 1.0))
+        // The jitter is validated to 0..1, so the factor is in 0..2 and finite.
+        let factor = 1.0 + self.cfg.jitter * (2.0 * self.rng.f64() - 1.0);
+        Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(d)
     }
 
     /// A fresh id: `prefix` and a number.
@@ -298,20 +389,28 @@ impl State {
         self.epoch.0 + jiff::SignedDuration::try_from(elapsed).unwrap_or(jiff::SignedDuration::ZERO)
     }
 
-    pub(crate) fn image(&self, tag: &str) -> ImageRef {
-        ImageRef::parse(&format!("{}/{}:{tag}", self.cfg.registry, self.cfg.repository))
-            .expect("the configured registry and repository make a valid image reference")
+    /// The image tagged `tag` in the configured repository.
+    pub(crate) fn image(&self, tag: &str) -> Result<ImageRef> {
+        Ok(ImageRef::parse(&format!("{}/{}:{tag}", self.cfg.registry, self.cfg.repository))?)
     }
 }
 
 impl Account {
     /// An empty account with [`SimConfig::default`].
     pub fn new() -> Self {
-        Account::with_config(SimConfig::default())
+        Account::unchecked(SimConfig::default())
     }
 
     /// An empty account with `cfg`.
-    pub fn with_config(cfg: SimConfig) -> Self {
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if `cfg` does not pass [`SimConfig::validate`].
+    pub fn with_config(cfg: SimConfig) -> Result<Self> {
+        cfg.validate()?;
+        Ok(Account::unchecked(cfg))
+    }
+
+    fn unchecked(cfg: SimConfig) -> Self {
         let rng = fastrand::Rng::with_seed(cfg.seed);
         Account {
             state: Arc::new(Mutex::new(State {
@@ -350,8 +449,9 @@ impl Account {
         self.lock().cfg.clone()
     }
 
-    /// Counts a call of `op` and applies any fault injected for it.
-    pub(crate) async fn enter(&self, op: Op) -> Result<()> {
+    /// Counts a call of `op` and applies any fault injected for it. The [`Answer`] tells a call that
+    /// changes something whether to lose its answer once it took effect.
+    pub(crate) async fn enter(&self, op: Op) -> Result<Answer> {
         let fault = {
             let mut s = self.lock();
             *s.calls.entry(op).or_default() += 1;
@@ -374,7 +474,9 @@ impl Account {
             hit
         };
         match fault {
-            None => Ok(()),
+            None => Ok(Answer { op, lose: false }),
+            Some(Fault::LoseAnswer) if op.is_mutating() => Ok(Answer { op, lose: true }),
+            Some(Fault::LoseAnswer) => Err(Error::Transient(format!("injected lost answer of {op}"))),
             Some(Fault::Fail) => Err(Error::Backend(format!("injected failure of {op}"))),
             Some(Fault::Throttle) => Err(Error::Throttled(format!("injected throttling of {op}: Rate exceeded"))),
             Some(Fault::Transient) => Err(Error::Transient(format!("injected transient failure of {op}"))),
@@ -425,7 +527,11 @@ impl Account {
     }
 
     /// The image a build of `commit` is pushed as (without digest).
-    pub fn image_for(&self, commit: &CommitId) -> ImageRef {
+    ///
+    /// # Errors
+    /// None in practice (the configuration was validated and a commit id is a valid tag); the
+    /// reference is parsed like any other.
+    pub fn image_for(&self, commit: &CommitId) -> Result<ImageRef> {
         self.lock().image(commit.as_str())
     }
 
@@ -449,7 +555,7 @@ impl Account {
         if s.services.contains_key(&env) || s.stacks.contains_key(&stack_name) {
             return Err(Error::Conflict(format!("environment {env} exists already")));
         }
-        let image = s.image("initial");
+        let image = s.image("initial")?;
         let host = format!("{env}.{}", s.cfg.domain);
         let outputs = StackOutputs::from_pairs([
             ("ServiceUrl".to_owned(), format!("http://{host}/")),
@@ -465,6 +571,9 @@ impl Account {
         );
         let desired = s.cfg.desired_count;
         let service = deployer::ServiceRec::with_initial(&env, image, desired);
+        if let Some(stack) = s.stacks.remove(&stack_name) {
+            s.stacks.insert(stack_name.clone(), stack.owning(env.clone()));
+        }
         s.services.insert(env.clone(), service);
         let first = s.record.weights.is_empty();
         s.record.weights.insert(set_id, if first { 100 } else { 0 });

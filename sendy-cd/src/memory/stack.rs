@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::{Account, Op, State};
 use crate::error::{Error, Result};
-use crate::model::{Id, ImageRef, StackName, StackOutputs, StackParameters};
+use crate::model::{EnvironmentName, Id, ImageRef, StackName, StackOutputs, StackParameters};
 use crate::stack::{
     ChangeAction, Plan, PlanKind, Replacement, ResourceChange, Stack, StackChange, StackPlan, StackStatus,
 };
@@ -27,11 +27,20 @@ pub(crate) struct StackRec {
     outputs: StackOutputs,
     /// The plan being applied, if any.
     busy: Option<String>,
+    /// The environment whose service the stack owns: an update of its `ImageUri` rolls the service
+    /// out to that image, as CloudFormation does when a task definition's image changes.
+    service: Option<EnvironmentName>,
 }
 
 impl StackRec {
     pub(crate) fn new(parameters: StackParameters, template: String, outputs: StackOutputs) -> Self {
-        StackRec { parameters, template, outputs, busy: None }
+        StackRec { parameters, template, outputs, busy: None, service: None }
+    }
+
+    /// A stack that owns environment `env`'s service.
+    pub(crate) fn owning(mut self, env: EnvironmentName) -> Self {
+        self.service = Some(env);
+        self
     }
 }
 
@@ -65,12 +74,15 @@ pub(crate) fn refresh(s: &mut State) {
     let domain = s.cfg.domain.clone();
     let mut settled = vec![];
     for (id, rec) in &mut s.plans {
-        if let Some(a) = rec.applied.as_mut().filter(|a| !a.settled && now >= a.started + a.duration) {
+        if let Some(a) = rec.applied.as_mut().filter(|a| !a.settled && now >= super::later(a.started, a.duration)) {
             a.settled = true;
-            settled.push((id.clone(), rec.plan.stack.clone(), rec.plan.kind, a.failure.is_none()));
+            let at = super::later(a.started, a.duration);
+            settled.push((id.clone(), rec.plan.stack.clone(), rec.plan.kind, a.failure.is_none(), at));
         }
     }
-    for (id, stack, kind, ok) in settled {
+    // Settle in the order the updates ended, so that services see their rollouts in that order.
+    settled.sort_by_key(|(.., at)| *at);
+    for (id, stack, kind, ok, at) in settled {
         let (parameters, template) = {
             let rec = &s.plans[&id];
             (rec.parameters.clone(), rec.template.clone())
@@ -85,9 +97,19 @@ pub(crate) fn refresh(s: &mut State) {
                         StackOutputs::from_pairs([("ServiceUrl", url)]),
                     )
                 });
+                let old_image = entry.parameters.get("ImageUri").map(str::to_owned);
+                let new_image = parameters.get("ImageUri").map(str::to_owned);
                 entry.parameters = parameters;
                 entry.template = template;
                 entry.busy = None;
+                // CloudFormation registers a task definition with the new image and updates the
+                // service, which starts a deployment: the simulated stack does the same.
+                if let (Some(env), Some(uri)) =
+                    (entry.service.clone(), new_image.filter(|n| Some(n) != old_image.as_ref()))
+                    && let Ok(image) = ImageRef::parse(&uri)
+                {
+                    super::deployer::roll_out(s, &env, image, at);
+                }
             }
             (PlanKind::Create, false) => {
                 s.stacks.remove(&stack);
@@ -139,10 +161,8 @@ fn changes_between(old: &StackParameters, new: &StackParameters, template_change
     changes
 }
 
-#[async_trait]
-impl Stack for MemoryStacks {
-    async fn plan(&self, stack: &StackName, change: &StackChange) -> Result<Plan> {
-        self.account.enter(Op::StackPlan).await?;
+impl MemoryStacks {
+    fn plan_now(&self, stack: &StackName, change: &StackChange) -> Result<Plan> {
         let mut s = self.account.lock();
         refresh(&mut s);
         let (kind, base, parameters, template, changes) = match s.stacks.get(stack) {
@@ -185,14 +205,15 @@ impl Stack for MemoryStacks {
         Ok(Plan::Ready(plan))
     }
 
-    async fn apply(&self, plan: &StackPlan) -> Result<()> {
-        self.account.enter(Op::StackApply).await?;
+    /// Applies `plan`; applying a plan that was applied already is not an error (its first apply's
+    /// answer may have been lost), and changes nothing.
+    fn apply_now(&self, plan: &StackPlan) -> Result<()> {
         let mut s = self.account.lock();
         refresh(&mut s);
         let rec =
             s.plans.get(plan.id.as_str()).ok_or_else(|| Error::NotFound { kind: "plan", id: plan.id.to_string() })?;
         if rec.applied.is_some() {
-            return Err(Error::Conflict(format!("plan {} was applied already", plan.id)));
+            return Ok(());
         }
         let current = s.stacks.get(&plan.stack);
         match (&rec.base, current) {
@@ -213,9 +234,23 @@ impl Stack for MemoryStacks {
         if let Some(cur) = s.stacks.get_mut(&plan.stack) {
             cur.busy = Some(plan.id.to_string());
         }
-        let rec = s.plans.get_mut(plan.id.as_str()).expect("checked above");
-        rec.applied = Some(Applied { started: Instant::now(), duration, failure, settled: false });
+        if let Some(rec) = s.plans.get_mut(plan.id.as_str()) {
+            rec.applied = Some(Applied { started: Instant::now(), duration, failure, settled: false });
+        }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Stack for MemoryStacks {
+    async fn plan(&self, stack: &StackName, change: &StackChange) -> Result<Plan> {
+        let answer = self.account.enter(Op::StackPlan).await?;
+        answer.deliver(self.plan_now(stack, change))
+    }
+
+    async fn apply(&self, plan: &StackPlan) -> Result<()> {
+        let answer = self.account.enter(Op::StackApply).await?;
+        answer.deliver(self.apply_now(plan))
     }
 
     async fn status(&self, plan: &StackPlan) -> Result<StackStatus> {

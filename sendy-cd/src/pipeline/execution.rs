@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Inner, Strategy};
 use crate::builder::{BuildStatus, BuiltImage};
-use crate::deployer::{RollbackTarget, RolloutStatus};
+use crate::deployer::{DeployedRevision, RollbackTarget, RolloutStatus};
 use crate::dns::ChangeStatus;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -43,13 +43,17 @@ pub(super) async fn execute(
     kind: ExecutionKind,
     revision: Option<Revision>,
     prebuilt: Option<BuiltImage>,
+    switch_to: Option<usize>,
     cancel: CancellationToken,
 ) -> Result<ExecutionRecord> {
     let mut exec = Execution::start(inner, kind.clone(), revision.clone(), cancel);
-    let result = match (&kind, &revision) {
-        (ExecutionKind::SwitchBack, _) => exec.switch_back().await,
-        (_, Some(revision)) => exec.deploy(revision, prebuilt).await,
-        (_, None) => Err(Error::InvalidConfig("a deployment needs a revision".into())),
+    let result = match (&kind, &revision, switch_to) {
+        (ExecutionKind::SwitchBack, _, Some(to)) => exec.switch_back(to).await,
+        (ExecutionKind::SwitchBack, _, None) => {
+            Err(Error::InvalidConfig("switch_back needs the environment to return to".into()))
+        }
+        (_, Some(revision), _) => exec.deploy(revision, prebuilt).await,
+        (_, None, _) => Err(Error::InvalidConfig("a deployment needs a revision".into())),
     };
     let outcome = match result {
         Ok(()) => Outcome::Succeeded,
@@ -97,7 +101,8 @@ pub(super) async fn watch(inner: &Inner, cancel: &CancellationToken) -> Result<V
                 let live = if seen || live_checked { false } else { live_runs(inner, &revision).await };
                 live_checked = true;
                 if !seen && !live {
-                    let record = execute(inner, ExecutionKind::Deploy, Some(revision), None, cancel.clone()).await?;
+                    let record =
+                        execute(inner, ExecutionKind::Deploy, Some(revision), None, None, cancel.clone()).await?;
                     records.push(record);
                 }
             }
@@ -187,8 +192,11 @@ struct Execution<'a> {
     /// A weight change was accepted.
     traffic_applied: bool,
     build_in_flight: Option<BuildId>,
-    /// All-at-once: the live environment's service was changed; roll back to this revision on failure.
-    live_changed: Option<(usize, Option<String>)>,
+    /// The live environment and the revision it ran before anything changed, read first.
+    live_revision: Option<(usize, Option<DeployedRevision>)>,
+    /// All-at-once: the live environment's service may have changed; roll it back to the revision it
+    /// ran before on failure.
+    live_changed: bool,
     rolled_back_by_backend: bool,
 }
 
@@ -206,6 +214,7 @@ impl<'a> Execution<'a> {
             duration_ms: None,
             target: None,
             previous: None,
+            live_revision: None,
             image: None,
             traffic_before: None,
             traffic_after: None,
@@ -234,7 +243,8 @@ impl<'a> Execution<'a> {
             traffic_moved: false,
             traffic_applied: false,
             build_in_flight: None,
-            live_changed: None,
+            live_revision: None,
+            live_changed: false,
             rolled_back_by_backend: false,
         };
         exec.emitter().emit(EventKind::ExecutionStarted { revision, strategy: inner.cfg.strategy.name().into() });
@@ -378,6 +388,22 @@ impl<'a> Execution<'a> {
 
     async fn deploy(&mut self, revision: &Revision, prebuilt: Option<BuiltImage>) -> Result<()> {
         let (target, previous) = self.choose_environments().await?;
+        // What the live environment runs, read before anything can change it: where all-at-once
+        // rolls back to (a stack update may roll the service out before the rollout stage does).
+        let live = previous.unwrap_or(target);
+        let live_revision = self.read_revisions(live).await?;
+        if let Some(built) = &prebuilt
+            && live_revision.as_ref().is_some_and(|r| r.image == built.image)
+        {
+            // Redeploying what the live environment runs already changes nothing.
+            let name = self.env_name(Some(live));
+            self.update(|r| {
+                r.image = Some(built.clone());
+                r.target = name;
+                r.previous = None;
+            });
+            return Ok(());
+        }
         let built = match prebuilt {
             Some(built) => built,
             None => staged!(self, Stage::Build, None, self.build_stage(revision))?,
@@ -413,38 +439,54 @@ impl<'a> Execution<'a> {
         Ok(())
     }
 
-    async fn switch_back(&mut self) -> Result<()> {
+    /// Sends all traffic to environment `to` (chosen by the pipeline from its history, its revision
+    /// checked), after verifying it. Traffic already all on `to` is left as it is: switching back twice
+    /// ends where switching back once did.
+    async fn switch_back(&mut self, to: usize) -> Result<()> {
         let weights = self.read_weights().await?;
         let envs = &self.inner.cfg.environments;
-        let live =
-            (0..envs.len()).max_by_key(|e| weights.weight(&envs[*e].dns_target)).expect("at least one environment");
-        // The environment that had the traffic before the live one got it, else the only other one.
-        let live_name = envs[live].name.clone();
-        let from_history = self.inner.history().iter().rev().find_map(|r| {
-            (r.outcome == Outcome::Succeeded && r.target.as_ref() == Some(&live_name))
-                .then(|| r.previous.clone())
-                .flatten()
-        });
-        let previous = match from_history.and_then(|p| envs.iter().position(|e| e.name == p)) {
-            Some(p) => p,
-            None if envs.len() == 2 => 1 - live,
-            None => return Err(Error::Conflict("no previous environment is known to switch back to".into())),
-        };
+        // The environment with the most traffic other than `to`: where traffic goes back on failure.
+        let from = (0..envs.len())
+            .filter(|e| *e != to && weights.weight(&envs[*e].dns_target) > 0)
+            .max_by_key(|e| weights.weight(&envs[*e].dns_target));
         self.traffic_before = Some(weights.clone());
-        self.target = Some(previous);
-        self.previous = Some(live);
-        let (target, prev) = (self.env_name(Some(previous)), self.env_name(Some(live)));
+        self.target = Some(to);
+        self.previous = from;
+        let (target, prev) = (self.env_name(Some(to)), self.env_name(from));
         self.update(|r| {
-            r.traffic_before = Some(weights);
+            r.traffic_before = Some(weights.clone());
             r.target = target;
             r.previous = prev;
         });
-        let url = staged!(self, Stage::Stack, Some(previous), self.outputs_stage())?;
-        self.verify(previous, &url, "before switching back").await?;
-        let split = self.split(previous, live, 100)?;
+        let url = staged!(self, Stage::Stack, Some(to), self.outputs_stage())?;
+        self.verify(to, &url, "before switching back").await?;
+        if weights.weight(&envs[to].dns_target) == 100 {
+            return Ok(());
+        }
+        let split = self.split_all(to)?;
         self.shift(split, "switch back", Duration::ZERO).await?;
-        self.verify(previous, &url, "after switching back").await?;
+        self.verify(to, &url, "after switching back").await?;
         Ok(())
+    }
+
+    /// Reads what `env`'s service runs now (the first step of a deployment, before anything changes).
+    async fn read_revisions(&mut self, env: usize) -> Result<Option<DeployedRevision>> {
+        let inner = self.inner;
+        let deployer = &inner.cfg.environments[env].deployer;
+        let revisions = self
+            .step(
+                Step::ReadRevisions,
+                Stage::Rollout,
+                Some(env),
+                None,
+                inner.cfg.retry.retry("read revisions", || deployer.revisions()),
+                |r| r.current.as_ref().map(|c| format!("current {} ({})", c.revision, c.image)),
+            )
+            .await?;
+        let current = revisions.current;
+        self.live_revision = Some((env, current.clone()));
+        self.update(|r| r.live_revision.clone_from(&current));
+        Ok(current)
     }
 
     /// Picks the environment to deploy to, and the one that has the traffic now.
@@ -532,6 +574,14 @@ impl<'a> Execution<'a> {
             }
         };
         Ok(TrafficSplit::new((0..envs.len()).map(|e| (envs[e].dns_target.clone(), weight(e))))?)
+    }
+
+    /// All the traffic to `to`, none to the other environments.
+    fn split_all(&self, to: usize) -> Result<TrafficSplit> {
+        let envs = &self.inner.cfg.environments;
+        Ok(TrafficSplit::new(
+            envs.iter().enumerate().map(|(e, env)| (env.dns_target.clone(), if e == to { 100 } else { 0 })),
+        )?)
     }
 
     async fn verify(&mut self, env: usize, url: &ServiceUrl, phase: &str) -> Result<()> {
@@ -660,24 +710,52 @@ impl<'a> Execution<'a> {
                 (Ok(()), None) => Recovery::Failed { reason: "weights restored, but no environment is named".into() },
                 (Err(e), _) => Recovery::Failed { reason: format!("could not send traffic back ({before}): {e}") },
             };
-        } else if let Some((env, revision)) = self.live_changed.clone() {
-            recovery = match revision {
-                None => Recovery::Failed { reason: "the live service has no earlier revision to roll back to".into() },
-                Some(revision) if self.rolled_back_by_backend => Recovery::ServiceRolledBack { revision },
-                Some(revision) => {
-                    self.begin_stage(Stage::Rollback, Some(env), Some(format!("roll back to {revision}")));
-                    let r = self.rollback_service(env, &revision).await;
-                    self.end_stage(&r);
-                    match r {
-                        Ok(()) => Recovery::ServiceRolledBack { revision },
-                        Err(e) => {
-                            Recovery::Failed { reason: format!("could not roll the service back to {revision}: {e}") }
-                        }
-                    }
-                }
-            };
+        } else if self.live_changed {
+            recovery = self.restore_live_service().await;
         }
         recovery
+    }
+
+    /// All-at-once: puts the live service back on the revision it ran before the execution, unless
+    /// it runs it already (the stack update rolled back, or the circuit breaker rolled the rollout back).
+    async fn restore_live_service(&mut self) -> Recovery {
+        let Some((env, before)) = self.live_revision.clone() else {
+            return Recovery::Failed { reason: "the live service's revision was never read".into() };
+        };
+        let Some(before) = before else {
+            return Recovery::Failed { reason: "the live service has no earlier revision to roll back to".into() };
+        };
+        let inner = self.inner;
+        let deployer = &inner.cfg.environments[env].deployer;
+        let now = self
+            .step(
+                Step::ReadRevisions,
+                Stage::Rollback,
+                Some(env),
+                None,
+                inner.cfg.recovery_retry.retry("read revisions", || deployer.revisions()),
+                |r| r.current.as_ref().map(|c| format!("current {} ({})", c.revision, c.image)),
+            )
+            .await;
+        match now {
+            Ok(now) if now.current.as_ref().is_some_and(|c| c.revision == before.revision) => {
+                return if self.rolled_back_by_backend {
+                    Recovery::ServiceRolledBack { revision: before.revision }
+                } else {
+                    Recovery::NotNeeded
+                };
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not read the live service's revision; rolling back anyway"),
+        }
+        let revision = before.revision;
+        self.begin_stage(Stage::Rollback, Some(env), Some(format!("roll back to {revision} ({})", before.image)));
+        let r = self.rollback_service(env, &revision).await;
+        self.end_stage(&r);
+        match r {
+            Ok(()) => Recovery::ServiceRolledBack { revision },
+            Err(e) => Recovery::Failed { reason: format!("could not roll the service back to {revision}: {e}") },
+        }
     }
 
     /// Rolls `env`'s service back to `revision` and waits for it, trying again (re-polling the same
@@ -905,6 +983,11 @@ impl Execution<'_> {
             Plan::NoChanges => exec.set_stage_detail(format!("{}: nothing to change", env.stack_name)),
             Plan::Ready(plan) => {
                 exec.set_stage_detail(format!("{}: {} resource changes", env.stack_name, plan.changes.len()));
+                if matches!(inner.cfg.strategy, Strategy::AllAtOnce) {
+                    // Applying the stack may roll the live service out (an image parameter does):
+                    // from here on a failure rolls it back to the revision read first.
+                    exec.live_changed = true;
+                }
                 exec.step(
                     Step::ApplyStack,
                     Stage::Stack,
@@ -988,19 +1071,9 @@ impl Execution<'_> {
         let inner = exec.inner;
         let env_index = exec.target.expect("a target is chosen before the rollout");
         let env = &inner.cfg.environments[env_index];
-        let revisions = exec
-            .step(
-                Step::ReadRevisions,
-                Stage::Rollout,
-                Some(env_index),
-                None,
-                inner.cfg.retry.retry("read revisions", || env.deployer.revisions()),
-                |r| r.current.as_ref().map(|c| format!("current {}", c.revision)),
-            )
-            .await?;
         if matches!(inner.cfg.strategy, Strategy::AllAtOnce) {
-            // From here on the live service may change: a failure rolls it back to what it runs now.
-            exec.live_changed = Some((env_index, revisions.current.map(|c| c.revision)));
+            // From here on the live service changes: a failure rolls it back to the revision read first.
+            exec.live_changed = true;
         }
         let rollout = exec
             .step(

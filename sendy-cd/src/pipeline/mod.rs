@@ -34,7 +34,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::Builder;
-use crate::deployer::Deployer;
+use crate::deployer::{DeployedRevision, Deployer};
 use crate::dns::DnsSwitch;
 use crate::error::{Error, Result};
 use crate::events::{EventHub, EventSink, EventStream};
@@ -399,11 +399,14 @@ impl Pipeline {
     /// As [`run`](Self::run).
     pub async fn run_until_cancelled(&self, revision: Revision, cancel: &CancellationToken) -> Result<ExecutionRecord> {
         let _running = self.lock()?;
-        execution::execute(&self.inner, ExecutionKind::Deploy, Some(revision), None, cancel.clone()).await
+        execution::execute(&self.inner, ExecutionKind::Deploy, Some(revision), None, None, cancel.clone()).await
     }
 
     /// Deploys again an image that an earlier execution of this pipeline built from `commit` (a manual
     /// rollback to an earlier revision), without building, with the pipeline's strategy.
+    ///
+    /// Redeploying the image the live environment runs already changes nothing (the record says
+    /// succeeded, with that environment as its target): calling it twice ends where calling it once did.
     ///
     /// # Errors
     /// [`Error::NotFound`] if no execution built `commit`; [`Error::Conflict`] as for [`run`](Self::run).
@@ -419,20 +422,77 @@ impl Pipeline {
                 Some((r.revision.clone(), image.clone()))
             })
             .ok_or_else(|| Error::NotFound { kind: "built revision", id: commit.to_string() })?;
-        execution::execute(&self.inner, ExecutionKind::Redeploy, revision, Some(image), CancellationToken::new()).await
+        execution::execute(&self.inner, ExecutionKind::Redeploy, revision, Some(image), None, CancellationToken::new())
+            .await
     }
 
-    /// Sends all traffic back to the environment that had it before the last switch (a manual
-    /// rollback), after checking that environment is healthy. Needs a DNS switch.
+    /// Sends all traffic back to the environment the newest deployment moved it from (a manual
+    /// rollback), after checking that environment still runs the revision it ran then and that it is
+    /// healthy. Needs a DNS switch.
+    ///
+    /// The environment is never guessed: it is the one the newest deployment or redeployment that
+    /// moved traffic (succeeded, failed, cancelled or abandoned) took it from, as this pipeline's
+    /// history records it. Switching back twice ends where switching back once did: traffic already
+    /// all on that environment stays there (it is verified again).
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] without a DNS switch; [`Error::Conflict`] as for [`run`](Self::run).
+    /// - [`Error::InvalidConfig`] without a DNS switch;
+    /// - [`Error::NotFound`] when the history holds no deployment that moved traffic (a new pipeline),
+    ///   so the environment to return to cannot be known;
+    /// - [`Error::Conflict`] when that environment no longer runs the revision it ran then (something
+    ///   was deployed to it since), or as for [`run`](Self::run). Nothing is changed in either case.
     pub async fn switch_back(&self) -> Result<ExecutionRecord> {
         let _running = self.lock()?;
         if self.inner.cfg.dns.is_none() {
             return Err(Error::InvalidConfig("switch_back needs a DNS switch".into()));
         }
-        execution::execute(&self.inner, ExecutionKind::SwitchBack, None, None, CancellationToken::new()).await
+        let (to, expected) = self.switch_back_target()?;
+        let env = &self.inner.cfg.environments[to];
+        let (revisions, _) = self.inner.cfg.retry.retry("read revisions", || env.deployer.revisions()).await?;
+        match revisions.current {
+            Some(now) if now.revision == expected.revision && now.image == expected.image => {}
+            now => {
+                return Err(Error::Conflict(format!(
+                    "switch_back to {}: it ran {} ({}) when it last had the traffic, and runs {} now; \
+                     not sending traffic to a revision that was not verified (redeploy instead)",
+                    env.name,
+                    expected.revision,
+                    expected.image,
+                    now.map_or_else(|| "nothing".to_owned(), |n| format!("{} ({})", n.revision, n.image)),
+                )));
+            }
+        }
+        execution::execute(&self.inner, ExecutionKind::SwitchBack, None, None, Some(to), CancellationToken::new()).await
+    }
+
+    /// The environment [`switch_back`](Self::switch_back) returns to, and the revision it must run.
+    fn switch_back_target(&self) -> Result<(usize, DeployedRevision)> {
+        let history = self.inner.history();
+        let moved_traffic =
+            |r: &ExecutionRecord| r.steps.iter().any(|s| s.step == Step::SetWeights && s.stage == Stage::Traffic);
+        let unknown = |why: &str| Error::NotFound {
+            kind: "environment to switch back to",
+            id: format!("{why}; switch_back never guesses"),
+        };
+        let last = history
+            .iter()
+            .rev()
+            .find(|r| matches!(r.kind, ExecutionKind::Deploy | ExecutionKind::Redeploy) && moved_traffic(r))
+            .ok_or_else(|| unknown("no deployment of this pipeline moved traffic"))?;
+        let name =
+            last.previous.as_ref().ok_or_else(|| unknown("the newest deployment names no previous environment"))?;
+        let revision = last
+            .live_revision
+            .clone()
+            .ok_or_else(|| unknown("the newest deployment did not record what the previous environment ran"))?;
+        let to = self
+            .inner
+            .cfg
+            .environments
+            .iter()
+            .position(|e| &e.name == name)
+            .ok_or_else(|| unknown(&format!("environment {name} is not one of this pipeline's")))?;
+        Ok((to, revision))
     }
 
     /// Polls the source every watch interval and deploys each new revision of the branch once, one at

@@ -1,0 +1,243 @@
+//! Regression tests for defects found by trying the library as a new user would (issue 8): each
+//! failed on the code before its fix. On the simulated account, on tokio's paused clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sendy_cd::memory::{Account, Behavior, Fault, Health, Injection, Op};
+use sendy_cd::{
+    Canary, Environment, Error, ExecutionKind, Outcome, Pipeline, Recovery, SetIdentifier, Stage, Strategy,
+};
+use sendy_cd_tests::{account, assert_invariants, serving};
+
+fn id(s: &str) -> SetIdentifier {
+    SetIdentifier::parse(s).unwrap()
+}
+
+/// Environment `env` of `account`, with the stack's image parameter `image_parameter` (`None`: the
+/// stack does not manage the image, the deployer alone rolls it out).
+fn environment(account: &Account, env: &str, image_parameter: Option<&str>) -> Environment {
+    Environment::builder(env)
+        .stack(Arc::new(account.stacks()), &format!("app-{env}"))
+        .image_parameter(image_parameter)
+        .deployer(Arc::new(account.deployer(env).unwrap()))
+        .verifier(Arc::new(account.verifier()))
+        .build()
+        .unwrap()
+}
+
+fn pipeline(account: &Account, strategy: Strategy, image_parameter: Option<&str>) -> Pipeline {
+    Pipeline::builder()
+        .builder(Arc::new(account.builder()))
+        .environment(environment(account, "blue", image_parameter))
+        .environment(environment(account, "green", image_parameter))
+        .dns(Arc::new(account.dns()))
+        .strategy(strategy)
+        .build()
+        .unwrap()
+}
+
+fn strategies() -> [Strategy; 3] {
+    [
+        Strategy::AllAtOnce,
+        Strategy::BlueGreen,
+        Strategy::Canary(Canary { steps: vec![10, 50, 100], bake: Duration::from_secs(60) }),
+    ]
+}
+
+/// A stack update of the image parameter rolls the service out, as CloudFormation does.
+#[tokio::test(start_paused = true)]
+async fn a_simulated_stack_update_of_the_image_rolls_the_service_out() {
+    use sendy_cd::{Plan, Stack, StackChange, StackName, StackParameters, StackStatus};
+    let account = account();
+    let image = account.image_for(&account.push("main", "x", "a").unwrap().commit).unwrap();
+    let stacks = account.stacks();
+    let change =
+        StackChange { parameters: StackParameters::new().with("ImageUri", image.to_string()).unwrap(), template: None };
+    let Plan::Ready(plan) = stacks.plan(&StackName::parse("app-blue").unwrap(), &change).await.unwrap() else {
+        panic!("a plan")
+    };
+    stacks.apply(&plan).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(stacks.status(&plan).await.unwrap(), StackStatus::Complete);
+    assert_eq!(account.serving("blue"), Some(image));
+}
+
+/// Defect 1: with the image in a stack parameter, the stack stage already moves the live service to
+/// the new image under all-at-once; a failed verification must roll back to the revision that ran
+/// *before*, not to the new one. Every strategy × image parameter: the live environment ends on what
+/// it served before, and the record says what was undone.
+#[tokio::test(start_paused = true)]
+async fn a_failed_deployment_returns_to_the_revision_that_ran_before_for_every_strategy_and_image_parameter() {
+    for strategy in strategies() {
+        for image_parameter in [Some("ImageUri"), None] {
+            let case = format!("{} / {image_parameter:?}", strategy.name());
+            let account = account();
+            let pipeline = pipeline(&account, strategy.clone(), image_parameter);
+            let bad = account.push("main", "bad", "a").unwrap();
+            account.set_behavior(&bad.commit, Behavior { health: Health::Unhealthy, ..Behavior::default() });
+            let before = serving(&account);
+            let initial = account.serving("blue").unwrap();
+            let record = pipeline.run(bad.clone()).await.unwrap();
+            assert_invariants(&account, &record, &before);
+            let Outcome::Failed { stage, recovery, .. } = &record.outcome else {
+                panic!("{case}: {:?}", record.outcome)
+            };
+            assert_eq!(*stage, Stage::Verify, "{case}");
+            assert_eq!(
+                account.serving("blue"),
+                Some(initial.clone()),
+                "{case}: the live environment serves what it did"
+            );
+            assert_eq!(account.weights().unwrap().weight(&id("blue")), 100, "{case}");
+            let live = record.live_revision.as_ref().expect("the live revision was read first");
+            assert_eq!(live.image, initial, "{case}: read before anything changed");
+            match strategy {
+                Strategy::AllAtOnce => {
+                    assert_eq!(*recovery, Recovery::ServiceRolledBack { revision: "app-blue:1".into() }, "{case}");
+                }
+                _ => assert_eq!(*recovery, Recovery::NotNeeded, "{case}: nothing users see had changed"),
+            }
+            // The next good revision deploys normally.
+            let good = account.push("main", "good", "a").unwrap();
+            let before = serving(&account);
+            let record = pipeline.run(good.clone()).await.unwrap();
+            assert_invariants(&account, &record, &before);
+            assert_eq!(record.outcome, Outcome::Succeeded, "{case}");
+        }
+    }
+}
+
+/// Every strategy × image parameter succeeds, and the target ends on the new image.
+#[tokio::test(start_paused = true)]
+async fn every_strategy_and_image_parameter_deploys() {
+    for strategy in strategies() {
+        for image_parameter in [Some("ImageUri"), None] {
+            let case = format!("{} / {image_parameter:?}", strategy.name());
+            let account = account();
+            let pipeline = pipeline(&account, strategy.clone(), image_parameter);
+            for n in 0..2 {
+                let revision = account.push("main", &format!("r{n}"), "a").unwrap();
+                let before = serving(&account);
+                let record = pipeline.run(revision.clone()).await.unwrap();
+                assert_invariants(&account, &record, &before);
+                assert_eq!(record.outcome, Outcome::Succeeded, "{case}");
+                let target = record.target.as_ref().unwrap();
+                assert_eq!(account.serving(target.as_str()).unwrap().tag(), Some(revision.commit.as_str()), "{case}");
+            }
+        }
+    }
+}
+
+/// Defect 2: after a canary abandoned at 10 %, `switch_back` sends all traffic to the environment
+/// that had it (and passed verification) before, never to the half-checked canary; twice is once.
+#[tokio::test(start_paused = true)]
+async fn switch_back_after_an_abandoned_canary_returns_to_the_verified_environment() {
+    let account = account();
+    let canary = Strategy::Canary(Canary { steps: vec![10, 50, 100], bake: Duration::from_secs(300) });
+    let pipeline = pipeline(&account, canary, Some("ImageUri"));
+    let revision = account.push("main", "canary", "a").unwrap();
+    // Build 5 min, stack 3 min, rollout 2 min, verification, DNS 30 s + TTL 60 s, then a 5-minute bake
+    // at 10 %: 800 s in, the future is dropped during the bake.
+    let abandoned = tokio::time::timeout(Duration::from_secs(800), pipeline.run(revision)).await;
+    assert!(abandoned.is_err(), "still running when dropped");
+    assert_eq!(account.weights().unwrap().weight(&id("green")), 10, "abandoned at 10 %");
+    let record = pipeline.last_record().unwrap();
+    assert!(matches!(record.outcome, Outcome::Cancelled { .. }), "{:?}", record.outcome);
+
+    let record = pipeline.switch_back().await.unwrap();
+    assert_eq!(record.kind, ExecutionKind::SwitchBack);
+    assert_eq!(record.outcome, Outcome::Succeeded, "{:?}", record.outcome);
+    assert_eq!(record.target.as_ref().unwrap().as_str(), "blue");
+    assert_eq!(account.weights().unwrap().weight(&id("blue")), 100, "back on the verified environment");
+    assert_eq!(account.weights().unwrap().weight(&id("green")), 0);
+
+    let again = pipeline.switch_back().await.unwrap();
+    assert_eq!(again.outcome, Outcome::Succeeded);
+    assert_eq!(again.target.as_ref().unwrap().as_str(), "blue", "idempotent: not a toggle");
+    assert_eq!(account.weights().unwrap().weight(&id("blue")), 100);
+}
+
+/// Defect 2, after a success: switch_back returns to the previous environment, and a second call
+/// leaves it there.
+#[tokio::test(start_paused = true)]
+async fn switch_back_twice_ends_where_switch_back_once_did() {
+    let account = account();
+    let pipeline = pipeline(&account, Strategy::BlueGreen, Some("ImageUri"));
+    let record = pipeline.run(account.push("main", "one", "a").unwrap()).await.unwrap();
+    assert_eq!(record.outcome, Outcome::Succeeded);
+    assert_eq!(account.weights().unwrap().weight(&id("green")), 100);
+    for _ in 0..2 {
+        let record = pipeline.switch_back().await.unwrap();
+        assert_eq!(record.outcome, Outcome::Succeeded);
+        assert_eq!(account.weights().unwrap().weight(&id("blue")), 100);
+    }
+}
+
+/// Defect 2, in a new process: a pipeline with no history cannot know where to switch back to, and
+/// refuses with a typed error instead of guessing.
+#[tokio::test(start_paused = true)]
+async fn switch_back_without_history_refuses_with_a_typed_error() {
+    let account = account();
+    let first = pipeline(&account, Strategy::BlueGreen, Some("ImageUri"));
+    first.run(account.push("main", "one", "a").unwrap()).await.unwrap();
+    let weights = account.weights().unwrap();
+    // A new pipeline over the same account: what a fresh process would build.
+    let fresh = pipeline(&account, Strategy::BlueGreen, Some("ImageUri"));
+    let err = fresh.switch_back().await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert_eq!(account.weights().unwrap(), weights, "nothing moved");
+    assert!(fresh.history().is_empty());
+}
+
+/// Defect 3: a stack apply whose answer was lost (it took effect) is retried; "applied already" of
+/// the plan this execution created is success, and the record tells the truth.
+#[tokio::test(start_paused = true)]
+async fn a_stack_apply_whose_answer_was_lost_is_reported_as_applied() {
+    for strategy in strategies() {
+        let account = account();
+        let pipeline = pipeline(&account, strategy.clone(), Some("ImageUri"));
+        account.inject(Injection::new(Op::StackApply, Fault::LoseAnswer).times(1));
+        let revision = account.push("main", "x", "a").unwrap();
+        let before = serving(&account);
+        let record = pipeline.run(revision.clone()).await.unwrap();
+        assert_invariants(&account, &record, &before);
+        assert_eq!(record.outcome, Outcome::Succeeded, "{}: {:?}", strategy.name(), record.outcome);
+        assert_eq!(account.calls(Op::StackApply), 2, "retried once");
+        let target = record.target.as_ref().unwrap();
+        let image = record.image.as_ref().unwrap().image.to_string();
+        assert_eq!(account.stack_parameters(&format!("app-{target}")).unwrap().get("ImageUri"), Some(image.as_str()));
+    }
+}
+
+/// A lost answer of any mutating call is retried without a second effect where the backend can tell
+/// (the DNS change and the deployment are idempotent for the same input) and the execution succeeds.
+#[tokio::test(start_paused = true)]
+async fn lost_answers_of_dns_and_rollout_calls_do_not_fail_the_execution() {
+    for op in [Op::DnsSetWeights, Op::Deploy] {
+        let account = account();
+        let pipeline = pipeline(&account, Strategy::BlueGreen, None);
+        account.inject(Injection::new(op, Fault::LoseAnswer).times(1));
+        let before = serving(&account);
+        let record = pipeline.run(account.push("main", "x", "a").unwrap()).await.unwrap();
+        assert_invariants(&account, &record, &before);
+        assert_eq!(record.outcome, Outcome::Succeeded, "{op}: {:?}", record.outcome);
+    }
+}
+
+/// Redeploying the image the live environment runs changes nothing, however often.
+#[tokio::test(start_paused = true)]
+async fn redeploying_the_live_image_is_idempotent() {
+    let account = account();
+    let pipeline = pipeline(&account, Strategy::BlueGreen, Some("ImageUri"));
+    let one = account.push("main", "one", "a").unwrap();
+    pipeline.run(one.clone()).await.unwrap();
+    let weights = account.weights().unwrap();
+    for _ in 0..2 {
+        let record = pipeline.redeploy(&one.commit).await.unwrap();
+        assert_eq!(record.outcome, Outcome::Succeeded);
+        assert_eq!(record.target.as_ref().unwrap().as_str(), "green");
+        assert!(record.stages.is_empty());
+        assert_eq!(account.weights().unwrap(), weights);
+    }
+}
