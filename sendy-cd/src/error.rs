@@ -7,6 +7,18 @@ use std::time::Duration;
 
 use crate::model::{ParseError, Stage};
 
+/// The most characters of a caller's or a service's text that an error repeats.
+pub const MAX_ECHO: usize = 200;
+
+/// `text`, cut to its first [`MAX_ECHO`] characters with a note of its full length when longer: what
+/// an error repeats of an input, so that a 10 MB input never makes a 10 MB message.
+pub fn truncate(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHO) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}… ({} bytes in all)", &text[..end], text.len()),
+    }
+}
+
 /// The result type of every fallible operation in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -137,6 +149,17 @@ mod tests {
         ] {
             assert!(!e.is_retryable(), "{e}");
         }
+    }
+
+    #[test]
+    fn long_inputs_are_cut_in_errors() {
+        assert_eq!(truncate("short"), "short");
+        let long = "é".repeat(10_000);
+        let cut = truncate(&long);
+        assert!(cut.starts_with(&"é".repeat(MAX_ECHO)), "{cut}");
+        assert!(cut.ends_with("… (20000 bytes in all)"), "{cut}");
+        let err = crate::model::CommitId::parse("x".repeat(10 << 20)).unwrap_err();
+        assert!(err.to_string().len() < 400, "{}", err.to_string().len());
     }
 
     #[test]

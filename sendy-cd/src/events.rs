@@ -46,6 +46,29 @@ pub enum EventKind {
         /// The environment it works on, if any.
         environment: Option<EnvironmentName>,
     },
+    /// A stage of a followed CodePipeline execution started
+    /// ([`CodePipelines::follow`](crate::aws::CodePipelines::follow)), by its name in the pipeline.
+    PipelineStageStarted {
+        /// The CodePipeline stage's name (`Source`, `Build`, `Deploy`, or any other).
+        name: String,
+    },
+    /// A stage of a followed CodePipeline execution changed status.
+    PipelineStageProgress {
+        /// The CodePipeline stage's name.
+        name: String,
+        /// Its status as CodePipeline reports it (`InProgress`, `Stopping`, ...).
+        status: String,
+    },
+    /// A stage of a followed CodePipeline execution ended.
+    PipelineStageFinished {
+        /// The CodePipeline stage's name.
+        name: String,
+        /// How long it ran, from the earliest start to the latest end of its actions as CodePipeline
+        /// reports them (`None` when it gave no start time).
+        duration_ms: Option<u64>,
+        /// How it ended.
+        outcome: StageOutcome,
+    },
     /// A stage made progress (a build phase, tasks started, a change pending).
     StageProgress {
         /// The stage.

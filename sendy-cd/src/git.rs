@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 
@@ -12,7 +12,16 @@ use crate::source::Source;
 
 /// A git remote (a local path, `file://`, `https://`, `ssh://`), read through a bare clone kept in a
 /// cache directory: each [`latest`](Source::latest) fetches the remote's branches into it (only what
-/// is new), then reads the branch's commit. Fetches of one source never overlap.
+/// is new), then reads the branch's commit.
+///
+/// - Fetches of one source never overlap: a fetch holds the source's lock until its thread is done,
+///   even when the future that started it was dropped.
+/// - Dropping the future of `latest` interrupts its fetch (gitoxide checks the flag between steps).
+/// - Errors are classified by gitoxide's own error classes, never by their text: credentials missing
+///   or refused are [`Error::AccessDenied`], a missing repository or branch [`Error::NotFound`], an
+///   invalid or unsupported remote [`Error::InvalidConfig`]; only errors gitoxide calls retryable
+///   (and I/O failures such as a reset connection) are [`Error::Transient`], so
+///   [`watch`](crate::Pipeline::watch) does not retry the others forever.
 ///
 /// ```
 /// # async fn f() -> sendy_cd::Result<()> {
@@ -40,9 +49,40 @@ impl GitSource {
     }
 }
 
-fn fetch(url: &str, cache: &Path) -> Result<gix::Repository> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| Error::Transient(format!("git {what} of {url}: {e}"));
-    let interrupt = AtomicBool::new(false);
+/// Maps a gitoxide error of `what` by its classification.
+fn classify(url: &str, what: &str, err: &(dyn std::error::Error + 'static)) -> Error {
+    use gix::error::Class;
+    let classes = gix::error::classify(err);
+    let message = format!("git {what} of {url}: {}", crate::error::truncate(&err.to_string()));
+    let io_retryable = gix::error::classify(err).can_retry();
+    let local_missing = std::iter::successors(Some(err), |e| e.source())
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::NotFound);
+    match classes.dominant_class() {
+        Some(Class::Cancelled) => Error::Cancelled,
+        Some(Class::Unauthenticated | Class::PermissionDenied) => Error::AccessDenied(message),
+        Some(Class::NotFound) => Error::NotFound { kind: "git repository", id: message },
+        Some(Class::Validation | Class::Unsupported) => Error::InvalidConfig(message),
+        Some(Class::Retryable) => Error::Transient(message),
+        _ if local_missing => Error::NotFound { kind: "git repository", id: message },
+        _ if io_retryable => Error::Transient(message),
+        _ => Error::Backend(message),
+    }
+}
+
+/// Whether `url` names a local repository (a path or `file://`).
+fn local_path(url: &str) -> Option<PathBuf> {
+    let parsed = gix::url::parse(gix::bstr::BStr::new(url.as_bytes())).ok()?;
+    (parsed.scheme == gix::url::Scheme::File).then(|| PathBuf::from(parsed.path.to_string()))
+}
+
+fn fetch(url: &str, cache: &Path, interrupt: &AtomicBool) -> Result<gix::Repository> {
+    if let Some(path) = local_path(url)
+        && !path.exists()
+    {
+        return Err(Error::NotFound { kind: "git repository", id: path.display().to_string() });
+    }
+    let failed = |what: &str, e: &(dyn std::error::Error + 'static)| classify(url, what, e);
     if cache.join("HEAD").exists() {
         let repo = gix::open(cache).map_err(|e| Error::Backend(format!("git cache {}: {e}", cache.display())))?;
         let remote = repo.find_remote("origin").map_err(|e| Error::Backend(format!("git cache: {e}")))?;
@@ -58,7 +98,7 @@ fn fetch(url: &str, cache: &Path) -> Result<gix::Repository> {
         connection
             .prepare_fetch(gix::progress::Discard, options)
             .map_err(|e| failed("fetch", &e))?
-            .receive(gix::progress::Discard, &interrupt)
+            .receive(gix::progress::Discard, interrupt)
             .map_err(|e| failed("fetch", &e))?;
         gix::open(cache).map_err(|e| Error::Backend(format!("git cache {}: {e}", cache.display())))
     } else {
@@ -67,12 +107,21 @@ fn fetch(url: &str, cache: &Path) -> Result<gix::Repository> {
                 .map_err(|e| Error::Backend(format!("git cache {}: {e}", parent.display())))?;
         }
         let mut prepare = gix::prepare_clone_bare(url, cache).map_err(|e| failed("clone", &e))?;
-        let (repo, _) = prepare.fetch_only(gix::progress::Discard, &interrupt).map_err(|e| {
+        let (repo, _) = prepare.fetch_only(gix::progress::Discard, interrupt).map_err(|e| {
             // A clone that failed half-way must not be mistaken for a cache next time.
             let _ = std::fs::remove_dir_all(cache);
             failed("clone", &e)
         })?;
         Ok(repo)
+    }
+}
+
+/// Sets the interrupt flag of a fetch when the future waiting for it is dropped.
+struct InterruptOnDrop(Arc<AtomicBool>);
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -97,10 +146,15 @@ fn read(repo: &gix::Repository, url: &str, branch: &BranchName) -> Result<Revisi
 #[async_trait]
 impl Source for GitSource {
     async fn latest(&self, branch: &BranchName) -> Result<Revision> {
-        let _fetching = self.fetching.lock().await;
+        // The guard moves into the fetch thread: it is released when the thread ends, not when this
+        // future is dropped, so a cancelled fetch never overlaps the next one.
+        let fetching = Arc::clone(&self.fetching).lock_owned().await;
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let _interrupt_on_drop = InterruptOnDrop(Arc::clone(&interrupt));
         let (url, cache, branch) = (self.url.clone(), self.cache.clone(), branch.clone());
         tokio::task::spawn_blocking(move || {
-            let repo = fetch(&url, &cache)?;
+            let _fetching = fetching;
+            let repo = fetch(&url, &cache, &interrupt)?;
             read(&repo, &url, &branch)
         })
         .await

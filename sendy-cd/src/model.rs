@@ -68,7 +68,8 @@ impl fmt::Display for ValueKind {
 pub struct ParseError {
     /// What kind of value it was meant to be.
     pub kind: ValueKind,
-    /// The rejected input.
+    /// The rejected input, cut to its first [`MAX_ECHO`](crate::error::MAX_ECHO) characters (with
+    /// its full length) so that a huge input never makes a huge error.
     pub input: String,
     /// Why it was rejected.
     pub reason: Cow<'static, str>,
@@ -76,7 +77,7 @@ pub struct ParseError {
 
 impl ParseError {
     pub(crate) fn new(kind: ValueKind, input: impl Into<String>, reason: impl Into<Cow<'static, str>>) -> Self {
-        ParseError { kind, input: input.into(), reason: reason.into() }
+        ParseError { kind, input: crate::error::truncate(&input.into()), reason: reason.into() }
     }
 }
 

@@ -142,6 +142,10 @@ impl HealthCheck {
         if self.request_timeout.is_zero() || self.interval.is_zero() {
             return Err(Error::InvalidConfig("health check: timeout and interval must be positive".into()));
         }
+        let day = Duration::from_secs(24 * 3600);
+        if self.request_timeout > day || self.interval > day {
+            return Err(Error::InvalidConfig("health check: timeout and interval must be at most a day".into()));
+        }
         if !self.path.starts_with('/') {
             return Err(Error::InvalidConfig(format!("health check: path {:?} must start with '/'", self.path)));
         }
@@ -189,7 +193,7 @@ impl HealthCheck {
             max: self.interval,
             growth: 1.0,
             jitter: 0.0,
-            call_timeout: self.request_timeout + Duration::from_secs(1),
+            call_timeout: self.request_timeout.saturating_add(Duration::from_secs(1)),
             max_consecutive_errors: u32::MAX,
             ..PollPolicy::default()
         };

@@ -99,26 +99,32 @@ impl PollPolicy {
         if !(0.0..1.0).contains(&self.jitter) || !(0.0..1.0).contains(&self.lead) {
             return bad("jitter and lead must be in 0..1");
         }
+        if self.growth > 1000.0 {
+            return bad("growth must be at most 1000");
+        }
         Ok(())
     }
 
     /// The interval before the next status call, without jitter: `elapsed` since the wait began,
     /// `previous` the interval used last (`None` before the first), `expected` the stage's usual duration.
     pub fn next_interval(&self, elapsed: Duration, previous: Option<Duration>, expected: Option<Duration>) -> Duration {
+        // Total for any policy (a policy that fails `validate` still never panics here): `clamp`
+        // would panic on first > max, `mul_f64` on NaN or overflow.
+        let floor = self.first.min(self.max);
         let interval = match expected {
             Some(expected) => {
-                let dense_from = expected.mul_f64(1.0 - self.lead);
+                let dense_from = scale(expected, 1.0 - self.lead);
                 if elapsed < dense_from {
-                    (dense_from - elapsed).clamp(self.first, self.max)
+                    dense_from - elapsed
                 } else {
                     // Past the expected duration the interval grows by a fifth of the overrun.
                     let overrun = elapsed.saturating_sub(expected);
-                    self.first + overrun / 5
+                    self.first.saturating_add(overrun / 5)
                 }
             }
-            None => previous.map_or(self.first, |p| p.mul_f64(self.growth)),
+            None => previous.map_or(self.first, |p| scale(p, self.growth)),
         };
-        interval.clamp(self.first, self.max)
+        interval.min(self.max).max(floor)
     }
 }
 
@@ -166,6 +172,7 @@ impl<'a> Wait<'a> {
     /// The first call is made at once.
     ///
     /// # Errors
+    /// - [`Error::InvalidConfig`] for a policy that fails [`PollPolicy::validate`], before any call;
     /// - [`Error::Timeout`] when the deadline passes first;
     /// - any non-retryable error `check` returns, at once;
     /// - the last retryable error, after [`PollPolicy::max_consecutive_errors`] of them in a row.
@@ -178,6 +185,9 @@ impl<'a> Wait<'a> {
         Fut: Future<Output = Result<Check<T>>>,
     {
         let policy = self.policy;
+        // Checked here too, before the first call: a policy given straight to a backend's setter
+        // (`StackDeployer::polling`, `CloudFormationStack::plan_polling`) reaches no other check.
+        policy.validate()?;
         let mut rng = self.seed.or(policy.seed).map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
         let start = Instant::now();
         let mut stats = PollStats::default();
@@ -232,11 +242,19 @@ impl<'a> Wait<'a> {
     }
 }
 
+/// `d * factor`, saturating: zero for a negative or NaN factor, [`Duration::MAX`] past its range.
+pub(crate) fn scale(d: Duration, factor: f64) -> Duration {
+    if factor.is_nan() || factor <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(Duration::MAX)
+}
+
 fn jittered(rng: &mut fastrand::Rng, interval: Duration, jitter: f64) -> Duration {
     if jitter == 0.0 {
         return interval;
     }
-    interval.mul_f64(1.0 + jitter * (2.0 * rng.f64() - 1.0))
+    scale(interval, 1.0 + jitter * (2.0 * rng.f64() - 1.0))
 }
 
 /// Exponential backoff with jitter after the `n`th throttle in a row (n >= 1): uniform in `[b/2, b]`
@@ -244,7 +262,7 @@ fn jittered(rng: &mut fastrand::Rng, interval: Duration, jitter: f64) -> Duratio
 fn throttle_backoff(rng: &mut fastrand::Rng, policy: &PollPolicy, n: u32) -> Duration {
     let base = policy.first.max(Duration::from_secs(1));
     let backoff = base.saturating_mul(1u32 << n.saturating_sub(1).min(16)).min(policy.max_throttle_backoff);
-    backoff.mul_f64(0.5 + 0.5 * rng.f64())
+    scale(backoff, 0.5 + 0.5 * rng.f64())
 }
 
 /// How to retry a single call that may be throttled or fail transiently.
@@ -272,6 +290,28 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The most attempts a policy may make.
+    pub const MAX_ATTEMPTS: u32 = 100;
+
+    /// Checks that the policy makes sense.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if `max_attempts` is not in `1..=`[`MAX_ATTEMPTS`](Self::MAX_ATTEMPTS)
+    /// or `call_timeout` is zero.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=Self::MAX_ATTEMPTS).contains(&self.max_attempts) {
+            return Err(Error::InvalidConfig(format!(
+                "retry policy: max_attempts {} is not in 1..={}",
+                self.max_attempts,
+                Self::MAX_ATTEMPTS
+            )));
+        }
+        if self.call_timeout.is_zero() {
+            return Err(Error::InvalidConfig("retry policy: call_timeout must be positive".into()));
+        }
+        Ok(())
+    }
+
     /// Calls `call` until it succeeds, retrying throttling and transient errors with exponential
     /// backoff and full jitter. Returns the value and the number of attempts made.
     ///
@@ -288,7 +328,7 @@ impl RetryPolicy {
         let mut rng = fastrand::Rng::new();
         let mut attempt = 0u32;
         loop {
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             let outcome = match tokio::time::timeout(self.call_timeout, call()).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
@@ -300,7 +340,7 @@ impl RetryPolicy {
                 Err(e) if e.is_retryable() && attempt < self.max_attempts => {
                     let base = if e.is_throttling() { self.base.max(Duration::from_secs(1)) } else { self.base };
                     let backoff = base.saturating_mul(1u32 << (attempt - 1).min(16)).min(self.max_backoff);
-                    let sleep = backoff.mul_f64(0.5 + 0.5 * rng.f64());
+                    let sleep = scale(backoff, 0.5 + 0.5 * rng.f64());
                     tracing::debug!(%operation, attempt, error = %e, ?sleep, "retrying");
                     tokio::time::sleep(sleep).await;
                 }

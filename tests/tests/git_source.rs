@@ -65,10 +65,54 @@ async fn a_revision_carries_its_author_time_and_message() {
 
 #[tokio::test]
 async fn an_unreachable_remote_is_a_transient_error() {
-    let dir = scratch("git-missing");
-    let source = GitSource::new(dir.join("no-such-repo").to_str().unwrap(), dir.join("cache.git")).unwrap();
+    let dir = scratch("git-unreachable");
+    // Nothing listens on loopback port 1: the connection is refused, which may pass.
+    let source = GitSource::new("http://127.0.0.1:1/shop-api.git", dir.join("cache.git")).unwrap();
     let err = source.latest(&BranchName::parse("main").unwrap()).await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     assert!(!dir.join("cache.git").join("HEAD").exists(), "a failed clone leaves no cache behind");
     assert!(matches!(GitSource::new("", dir.join("c")), Err(Error::InvalidConfig(_))));
+}
+
+/// Issue 8, defect 5: a repository that does not exist is a permanent error (not transient), so
+/// `watch` does not retry it forever; on a path and as a `file://` URL.
+#[tokio::test]
+async fn a_missing_repository_is_a_permanent_not_found() {
+    let dir = scratch("git-missing");
+    for url in [dir.join("nowhere").display().to_string(), format!("file://{}", dir.join("nowhere").display())] {
+        let source = GitSource::new(&url, dir.join("cache.git")).unwrap();
+        let err = source.latest(&BranchName::parse("main").unwrap()).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{url}: {err:?}");
+        assert!(!err.is_retryable(), "{url}: {err}");
+    }
+}
+
+/// A remote that is not a git repository (a plain directory) is permanent too.
+#[tokio::test]
+async fn a_directory_that_is_not_a_repository_is_not_retried() {
+    let dir = scratch("git-not-a-repo");
+    let plain = dir.join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let source = GitSource::new(&plain.display().to_string(), dir.join("cache.git")).unwrap();
+    let err = source.latest(&BranchName::parse("main").unwrap()).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err:?}");
+}
+
+/// A fetch whose future was dropped holds the source until its thread is done, and the next fetch
+/// into the same cache succeeds (no overlapping writers, no half-written cache).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_fetch_never_overlaps_the_next() {
+    let repo = repository("dropped");
+    for i in 0..20 {
+        git(&repo, &["commit", "--quiet", "--allow-empty", "-m", &format!("c{i}")]);
+    }
+    let dir = scratch("git-dropped-cache");
+    let source = GitSource::new(&repo.display().to_string(), dir.join("cache.git")).unwrap();
+    let main = BranchName::parse("main").unwrap();
+    for _ in 0..10 {
+        // Dropped at once or part-way: either way the next read must work.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(1), source.latest(&main)).await;
+        let revision = source.latest(&main).await.unwrap();
+        assert_eq!(revision.commit.as_str(), git(&repo, &["rev-parse", "HEAD"]));
+    }
 }

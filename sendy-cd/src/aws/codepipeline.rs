@@ -13,7 +13,7 @@ use super::AwsConfig;
 use super::error::from_sdk;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind, EventSink};
-use crate::model::{Id, Stage};
+use crate::model::Id;
 use crate::record::StageOutcome;
 use crate::wait::{Check, PollPolicy, Wait};
 
@@ -175,16 +175,37 @@ pub struct CodePipelines {
     poll: PollPolicy,
 }
 
-/// CodePipeline's stage names, as the library's stages.
-fn stage_of(name: &str) -> Stage {
-    match name {
-        "Source" => Stage::Source,
-        "Build" => Stage::Build,
-        _ => Stage::Stack,
-    }
-}
-
 impl CodePipelines {
+    /// How long stage `stage` of execution `execution_id` ran: from its actions' earliest start to
+    /// their latest update. `None` when CodePipeline gives no times (or cannot be read: the duration
+    /// is information, not worth failing the follow for).
+    async fn stage_duration(&self, name: &str, execution_id: &str, stage: &str) -> Option<u64> {
+        let filter =
+            aws_sdk_codepipeline::types::ActionExecutionFilter::builder().pipeline_execution_id(execution_id).build();
+        let mut pages = self.client.list_action_executions().pipeline_name(name).filter(filter).into_paginator().send();
+        let (mut start, mut end) = (None::<i64>, None::<i64>);
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %from_sdk("codepipeline:ListActionExecutions", e), "stage duration unknown");
+                    return None;
+                }
+            };
+            for action in page.action_execution_details().iter().filter(|a| a.stage_name() == Some(stage)) {
+                let millis = |t: &aws_smithy_types::DateTime| t.to_millis().ok();
+                if let Some(s) = action.start_time().and_then(millis) {
+                    start = Some(start.map_or(s, |x| x.min(s)));
+                }
+                if let Some(e) = action.last_update_time().and_then(millis) {
+                    end = Some(end.map_or(e, |x| x.max(e)));
+                }
+            }
+        }
+        let (start, end) = (start?, end?);
+        u64::try_from(end.saturating_sub(start)).ok()
+    }
+
     /// CodePipelines of the account and region of `config`.
     pub fn new(config: &AwsConfig) -> Self {
         Self::from_client(aws_sdk_codepipeline::Client::new(config.sdk_config()))
@@ -241,10 +262,11 @@ impl CodePipelines {
     }
 
     /// Follows execution `execution_id` of pipeline `name` until it ends (or `deadline` passes),
-    /// sending its stage transitions to `sink` as the library's events: each CodePipeline stage
-    /// (`Source`, `Build`, `Deploy`: [`Stage::Source`], [`Stage::Build`], [`Stage::Stack`]) as
-    /// [`EventKind::StageStarted`], [`EventKind::StageProgress`] and [`EventKind::StageFinished`]
-    /// (with the failing action's error message). How the execution ended is returned.
+    /// sending its stage transitions to `sink` as events that name each stage as the pipeline does:
+    /// [`EventKind::PipelineStageStarted`], [`EventKind::PipelineStageProgress`] and
+    /// [`EventKind::PipelineStageFinished`] (with the failing action's error message, and the stage's
+    /// duration from its actions' start and end times, read with `ListActionExecutions` once per
+    /// finished stage). How the execution ended is returned.
     ///
     /// # Errors
     /// [`Error::Timeout`] after `deadline`; AWS errors as usual.
@@ -285,9 +307,8 @@ impl CodePipelines {
                     if previous.as_deref() == Some(status.as_str()) {
                         continue;
                     }
-                    let library_stage = stage_of(&stage_name);
                     if previous.is_none() {
-                        emit(EventKind::StageStarted { stage: library_stage, environment: None });
+                        emit(EventKind::PipelineStageStarted { name: stage_name.clone() });
                     }
                     let failure = stage
                         .action_states()
@@ -304,16 +325,11 @@ impl CodePipelines {
                         _ => None,
                     };
                     match outcome {
-                        Some(outcome) => emit(EventKind::StageFinished {
-                            stage: library_stage,
-                            environment: None,
-                            duration_ms: 0,
-                            outcome,
-                        }),
-                        None => emit(EventKind::StageProgress {
-                            stage: library_stage,
-                            message: format!("{stage_name}: {status}"),
-                        }),
+                        Some(outcome) => {
+                            let duration_ms = self.stage_duration(name, execution_id, &stage_name).await;
+                            emit(EventKind::PipelineStageFinished { name: stage_name, duration_ms, outcome });
+                        }
+                        None => emit(EventKind::PipelineStageProgress { name: stage_name, status }),
                     }
                 }
                 let out = self

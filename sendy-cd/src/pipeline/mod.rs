@@ -674,10 +674,9 @@ impl PipelineBuilder {
         }
         self.poll.validate()?;
         self.health.validate()?;
-        if self.retry.max_attempts == 0 {
-            return bad("retry policy: max_attempts must be at least 1".into());
-        }
-        let recovery_retry = RetryPolicy { max_attempts: self.retry.max_attempts * 2, ..self.retry.clone() };
+        self.retry.validate()?;
+        let recovery_retry =
+            RetryPolicy { max_attempts: self.retry.max_attempts.saturating_mul(2), ..self.retry.clone() };
         let inner = Inner {
             cfg: Config {
                 source: self.source,
