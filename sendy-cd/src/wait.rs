@@ -1,7 +1,9 @@
 //! All waiting in the crate: polling a status until it is final, and retrying one call.
 //!
-//! Nothing else in the crate sleeps. Everything here runs on tokio's clock, so a test on a paused clock
-//! waits through an hour of polling in milliseconds.
+//! Polling and retrying sleep only here; the other sleeps of the crate are deliberate pauses the
+//! pipeline records as steps (the DNS TTL, a canary's bake) and the simulated account's own latencies.
+//! Everything runs on tokio's clock, so a test on a paused clock waits through an hour of polling in
+//! milliseconds.
 //!
 //! # Pacing
 //! A stage whose usual duration is known (the pipeline learns it from earlier runs of the same stage, or
@@ -48,8 +50,8 @@ pub struct PollPolicy {
     pub growth: f64,
     /// Random jitter applied to every interval, as a fraction (0.1 is ±10 %). Default 0.1.
     pub jitter: f64,
-    /// How early, as a fraction of the expected duration, dense polling starts. Default 0.1
-    /// (dense from 90 % of the expected duration).
+    /// How early, as a fraction of the expected duration, dense polling starts. Default 0.15
+    /// (dense from 85 % of the expected duration).
     pub lead: f64,
     /// A status call that does not answer within this is abandoned and counted as a transient error.
     /// Default 30 s.

@@ -15,6 +15,11 @@ file, adds it, openly:
 moto also forgets a stack's outputs when a change set creates or updates it (it builds them only in
 CreateStack and UpdateStack). This file rebuilds them after ExecuteChangeSet, as AWS shows them.
 
+moto also keeps a record created by CloudFormation under the name it was given (`app.sendy.test`)
+while ChangeResourceRecordSets stores names with the final dot (`app.sendy.test.`), so an UPSERT of
+a CloudFormation record adds a second record with the same set identifier. AWS treats both spellings
+as one name: this file stores every record name with its final dot, whichever way it was created.
+
 Everything else is moto as released. Usage: python serve.py -H 127.0.0.1 -p PORT
 """
 
@@ -22,11 +27,29 @@ from moto.cloudformation import models as cloudformation
 from moto.core.utils import utcnow
 from moto.ecs import models
 from moto.moto_api._internal import mock_random
+from moto.route53 import models as route53
 from moto.server import main
 
 _execute_change_set = cloudformation.CloudFormationBackend.execute_change_set
 _update_service = models.EC2ContainerServiceBackend.update_service
 _describe_services = models.EC2ContainerServiceBackend.describe_services
+_add_rrset = route53.FakeZone.add_rrset
+_upsert_rrset = route53.FakeZone.upsert_rrset
+
+
+def _fqdn(record_set):
+    name = record_set.get("Name")
+    if name and not name.endswith("."):
+        return {**record_set, "Name": name + "."}
+    return record_set
+
+
+def add_rrset(self, record_set):
+    return _add_rrset(self, _fqdn(record_set))
+
+
+def upsert_rrset(self, record_set):
+    return _upsert_rrset(self, _fqdn(record_set))
 
 
 def update_service(self, service_properties):
@@ -92,6 +115,8 @@ def execute_change_set(self, change_set_name, stack_name=None):
 
 
 cloudformation.CloudFormationBackend.execute_change_set = execute_change_set
+route53.FakeZone.add_rrset = add_rrset
+route53.FakeZone.upsert_rrset = upsert_rrset
 models.EC2ContainerServiceBackend.update_service = update_service
 models.EC2ContainerServiceBackend.describe_services = describe_services
 

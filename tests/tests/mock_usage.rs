@@ -1,5 +1,6 @@
 //! How a user's own test suite uses the `mock` feature: assert exactly which calls a pipeline makes.
-//! Here: when the build fails, nothing touches the stack, the service or the DNS weights.
+//! Here: when the build fails, nothing changes the stack, the service or the DNS weights (the
+//! pipeline only reads what the live service runs, first, and the weights).
 
 use std::sync::Arc;
 
@@ -19,6 +20,8 @@ fn untouched_environment(name: &str) -> Environment {
     stack.expect_plan().never();
     stack.expect_apply().never();
     let mut deployer = MockDeployer::new();
+    // Read once, before anything changes, for the environment with the traffic.
+    deployer.expect_revisions().times(..=1).returning(|| Ok(sendy_cd::ServiceRevisions::default()));
     deployer.expect_deploy().never();
     deployer.expect_rollback().never();
     Environment::builder(name)
