@@ -17,6 +17,7 @@ fn sendy_cd_py(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     backends::register(m)?;
     m.add_class::<model::Revision>()?;
+    m.add_class::<runtime::Pending>()?;
     m.add_class::<model::Event>()?;
     m.add_class::<model::StageRecord>()?;
     m.add_class::<model::ExecutionRecord>()?;

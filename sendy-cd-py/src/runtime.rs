@@ -10,9 +10,13 @@
 //! pipeline execution is then undone as on any cancellation) and raises `KeyboardInterrupt` once it
 //! has stopped; a second Ctrl-C raises at once. An `_async` twin returns an asyncio awaitable whose
 //! work runs in the background (on the shared runtime, or on a helper thread driving the simulated
-//! one); cancelling the awaitable cancels the work the same way.
+//! one); cancelling the awaitable cancels the work the same way. No engine thread enters the
+//! interpreter to hand an awaitable its result (see [`Rt::awaitable`]).
 
 use std::future::Future;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
@@ -20,6 +24,7 @@ use std::time::Duration;
 
 use atomic_waker::AtomicWaker;
 
+use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
 use tokio::runtime::{Handle, Runtime};
@@ -196,9 +201,14 @@ impl Rt {
         }
     }
 
-    /// Runs `fut` and returns an asyncio awaitable of its result (it needs a running event loop).
-    /// Cancelling the awaitable cancels `cancel`; the event loop that awaits is the one Python
-    /// backends' coroutines run on.
+    /// Runs `fut` for an asyncio caller: returns a coroutine that starts the work when first awaited
+    /// (on the awaiting loop, where Python backends' coroutines then run) and returns its result.
+    /// Cancelling the coroutine cancels `cancel`.
+    ///
+    /// No thread of the engine enters the interpreter to deliver the result: the work stores it and
+    /// writes one byte to a socket the loop watches (`sendy_cd._aio.wait`), and the loop's own thread
+    /// converts it. A thread delivering a result through `call_soon_threadsafe` could still be inside
+    /// the interpreter when `asyncio.run` returned and the interpreter exited, which aborted it.
     pub(crate) fn awaitable<'py, T>(
         &self,
         py: Python<'py>,
@@ -208,19 +218,72 @@ impl Rt {
     where
         T: for<'a> IntoPyObject<'a> + Send + 'static,
     {
-        let event_loop = pyo3_async_runtimes::get_running_loop(py)?.unbind();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.spawn(EVENT_LOOP.scope(Some(Arc::new(event_loop)), async move {
-            let _ = tx.send(fut.await);
-        }));
-        let guard = cancel.map(CancellationToken::drop_guard);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let out = rx.await.map_err(|_| SendyError::new_err("the runtime stopped"));
-            if let Some(guard) = guard {
-                guard.disarm();
-            }
-            out?
-        })
+        let (reader, writer) = UnixStream::pair()
+            .map_err(|e| SendyError::new_err(format!("cannot make the socket pair an awaitable needs: {e}")))?;
+        let slot: Arc<Mutex<Option<Deliver>>> = Arc::default();
+        let result = Arc::clone(&slot);
+        let rt = self.clone();
+        let start: Start = Box::new(move |event_loop| {
+            rt.spawn(EVENT_LOOP.scope(Some(Arc::new(event_loop)), async move {
+                let out = fut.await;
+                let deliver: Deliver = Box::new(move |py| {
+                    let value = out?;
+                    value.into_py_any(py)
+                });
+                *result.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(deliver);
+                // The loop may be gone (the awaitable was dropped): nobody is waiting then.
+                let _ = (&writer).write_all(&[1]);
+            }));
+        });
+        let pending = Pending { start: Mutex::new(Some(start)), slot, reader, cancel };
+        py.import("sendy_cd._aio")?.getattr("wait")?.call1((pending,))
+    }
+}
+
+/// Starts the work of an awaitable, with the event loop that awaits it.
+type Start = Box<dyn FnOnce(Py<PyAny>) + Send>;
+
+/// Turns the work's result into Python, on the loop's thread.
+type Deliver = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send>;
+
+/// The native half of an awaitable (see [`Rt::awaitable`]); `sendy_cd._aio.wait` drives it.
+#[pyclass(module = "sendy_cd._sendy_cd", frozen)]
+pub(crate) struct Pending {
+    start: Mutex<Option<Start>>,
+    slot: Arc<Mutex<Option<Deliver>>>,
+    reader: UnixStream,
+    cancel: Option<CancellationToken>,
+}
+
+#[pymethods]
+impl Pending {
+    /// The socket that becomes readable when the result is there.
+    fn fileno(&self) -> i32 {
+        self.reader.as_raw_fd()
+    }
+
+    /// Starts the work (once), with Python backends' coroutines on `event_loop`.
+    fn start(&self, event_loop: Py<PyAny>) {
+        let start = self.start.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(start) = start {
+            start(event_loop);
+        }
+    }
+
+    /// Cancels the work (an execution then undoes what it changed).
+    fn cancel(&self) {
+        if let Some(cancel) = &self.cancel {
+            cancel.cancel();
+        }
+    }
+
+    /// The result, once the socket was readable.
+    fn result(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let deliver = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        match deliver {
+            Some(deliver) => deliver(py),
+            None => Err(SendyError::new_err("the result was taken already, or the work has not finished")),
+        }
     }
 }
 

@@ -130,3 +130,9 @@ def test_event_stream_async_iteration(account: Account) -> None:
         assert (await run).succeeded and kinds[0] == "execution_started"
 
     asyncio.run(main())
+
+
+def test_asyncio_run_takes_an_async_call_directly(account: Account) -> None:
+    pipeline = simulated_pipeline(account)
+    record = asyncio.run(pipeline.run_async(account.push("main", "Awaited directly")))
+    assert record.succeeded and record.kind == "deploy"

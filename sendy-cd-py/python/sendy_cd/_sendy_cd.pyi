@@ -17,6 +17,7 @@ from sendy_cd.protocols import (
 
 __all__ = [
     "__version__",
+    "Pending",
     "SendyError",
     "InvalidInputError",
     "InvalidConfigError",
@@ -89,6 +90,15 @@ class Deployer: ...
 class DnsSwitch: ...
 @disjoint_base
 class Verifier: ...
+
+@final
+class Pending:
+    """The native half of an ``_async`` call's awaitable (internal: ``sendy_cd._aio.wait`` drives it)."""
+
+    def fileno(self) -> int: ...
+    def start(self, event_loop: Any) -> None: ...
+    def cancel(self) -> None: ...
+    def result(self) -> Any: ...
 
 @final
 class Revision:
