@@ -240,6 +240,7 @@ pub(crate) struct PipelineBuilder {
     health_check: Option<sendy_cd::HealthCheck>,
     sinks: Vec<Arc<Py<PyAny>>>,
     expected: Vec<(sendy_cd::Stage, Duration)>,
+    seed: Option<u64>,
     rts: Vec<Rt>,
 }
 
@@ -301,8 +302,17 @@ impl PipelineBuilder {
         slf.sinks.push(Arc::new(callback.clone().unbind()));
         Ok(slf)
     }
+    /// Seeds the pipeline's random choices (polling and retry jitter): with the same account seed, the
+    /// same revision gives the same record, whether run with `run()` or `start()`.
+    fn seed(mut slf: PyRefMut<'_, Self>, seed: u64) -> PyRefMut<'_, Self> {
+        slf.seed = Some(seed);
+        slf
+    }
     fn build(&self) -> PyResult<Pipeline> {
         let mut b = sendy_cd::Pipeline::builder();
+        if let Some(seed) = self.seed {
+            b = b.seed(seed);
+        }
         if let Some(s) = &self.source {
             b = b.source(s.clone());
         }

@@ -29,6 +29,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyAny;
 use tokio::runtime::{Handle, Runtime};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::errors::SendyError;
 
@@ -148,7 +149,8 @@ impl Rt {
             self.drive(async move {
                 let interrupt = Interrupt::register();
                 let calls = Arc::new(PyCalls::default());
-                let mut fut = std::pin::pin!(PY_CALLS.scope(calls.clone(), fut));
+                let work = PY_CALLS.scope(calls.clone(), fut);
+                let mut fut = std::pin::pin!(self.as_task(work));
                 let mut out: Option<T> = None;
                 let mut interrupted: Option<PyErr> = None;
                 let mut registered = None;
@@ -190,12 +192,42 @@ impl Rt {
         })
     }
 
-    /// Starts `fut` in the background and returns at once: on the shared runtime, or on a thread that
-    /// drives the simulated runtime until `fut` is done.
+    /// `work` as the simulated runtime sees it: a task of its own (aborted if the returned future is
+    /// dropped), so that whichever thread drives the runtime runs it, and the paused clock never
+    /// advances while it is ready to run. Driven as the plain future of one thread's `block_on`, it
+    /// was invisible to a runtime driven by another thread at the same time (an event iterator, a
+    /// second pipeline): that thread, finding no task ready, advanced the clock to the next timer, a
+    /// deadline, and the execution failed ("verification did not finish within 600s"). On the real
+    /// clock `work` runs as it is, on the calling thread.
+    fn as_task<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> std::pin::Pin<Box<dyn Future<Output = T> + Send>> {
+        if self.simulated.is_none() {
+            return Box::pin(work);
+        }
+        let task = AbortOnDropHandle::new(self.handle.spawn(work));
+        Box::pin(async move {
+            match task.await {
+                Ok(value) => value,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Aborted: only when this future is dropped, and then nobody polls it.
+                Err(_) => std::future::pending().await,
+            }
+        })
+    }
+
+    /// Starts `fut` in the background and returns at once: on the shared runtime, or as a task of the
+    /// simulated runtime with a thread that drives that runtime until the task is done.
     pub(crate) fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
         if self.simulated.is_some() {
             let rt = self.clone();
-            let _ = std::thread::Builder::new().name("sendy-cd-sim".into()).spawn(move || rt.drive(fut));
+            let task = self.handle.spawn(fut);
+            let _ = std::thread::Builder::new().name("sendy-cd-sim".into()).spawn(move || {
+                rt.drive(async move {
+                    let _ = task.await;
+                })
+            });
         } else {
             self.handle.spawn(fut);
         }

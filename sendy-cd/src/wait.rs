@@ -278,6 +278,8 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// An attempt that does not answer within this is abandoned and counted as transient. Default 30 s.
     pub call_timeout: Duration,
+    /// Seeds the backoff jitter, for reproducible runs. Default `None`: a fresh random seed per call.
+    pub seed: Option<u64>,
 }
 
 impl Default for RetryPolicy {
@@ -287,6 +289,7 @@ impl Default for RetryPolicy {
             base: Duration::from_millis(500),
             max_backoff: Duration::from_secs(20),
             call_timeout: Duration::from_secs(30),
+            seed: None,
         }
     }
 }
@@ -327,7 +330,7 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let mut rng = fastrand::Rng::new();
+        let mut rng = self.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
         let mut attempt = 0u32;
         loop {
             attempt = attempt.saturating_add(1);

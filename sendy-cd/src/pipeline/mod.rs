@@ -354,6 +354,7 @@ pub struct PipelineBuilder {
     expected: BTreeMap<Stage, Duration>,
     sinks: Vec<Arc<dyn EventSink>>,
     watch_interval: Duration,
+    seed: Option<u64>,
 }
 
 impl Pipeline {
@@ -373,6 +374,7 @@ impl Pipeline {
             expected: BTreeMap::new(),
             sinks: vec![],
             watch_interval: Duration::from_secs(30),
+            seed: None,
         }
     }
 
@@ -604,6 +606,16 @@ impl PipelineBuilder {
         self
     }
 
+    /// Seeds every random choice the pipeline makes (the jitter of polling and of retries), so that
+    /// the same inputs give the same record: on the simulated account with the same
+    /// [`SimConfig::seed`](crate::memory::SimConfig::seed), the same stages, steps, durations and
+    /// outcome (wall-clock timestamps aside). Default: fresh randomness. Overrides the seeds of the
+    /// policies given.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
     /// How environments are checked. Default [`HealthCheck::default`].
     pub fn health_check(mut self, health: HealthCheck) -> Self {
         self.health = health;
@@ -638,7 +650,11 @@ impl PipelineBuilder {
     /// identifier, several environments under all-at-once without a DNS switch, canary steps that are
     /// not strictly increasing up to 100, a zero deadline or watch interval, or an invalid policy or
     /// health check; [`Error::InvalidInput`] for a malformed branch.
-    pub fn build(self) -> Result<Pipeline> {
+    pub fn build(mut self) -> Result<Pipeline> {
+        if let Some(seed) = self.seed {
+            self.poll.seed = Some(seed);
+            self.retry.seed = Some(seed);
+        }
         let bad = |m: String| Err(Error::InvalidConfig(m));
         let branch = BranchName::parse(self.branch)?;
         let Some(builder) = self.builder else { return bad("a pipeline needs a builder".into()) };
