@@ -1,13 +1,12 @@
 //! `aws`: the AWS configuration and backends, and the live HTTP verifier and git sources.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use pyo3::prelude::*;
 
 use crate::backends::{Builder, Deployer, DnsSwitch, Source, Stack, Verifier};
 use crate::errors::py;
-use crate::model::seconds;
+use crate::model::{Int, Secs, seconds};
 use crate::runtime::Rt;
 
 /// Where and as whom AWS is called: the standard chain (environment, profiles, SSO, instance roles),
@@ -21,9 +20,9 @@ fn builder(
     region: Option<&str>,
     profile: Option<&str>,
     endpoint: Option<&str>,
-    max_attempts: Option<u32>,
-    connect_timeout: Option<f64>,
-    attempt_timeout: Option<f64>,
+    max_attempts: Option<Int<u32>>,
+    connect_timeout: Option<Secs>,
+    attempt_timeout: Option<Secs>,
 ) -> PyResult<sendy_cd::aws::AwsConfigBuilder> {
     let mut b = sendy_cd::aws::AwsConfig::builder();
     if let Some(r) = region {
@@ -35,7 +34,7 @@ fn builder(
     if let Some(e) = endpoint {
         b = b.endpoint(e);
     }
-    if let Some(n) = max_attempts {
+    if let Some(Int(n)) = max_attempts {
         b = b.max_attempts(n);
     }
     if let Some(t) = connect_timeout {
@@ -58,9 +57,9 @@ impl AwsConfig {
         region: Option<&str>,
         profile: Option<&str>,
         endpoint: Option<&str>,
-        max_attempts: Option<u32>,
-        connect_timeout: Option<f64>,
-        attempt_timeout: Option<f64>,
+        max_attempts: Option<Int<u32>>,
+        connect_timeout: Option<Secs>,
+        attempt_timeout: Option<Secs>,
     ) -> PyResult<AwsConfig> {
         let b = builder(region, profile, endpoint, max_attempts, connect_timeout, attempt_timeout)?;
         let inner = py(Rt::real().block_on(py_, None, b.load())?)?;
@@ -75,9 +74,9 @@ impl AwsConfig {
         region: Option<&str>,
         profile: Option<&str>,
         endpoint: Option<&str>,
-        max_attempts: Option<u32>,
-        connect_timeout: Option<f64>,
-        attempt_timeout: Option<f64>,
+        max_attempts: Option<Int<u32>>,
+        connect_timeout: Option<Secs>,
+        attempt_timeout: Option<Secs>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let b = builder(region, profile, endpoint, max_attempts, connect_timeout, attempt_timeout)?;
         Rt::real().awaitable(py_, None, async move { py(b.load().await).map(|inner| AwsConfig { inner }) })
@@ -156,14 +155,14 @@ impl Route53Dns {
         zone_id: &str,
         name: &str,
         record_type: Option<&str>,
-        ttl: Option<u64>,
+        ttl: Option<Secs>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let mut d = py(live(|| sendy_cd::aws::Route53Dns::new(&config.inner, zone_id, name)))?;
         if let Some(t) = record_type {
             d = py(d.record_type(t))?;
         }
         if let Some(t) = ttl {
-            d = py(d.ttl(Duration::from_secs(t)))?;
+            d = py(d.ttl(seconds("ttl", t)?))?;
         }
         Ok(PyClassInitializer::from(DnsSwitch::new(Arc::new(d), Some(Rt::real()))).add_subclass(Route53Dns {}))
     }

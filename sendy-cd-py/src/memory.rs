@@ -8,7 +8,7 @@ use sendy_cd::memory::{self, Behavior, Fault, Health, Injection, Op};
 
 use crate::backends::{Builder, Deployer, DnsSwitch, Source, Stack, Verifier};
 use crate::errors::{InvalidInputError, py};
-use crate::model::{Revision, seconds, weights};
+use crate::model::{Int, Revision, Secs, seconds, weights};
 use crate::pipeline::Environment;
 use crate::runtime::Rt;
 
@@ -23,18 +23,21 @@ pub(crate) struct SimConfig {
 #[pymethods]
 impl SimConfig {
     #[new]
-    #[pyo3(signature = (*, build_duration = 300.0, stack_duration = 180.0, rollout_duration = 120.0, dns_propagation = 30.0, ttl = 60.0, probe_latency = 0.02, desired_count = 2, jitter = 0.0, seed = 1, registry = None, repository = None, domain = None))]
+    #[pyo3(
+        text_signature = "(*, build_duration=300.0, stack_duration=180.0, rollout_duration=120.0, dns_propagation=30.0, ttl=60.0, probe_latency=0.02, desired_count=2, jitter=0.0, seed=1, registry=None, repository=None, domain=None)"
+    )]
+    #[pyo3(signature = (*, build_duration = Secs(300.0), stack_duration = Secs(180.0), rollout_duration = Secs(120.0), dns_propagation = Secs(30.0), ttl = Secs(60.0), probe_latency = Secs(0.02), desired_count = Int(2), jitter = 0.0, seed = Int(1), registry = None, repository = None, domain = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        build_duration: f64,
-        stack_duration: f64,
-        rollout_duration: f64,
-        dns_propagation: f64,
-        ttl: f64,
-        probe_latency: f64,
-        desired_count: u32,
+        build_duration: Secs,
+        stack_duration: Secs,
+        rollout_duration: Secs,
+        dns_propagation: Secs,
+        ttl: Secs,
+        probe_latency: Secs,
+        desired_count: Int<u32>,
         jitter: f64,
-        seed: u64,
+        seed: Int<u64>,
         registry: Option<String>,
         repository: Option<String>,
         domain: Option<String>,
@@ -48,9 +51,9 @@ impl SimConfig {
                 dns_propagation: seconds("dns_propagation", dns_propagation)?,
                 ttl: seconds("ttl", ttl)?,
                 probe_latency: seconds("probe_latency", probe_latency)?,
-                desired_count,
+                desired_count: desired_count.0,
                 jitter,
-                seed,
+                seed: seed.0,
                 registry: registry.unwrap_or(d.registry),
                 repository: repository.unwrap_or(d.repository),
                 domain: domain.unwrap_or(d.domain),
@@ -153,8 +156,9 @@ impl Account {
     /// Makes calls to `op` fail: `fault` is `fail` (a non-retryable error), `throttle`, `transient`,
     /// `hang` (never answers) or `lose_answer` (the call takes effect, its answer is lost); the first `after` calls are spared, then `times` calls fail (all of them
     /// if None).
-    #[pyo3(signature = (op, fault, *, after = 0, times = None))]
-    fn inject(&self, op: &str, fault: &str, after: u32, times: Option<u32>) -> PyResult<()> {
+    #[pyo3(signature = (op, fault, *, after = Int(0), times = None), text_signature = "($self, op, fault, *, after=0, times=None)")]
+    fn inject(&self, op: &str, fault: &str, after: Int<u32>, times: Option<Int<u32>>) -> PyResult<()> {
+        let (after, times) = (after.0, times.map(|t| t.0));
         let fault = match fault {
             "fail" => Fault::Fail,
             "throttle" => Fault::Throttle,

@@ -18,9 +18,77 @@ fn to_json(value: &impl Serialize) -> PyResult<String> {
 }
 
 /// `s` seconds as a duration; InvalidInputError names `name` for a negative or non-finite value.
-pub(crate) fn seconds(name: &str, s: f64) -> PyResult<std::time::Duration> {
-    std::time::Duration::try_from_secs_f64(s)
-        .map_err(|_| InvalidInputError::new_err(format!("{name}: {s} is not a duration in seconds")))
+pub(crate) fn seconds(name: &str, s: Secs) -> PyResult<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(s.0)
+        .map_err(|_| InvalidInputError::new_err(format!("{name}: {} is not a duration in seconds", s.0)))
+}
+
+/// A duration argument: seconds as an `int` or a `float`, or a `datetime.timedelta`. A value no
+/// float can hold is an `InvalidInputError` (never an `OverflowError`); a value of another type is a
+/// `TypeError`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Secs(pub(crate) f64);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Secs {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let py = obj.py();
+        let timedelta = py.import("datetime")?.getattr("timedelta")?;
+        let value = if obj.is_instance(&timedelta)? { obj.call_method0("total_seconds")? } else { obj.to_owned() };
+        match value.extract::<f64>() {
+            Ok(s) => Ok(Secs(s)),
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) => Err(InvalidInputError::new_err(
+                format!("{} seconds is out of range", sendy_cd::error::truncate(&value.to_string())),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// An integer argument that must fit `T`: negative or too large values are an `InvalidInputError`
+/// naming the range (never an `OverflowError`); a value of another type is a `TypeError`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Int<T>(pub(crate) T);
+
+impl<'a, 'py, T> FromPyObject<'a, 'py> for Int<T>
+where
+    T: TryFrom<i128> + num_range::Range,
+{
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let py = obj.py();
+        let shown = sendy_cd::error::truncate(&obj.to_owned().to_string());
+        let out_of_range = || InvalidInputError::new_err(format!("{shown} is not an integer in {}", T::RANGE));
+        let wide = match obj.extract::<i128>() {
+            Ok(v) => v,
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) => return Err(out_of_range()),
+            Err(e) => return Err(e),
+        };
+        T::try_from(wide).map(Int).map_err(|_| out_of_range())
+    }
+}
+
+/// The range of each integer type arguments take, for error messages.
+pub(crate) mod num_range {
+    /// An integer type's range, as text.
+    pub(crate) trait Range {
+        /// `0..=255` and so on.
+        const RANGE: &'static str;
+    }
+    impl Range for u8 {
+        const RANGE: &'static str = "0..=255";
+    }
+    impl Range for u16 {
+        const RANGE: &'static str = "0..=65535";
+    }
+    impl Range for u32 {
+        const RANGE: &'static str = "0..=4294967295";
+    }
+    impl Range for u64 {
+        const RANGE: &'static str = "0..=18446744073709551615";
+    }
 }
 
 /// A commit of a branch, as deployed.

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backends::{Builder, Deployer, DnsSwitch, Source, Stack, Verifier};
 use crate::errors::{InvalidConfigError, InvalidInputError, SendyError, py, to_py};
-use crate::model::{Event, ExecutionRecord, Revision, seconds};
+use crate::model::{Event, ExecutionRecord, Int, Revision, Secs, seconds};
 use crate::runtime::Rt;
 
 /// How traffic moves to a new revision: `Strategy.all_at_once()`, `Strategy.blue_green()` (the
@@ -36,9 +36,11 @@ impl Strategy {
     /// Like blue/green, but the new environment's share moves through `steps` (percent, strictly
     /// increasing, ending at 100), baking `bake` seconds and verifying at each.
     #[staticmethod]
-    #[pyo3(signature = (steps = vec![10, 50, 100], bake = 300.0))]
-    fn canary(steps: Vec<u8>, bake: f64) -> PyResult<Self> {
-        Ok(Strategy { inner: sendy_cd::Strategy::Canary(sendy_cd::Canary { steps, bake: seconds("bake", bake)? }) })
+    #[pyo3(signature = (steps = vec![Int(10), Int(50), Int(100)], bake = Secs(300.0)), text_signature = "(steps=..., bake=300.0)")]
+    fn canary(steps: Vec<Int<u8>>, bake: Secs) -> PyResult<Self> {
+        let canary = sendy_cd::Canary { steps: steps.into_iter().map(|s| s.0).collect(), bake: seconds("bake", bake)? };
+        canary.validate().map_err(|e| InvalidInputError::new_err(e.to_string()))?;
+        Ok(Strategy { inner: sendy_cd::Strategy::Canary(canary) })
     }
     #[getter]
     fn name(&self) -> &'static str {
@@ -59,25 +61,29 @@ pub(crate) struct HealthCheck {
 #[pymethods]
 impl HealthCheck {
     #[new]
-    #[pyo3(signature = (path = "/health", expected_status = 200, consecutive_successes = 3, failure_threshold = 3, request_timeout = 5.0, interval = 2.0))]
+    #[pyo3(
+        text_signature = "(path='/health', expected_status=200, consecutive_successes=3, failure_threshold=3, request_timeout=5.0, interval=2.0)"
+    )]
+    #[pyo3(signature = (path = "/health", expected_status = Int(200), consecutive_successes = Int(3), failure_threshold = Int(3), request_timeout = Secs(5.0), interval = Secs(2.0)))]
     fn new(
         path: &str,
-        expected_status: u16,
-        consecutive_successes: u32,
-        failure_threshold: u32,
-        request_timeout: f64,
-        interval: f64,
+        expected_status: Int<u16>,
+        consecutive_successes: Int<u32>,
+        failure_threshold: Int<u32>,
+        request_timeout: Secs,
+        interval: Secs,
     ) -> PyResult<Self> {
-        Ok(HealthCheck {
-            inner: sendy_cd::HealthCheck {
-                path: path.to_owned(),
-                expected_status,
-                consecutive_successes,
-                failure_threshold,
-                request_timeout: seconds("request_timeout", request_timeout)?,
-                interval: seconds("interval", interval)?,
-            },
-        })
+        let inner = sendy_cd::HealthCheck {
+            path: path.to_owned(),
+            expected_status: expected_status.0,
+            consecutive_successes: consecutive_successes.0,
+            failure_threshold: failure_threshold.0,
+            request_timeout: seconds("request_timeout", request_timeout)?,
+            interval: seconds("interval", interval)?,
+        };
+        // Checked here, at the call that received the values.
+        inner.validate().map_err(|e| InvalidInputError::new_err(e.to_string()))?;
+        Ok(HealthCheck { inner })
     }
     #[getter]
     fn path(&self) -> String {
@@ -286,7 +292,7 @@ impl PipelineBuilder {
     fn expected_duration<'py>(
         mut slf: PyRefMut<'py, Self>,
         stage: &str,
-        seconds_: f64,
+        seconds_: Secs,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let stage = parse_stage(stage)?;
         let d = seconds("expected_duration", seconds_)?;
@@ -304,8 +310,8 @@ impl PipelineBuilder {
     }
     /// Seeds the pipeline's random choices (polling and retry jitter): with the same account seed, the
     /// same revision gives the same record, whether run with `run()` or `start()`.
-    fn seed(mut slf: PyRefMut<'_, Self>, seed: u64) -> PyRefMut<'_, Self> {
-        slf.seed = Some(seed);
+    fn seed(mut slf: PyRefMut<'_, Self>, seed: Int<u64>) -> PyRefMut<'_, Self> {
+        slf.seed = Some(seed.0);
         slf
     }
     fn build(&self) -> PyResult<Pipeline> {
@@ -393,7 +399,7 @@ impl Pipeline {
 
     fn watch_future(
         &self,
-        timeout: Option<f64>,
+        timeout: Option<Secs>,
         cancel: &CancellationToken,
     ) -> PyResult<impl Future<Output = Result<Vec<sendy_cd::ExecutionRecord>, sendy_cd::Error>> + Send + 'static> {
         let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
@@ -453,7 +459,7 @@ impl Pipeline {
     /// Deploys each new revision of the branch as it appears, until `timeout` seconds pass (on the
     /// pipeline's clock) or Ctrl-C; returns the records of the executions it ran.
     #[pyo3(signature = (timeout = None))]
-    fn watch(&self, py_: Python<'_>, timeout: Option<f64>) -> PyResult<Vec<ExecutionRecord>> {
+    fn watch(&self, py_: Python<'_>, timeout: Option<Secs>) -> PyResult<Vec<ExecutionRecord>> {
         let cancel = CancellationToken::new();
         let fut = self.watch_future(timeout, &cancel)?;
         records(self.rt.block_on(py_, Some(cancel), fut)?)
@@ -461,7 +467,7 @@ impl Pipeline {
 
     /// `watch` for asyncio: runs until `timeout` or until the awaitable is cancelled.
     #[pyo3(signature = (timeout = None))]
-    fn watch_async<'py>(&self, py_: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn watch_async<'py>(&self, py_: Python<'py>, timeout: Option<Secs>) -> PyResult<Bound<'py, PyAny>> {
         let cancel = CancellationToken::new();
         let fut = self.watch_future(timeout, &cancel)?;
         self.rt.awaitable(py_, Some(cancel), async move { records(fut.await) })

@@ -2,6 +2,7 @@
 and `sendy_cd.aws` instead."""
 
 import os
+from datetime import timedelta
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Union, final
 
 from typing_extensions import disjoint_base
@@ -14,6 +15,9 @@ from sendy_cd.protocols import (
     StackProtocol,
     VerifierProtocol,
 )
+
+# A duration argument: seconds (int or float) or a timedelta.
+_Seconds = Union[float, timedelta]
 
 __all__ = [
     "__version__",
@@ -199,12 +203,12 @@ class SimConfig:
     def __new__(
         cls,
         *,
-        build_duration: float = 300.0,
-        stack_duration: float = 180.0,
-        rollout_duration: float = 120.0,
-        dns_propagation: float = 30.0,
-        ttl: float = 60.0,
-        probe_latency: float = 0.02,
+        build_duration: _Seconds = 300.0,
+        stack_duration: _Seconds = 180.0,
+        rollout_duration: _Seconds = 120.0,
+        dns_propagation: _Seconds = 30.0,
+        ttl: _Seconds = 60.0,
+        probe_latency: _Seconds = 0.02,
         desired_count: int = 2,
         jitter: float = 0.0,
         seed: int = 1,
@@ -260,7 +264,7 @@ class Strategy:
     @staticmethod
     def blue_green() -> Strategy: ...
     @staticmethod
-    def canary(steps: List[int] = ..., bake: float = 300.0) -> Strategy: ...
+    def canary(steps: List[int] = ..., bake: _Seconds = 300.0) -> Strategy: ...
     @property
     def name(self) -> str: ...
 
@@ -272,8 +276,8 @@ class HealthCheck:
         expected_status: int = 200,
         consecutive_successes: int = 3,
         failure_threshold: int = 3,
-        request_timeout: float = 5.0,
-        interval: float = 2.0,
+        request_timeout: _Seconds = 5.0,
+        interval: _Seconds = 2.0,
     ) -> HealthCheck: ...
     @property
     def path(self) -> str: ...
@@ -312,7 +316,7 @@ class PipelineBuilder:
     def branch(self, branch: str) -> PipelineBuilder: ...
     def health_check(self, health_check: HealthCheck) -> PipelineBuilder: ...
     def seed(self, seed: int) -> PipelineBuilder: ...
-    def expected_duration(self, stage: str, seconds_: float) -> PipelineBuilder: ...
+    def expected_duration(self, stage: str, seconds_: _Seconds) -> PipelineBuilder: ...
     def sink(self, callback: Callable[[Event], Any]) -> PipelineBuilder: ...
     def build(self) -> Pipeline: ...
 
@@ -323,8 +327,8 @@ class Pipeline:
     def run(self, revision: Revision) -> ExecutionRecord: ...
     def run_async(self, revision: Revision) -> Awaitable[ExecutionRecord]: ...
     def start(self, revision: Revision) -> Execution: ...
-    def watch(self, timeout: Optional[float] = None) -> List[ExecutionRecord]: ...
-    def watch_async(self, timeout: Optional[float] = None) -> Awaitable[List[ExecutionRecord]]: ...
+    def watch(self, timeout: Optional[_Seconds] = None) -> List[ExecutionRecord]: ...
+    def watch_async(self, timeout: Optional[_Seconds] = None) -> Awaitable[List[ExecutionRecord]]: ...
     def switch_back(self) -> ExecutionRecord: ...
     def switch_back_async(self) -> Awaitable[ExecutionRecord]: ...
     def redeploy(self, commit: str) -> ExecutionRecord: ...
@@ -366,8 +370,8 @@ class AwsConfig:
         profile: Optional[str] = None,
         endpoint: Optional[str] = None,
         max_attempts: Optional[int] = None,
-        connect_timeout: Optional[float] = None,
-        attempt_timeout: Optional[float] = None,
+        connect_timeout: Optional[_Seconds] = None,
+        attempt_timeout: Optional[_Seconds] = None,
     ) -> AwsConfig: ...
     @staticmethod
     def load_async(
@@ -376,8 +380,8 @@ class AwsConfig:
         profile: Optional[str] = None,
         endpoint: Optional[str] = None,
         max_attempts: Optional[int] = None,
-        connect_timeout: Optional[float] = None,
-        attempt_timeout: Optional[float] = None,
+        connect_timeout: Optional[_Seconds] = None,
+        attempt_timeout: Optional[_Seconds] = None,
     ) -> Awaitable[AwsConfig]: ...
     @property
     def region(self) -> Optional[str]: ...
@@ -397,7 +401,7 @@ class EcsDeployer(Deployer):
 @final
 class Route53Dns(DnsSwitch):
     def __new__(
-        cls, config: AwsConfig, zone_id: str, name: str, *, record_type: Optional[str] = None, ttl: Optional[int] = None
+        cls, config: AwsConfig, zone_id: str, name: str, *, record_type: Optional[str] = None, ttl: Optional[_Seconds] = None
     ) -> Route53Dns: ...
 
 @final

@@ -197,6 +197,23 @@ pub struct Canary {
     pub bake: Duration,
 }
 
+impl Canary {
+    /// Checks the steps: strictly increasing, from above 0 to 100.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the steps.
+    pub fn validate(&self) -> Result<()> {
+        let increasing = self.steps.windows(2).all(|w| w[0] < w[1]);
+        if self.steps.first().is_none_or(|first| *first == 0) || !increasing || self.steps.last() != Some(&100) {
+            return Err(Error::InvalidConfig(format!(
+                "canary steps {:?} must increase strictly from above 0 to 100",
+                self.steps
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Canary {
     fn default() -> Self {
         Canary { steps: vec![10, 50, 100], bake: Duration::from_secs(300) }
@@ -679,10 +696,7 @@ impl PipelineBuilder {
             }
         }
         if let Strategy::Canary(c) = &self.strategy {
-            let increasing = c.steps.windows(2).all(|w| w[0] < w[1]);
-            if c.steps.is_empty() || !increasing || c.steps[0] == 0 || c.steps.last() != Some(&100) {
-                return bad(format!("canary steps {:?} must increase strictly from above 0 to 100", c.steps));
-            }
+            c.validate()?;
         }
         let d = &self.deadlines;
         if [d.build, d.stack, d.rollout, d.verify, d.traffic, self.watch_interval].iter().any(Duration::is_zero) {
