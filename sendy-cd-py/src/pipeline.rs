@@ -348,7 +348,14 @@ impl PipelineBuilder {
             b = b.sink(Arc::new(move |event: &sendy_cd::Event| {
                 Python::attach(|py| {
                     if let Err(e) = callback.bind(py).call1((Event::new(event.clone()),)) {
-                        e.write_unraisable(py, Some(callback.bind(py)));
+                        if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                            // Ctrl-C came while the sink ran: the blocking call waiting for this
+                            // work takes it at its next check (within 100 ms), cancels and undoes
+                            // the execution, and raises it.
+                            crate::runtime::interrupted();
+                        } else {
+                            e.write_unraisable(py, Some(callback.bind(py)));
+                        }
                     }
                 });
             }));

@@ -19,12 +19,13 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use atomic_waker::AtomicWaker;
 
 use pyo3::IntoPyObjectExt;
+use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
 use tokio::runtime::{Handle, Runtime};
@@ -76,13 +77,12 @@ impl Interrupt {
         interrupt
     }
 
-    /// Whether the tick came. `registered` keeps the waker last registered, so that the common case
-    /// (the same waker, polled at every step of the work) costs a pointer comparison and an atomic load.
-    fn poll_due(&self, cx: &mut Context<'_>, registered: &mut Option<Waker>) -> bool {
-        if !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            self.waker.register(cx.waker());
-            *registered = Some(cx.waker().clone());
-        }
+    /// Whether the tick came. The waker is registered on every poll: a wake takes the registered
+    /// waker, so skipping the registration when the waker had not changed left later ticks with
+    /// nobody to wake (hidden while the blocking call's own future was the work, polled at every
+    /// step; fatal to Ctrl-C once the work became a task of its own).
+    fn poll_due(&self, cx: &mut Context<'_>) -> bool {
+        self.waker.register(cx.waker());
         self.due.load(Ordering::Acquire) && self.due.swap(false, Ordering::AcqRel)
     }
 }
@@ -153,7 +153,6 @@ impl Rt {
                 let mut fut = std::pin::pin!(self.as_task(work));
                 let mut out: Option<T> = None;
                 let mut interrupted: Option<PyErr> = None;
-                let mut registered = None;
                 loop {
                     let step = std::future::poll_fn(|cx| {
                         if out.is_none() {
@@ -163,7 +162,7 @@ impl Rt {
                         } else if calls.poll_drained(cx) {
                             return Poll::Ready(Step::Drained);
                         }
-                        if interrupt.poll_due(cx, &mut registered) { Poll::Ready(Step::Tick) } else { Poll::Pending }
+                        if interrupt.poll_due(cx) { Poll::Ready(Step::Tick) } else { Poll::Pending }
                     })
                     .await;
                     match step {
@@ -176,7 +175,16 @@ impl Rt {
                             return interrupted.map_or(Ok(out), Err);
                         }
                         Step::Tick => {
-                            if let Err(e) = Python::attach(|py| py.check_signals()) {
+                            let signal = Python::attach(|py| {
+                                py.check_signals()?;
+                                if calls.interrupted.swap(false, Ordering::AcqRel)
+                                    || INTERRUPTED.swap(false, Ordering::AcqRel)
+                                {
+                                    return Err(PyKeyboardInterrupt::new_err(()));
+                                }
+                                Ok(())
+                            });
+                            if let Err(e) = signal {
                                 match (&cancel, interrupted.is_some()) {
                                     (Some(token), false) => {
                                         token.cancel();
@@ -324,6 +332,22 @@ impl Pending {
 pub(crate) struct PyCalls {
     count: AtomicUsize,
     drained: AtomicWaker,
+    /// A Ctrl-C that Python code run by this work (an event sink) received instead of the blocking
+    /// call: the call treats it as its own at its next check.
+    interrupted: AtomicBool,
+}
+
+/// A Ctrl-C received by Python code that runs outside any blocking call's work: the next blocking
+/// call to check takes it.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Hands a `KeyboardInterrupt` that Python code called by the engine (an event sink) received to the
+/// blocking call whose work called it, which cancels and undoes that work and raises it. Delivering
+/// the signal again instead would be caught by the next Python code the work runs on the main thread.
+pub(crate) fn interrupted() {
+    if PY_CALLS.try_with(|calls| calls.interrupted.store(true, Ordering::Release)).is_err() {
+        INTERRUPTED.store(true, Ordering::Release);
+    }
 }
 
 /// One call under way; dropped when it has returned (after the GIL is released).
