@@ -1,27 +1,60 @@
 //! `SendyError` and one subclass per variant of [`sendy_cd::Error`], both ways.
 
-use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use pyo3::types::PyAnyMethods;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyAnyMethods, PyModule, PyType};
 use sendy_cd::Error;
 
-pyo3::create_exception!(
-    _sendy_cd,
+/// The exception classes, defined in Python (`sendy_cd/_errors.py`) so that each can also derive
+/// from the built-in exception it means, which a class made in Rust cannot.
+macro_rules! python_exceptions {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("`sendy_cd.", stringify!($name), "`, raised from Rust.")]
+            pub(crate) struct $name;
+
+            // Made for every class alike; Rust raises or tests some of them only.
+            #[allow(dead_code)]
+            impl $name {
+                /// The exception, carrying `message`.
+                pub(crate) fn new_err(message: impl Into<String>) -> PyErr {
+                    let message = message.into();
+                    Python::attach(|py| match class(py, stringify!($name)) {
+                        Ok(cls) => PyErr::from_type(cls, (message,)),
+                        Err(e) => e,
+                    })
+                }
+
+                /// The class.
+                pub(crate) fn type_object(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
+                    class(py, stringify!($name))
+                }
+            }
+        )*
+    };
+}
+
+python_exceptions!(
     SendyError,
-    PyException,
-    "The base of every error sendy-cd raises. `retryable` says whether trying again may succeed."
+    InvalidInputError,
+    InvalidConfigError,
+    NotFoundError,
+    ConflictError,
+    AccessDeniedError,
+    ThrottledError,
+    TransientError,
+    TimeoutError,
+    StageFailedError,
+    CancelledError,
+    BackendError,
 );
-pyo3::create_exception!(_sendy_cd, InvalidInputError, SendyError, "A value failed validation.");
-pyo3::create_exception!(_sendy_cd, InvalidConfigError, SendyError, "A pipeline or backend is misconfigured.");
-pyo3::create_exception!(_sendy_cd, NotFoundError, SendyError, "Something named does not exist.");
-pyo3::create_exception!(_sendy_cd, ConflictError, SendyError, "The operation conflicts with one under way.");
-pyo3::create_exception!(_sendy_cd, AccessDeniedError, SendyError, "The credentials may not do this.");
-pyo3::create_exception!(_sendy_cd, ThrottledError, SendyError, "The service asked to slow down.");
-pyo3::create_exception!(_sendy_cd, TransientError, SendyError, "A failure that may pass.");
-pyo3::create_exception!(_sendy_cd, TimeoutError, SendyError, "An operation did not finish within its deadline.");
-pyo3::create_exception!(_sendy_cd, StageFailedError, SendyError, "A pipeline stage failed.");
-pyo3::create_exception!(_sendy_cd, CancelledError, SendyError, "The operation was cancelled.");
-pyo3::create_exception!(_sendy_cd, BackendError, SendyError, "A backend failed in a way no other error describes.");
+
+/// Exception class `name` of `sendy_cd._errors`.
+fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let module = MODULE.get_or_try_init(py, || py.import("sendy_cd._errors").map(Bound::unbind))?;
+    Ok(module.bind(py).getattr(name)?.cast_into::<PyType>()?)
+}
 
 /// The Python exception of a library error, with `retryable` and `kind` set on it.
 pub(crate) fn to_py(e: &Error) -> PyErr {
@@ -58,40 +91,31 @@ pub(crate) fn py<T>(r: sendy_cd::Result<T>) -> PyResult<T> {
 pub(crate) fn from_py(py: Python<'_>, err: &PyErr) -> Error {
     let value = err.value(py);
     let message = value.str().map(|s| s.to_string()).unwrap_or_default();
-    let is = |t: &Bound<'_, pyo3::types::PyType>| value.is_instance(t).unwrap_or(false);
-    if is(&py.get_type::<InvalidInputError>()) || is(&py.get_type::<InvalidConfigError>()) {
+    let is = |t: PyResult<Bound<'_, PyType>>| t.is_ok_and(|t| value.is_instance(&t).unwrap_or(false));
+    let builtin = |name: &str| -> PyResult<Bound<'_, PyType>> {
+        Ok(py.import("builtins")?.getattr(name)?.cast_into::<PyType>()?)
+    };
+    if is(InvalidInputError::type_object(py)) || is(InvalidConfigError::type_object(py)) {
         Error::InvalidConfig(message)
-    } else if is(&py.get_type::<NotFoundError>()) {
+    } else if is(NotFoundError::type_object(py)) {
         Error::NotFound { kind: "python backend", id: message }
-    } else if is(&py.get_type::<ConflictError>()) {
+    } else if is(ConflictError::type_object(py)) {
         Error::Conflict(message)
-    } else if is(&py.get_type::<AccessDeniedError>()) {
+    } else if is(AccessDeniedError::type_object(py)) {
         Error::AccessDenied(message)
-    } else if is(&py.get_type::<ThrottledError>()) {
+    } else if is(ThrottledError::type_object(py)) {
         Error::Throttled(message)
-    } else if is(&py.get_type::<TransientError>()) {
+    } else if is(TransientError::type_object(py)) {
         Error::Transient(message)
-    } else if is(&py.get_type::<CancelledError>()) {
+    } else if is(CancelledError::type_object(py)) {
         Error::Cancelled
+    } else if is(builtin("TimeoutError")) || is(builtin("ConnectionError")) {
+        // A socket timeout or a refused or reset connection in a Python backend may pass, as from
+        // a Rust backend: retried, and one failed probe for a verifier (not a failed stage).
+        let name = value.get_type().qualname().map(|n| n.to_string()).unwrap_or_default();
+        Error::Transient(format!("{name}: {message}"))
     } else {
         let name = value.get_type().qualname().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
         Error::Backend(format!("{name}: {message}"))
     }
-}
-
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("SendyError", py.get_type::<SendyError>())?;
-    m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
-    m.add("InvalidConfigError", py.get_type::<InvalidConfigError>())?;
-    m.add("NotFoundError", py.get_type::<NotFoundError>())?;
-    m.add("ConflictError", py.get_type::<ConflictError>())?;
-    m.add("AccessDeniedError", py.get_type::<AccessDeniedError>())?;
-    m.add("ThrottledError", py.get_type::<ThrottledError>())?;
-    m.add("TransientError", py.get_type::<TransientError>())?;
-    m.add("TimeoutError", py.get_type::<TimeoutError>())?;
-    m.add("StageFailedError", py.get_type::<StageFailedError>())?;
-    m.add("CancelledError", py.get_type::<CancelledError>())?;
-    m.add("BackendError", py.get_type::<BackendError>())?;
-    Ok(())
 }

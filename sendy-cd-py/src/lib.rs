@@ -14,7 +14,6 @@ use pyo3::prelude::*;
 #[pymodule(name = "_sendy_cd")]
 fn sendy_cd_py(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    errors::register(m)?;
     backends::register(m)?;
     m.add_class::<model::Revision>()?;
     m.add_class::<runtime::Pending>()?;

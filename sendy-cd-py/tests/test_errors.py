@@ -106,3 +106,73 @@ def test_state_errors_map_to_their_variant() -> None:
     with pytest.raises(NotFoundError):
         a.deployer("purple")
     assert sendy_cd.SendyError is SendyError
+
+
+def test_each_error_is_also_the_builtin_exception_it_means() -> None:
+    import builtins
+
+    assert issubclass(InvalidInputError, ValueError)
+    assert issubclass(InvalidConfigError, ValueError)
+    assert issubclass(NotFoundError, LookupError)
+    assert issubclass(AccessDeniedError, PermissionError)
+    assert issubclass(TimeoutError, builtins.TimeoutError)
+    # Not asyncio's: raised inside a task it would be taken for the task's own cancellation.
+    import asyncio
+
+    assert not issubclass(CancelledError, asyncio.CancelledError)
+    with pytest.raises(ValueError):
+        Revision("not-a-sha", "main", "m", "a")
+
+
+def test_import_star_shadows_no_builtin_name() -> None:
+    namespace: dict = {}
+    exec("from sendy_cd import *", namespace)
+    assert "TimeoutError" not in namespace and "CancelledError" not in namespace
+    assert "InvalidInputError" in namespace
+
+
+def test_errors_live_in_sendy_cd_pickle_and_have_class_defaults() -> None:
+    import pickle
+
+    for cls in VARIANTS:
+        assert cls.__module__ == "sendy_cd", cls
+        back = pickle.loads(pickle.dumps(cls("boom")))
+        assert type(back) is cls and str(back) == "boom"
+    assert TransientError("connection reset").retryable is True
+    assert TransientError("connection reset").kind == "transient"
+    assert ThrottledError("slow down").retryable is True
+    assert InvalidInputError("x").retryable is False and InvalidInputError("x").kind == "invalid_input"
+
+
+def test_a_timeout_in_a_python_verifier_is_one_failed_probe() -> None:
+    from sendy_cd import Environment, HealthCheck
+
+    class TimingOutOnce:
+        def __init__(self) -> None:
+            self.probes = 0
+
+        def probe(self, url, request):  # type: ignore[no-untyped-def]
+            self.probes += 1
+            if self.probes == 1:
+                raise builtins_timeout("timed out")
+            return {"status": 200, "latency": {"secs": 0, "nanos": 1_000_000}}
+
+    import builtins
+
+    builtins_timeout = builtins.TimeoutError
+    account = Account()
+    verifier = TimingOutOnce()
+    b = Pipeline.builder().builder(account.builder()).dns(account.dns())
+    for env in ("blue", "green"):
+        account.create_environment(env)
+        b = b.environment(
+            Environment.builder(env)
+            .stack(account.stacks(), f"app-{env}")
+            .deployer(account.deployer(env))
+            .verifier(verifier)
+            .build()
+        )
+    record = b.health_check(HealthCheck(consecutive_successes=2, interval=0.01)).build().run(account.push("main", "x"))
+    assert record.succeeded, record.reason
+    first = record.to_dict()["verifications"][0]["report"]
+    assert first["failures"] == 1 and "TimeoutError: timed out" in first["last_failure"], first

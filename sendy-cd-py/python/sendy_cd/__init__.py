@@ -21,12 +21,22 @@ backends (`sendy_cd.aws`), and backends written in Python (`sendy_cd.protocols`)
     assert record.succeeded
 """
 
-from sendy_cd._sendy_cd import (
+from sendy_cd._errors import (
     AccessDeniedError,
     BackendError,
-    Builder,
     CancelledError,
     ConflictError,
+    InvalidConfigError,
+    InvalidInputError,
+    NotFoundError,
+    SendyError,
+    StageFailedError,
+    ThrottledError,
+    TimeoutError,
+    TransientError,
+)
+from sendy_cd._sendy_cd import (
+    Builder,
     Deployer,
     DnsSwitch,
     Environment,
@@ -36,30 +46,23 @@ from sendy_cd._sendy_cd import (
     Execution,
     ExecutionRecord,
     HealthCheck,
-    InvalidConfigError,
-    InvalidInputError,
-    NotFoundError,
     Pipeline,
     PipelineBuilder,
     Revision,
-    SendyError,
     Source,
     Stack,
-    StageFailedError,
     StageRecord,
     Strategy,
-    ThrottledError,
-    TimeoutError,
-    TransientError,
     Verifier,
     __version__,
 )
 
+# `TimeoutError` and `CancelledError` are importable by name but not exported by `import *`: they
+# would shadow the built-in `TimeoutError` and asyncio's `CancelledError` in the importing module.
 __all__ = [
     "AccessDeniedError",
     "BackendError",
     "Builder",
-    "CancelledError",
     "ConflictError",
     "Deployer",
     "DnsSwitch",
@@ -83,7 +86,6 @@ __all__ = [
     "StageRecord",
     "Strategy",
     "ThrottledError",
-    "TimeoutError",
     "TransientError",
     "Verifier",
     "__version__",

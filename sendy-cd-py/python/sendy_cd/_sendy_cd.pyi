@@ -22,18 +22,6 @@ _Seconds = Union[float, timedelta]
 __all__ = [
     "__version__",
     "Pending",
-    "SendyError",
-    "InvalidInputError",
-    "InvalidConfigError",
-    "NotFoundError",
-    "ConflictError",
-    "AccessDeniedError",
-    "ThrottledError",
-    "TransientError",
-    "TimeoutError",
-    "StageFailedError",
-    "CancelledError",
-    "BackendError",
     "Source",
     "Builder",
     "Stack",
@@ -66,21 +54,6 @@ __all__ = [
 
 __version__: str
 
-class SendyError(Exception):
-    retryable: bool
-    kind: str
-
-class InvalidInputError(SendyError): ...
-class InvalidConfigError(SendyError): ...
-class NotFoundError(SendyError): ...
-class ConflictError(SendyError): ...
-class AccessDeniedError(SendyError): ...
-class ThrottledError(SendyError): ...
-class TransientError(SendyError): ...
-class TimeoutError(SendyError): ...
-class StageFailedError(SendyError): ...
-class CancelledError(SendyError): ...
-class BackendError(SendyError): ...
 
 @disjoint_base
 class Source: ...
