@@ -241,3 +241,24 @@ async fn redeploying_the_live_image_is_idempotent() {
         assert_eq!(account.weights().unwrap(), weights);
     }
 }
+
+/// Found by the randomized test (seed 2151 of 10,000): under all-at-once, a stack stage that failed
+/// while its update was still running (a status read failed) was recovered as "not needed", because
+/// the service had not changed *yet*; the update then ended and rolled the unverified image out on
+/// the live environment. Recovery now waits for the update to end, then rolls the service back.
+#[tokio::test(start_paused = true)]
+async fn all_at_once_recovery_waits_for_a_stack_update_still_running() {
+    let account = account();
+    let pipeline = pipeline(&account, Strategy::AllAtOnce, Some("ImageUri"));
+    let initial = account.serving("blue").unwrap();
+    account.inject(Injection::new(Op::StackStatus, Fault::Fail).times(1));
+    let before = serving(&account);
+    let record = pipeline.run(account.push("main", "x", "a").unwrap()).await.unwrap();
+    let Outcome::Failed { stage, recovery, .. } = &record.outcome else { panic!("{:?}", record.outcome) };
+    assert_eq!(*stage, Stage::Stack);
+    assert_eq!(*recovery, Recovery::ServiceRolledBack { revision: "app-blue:1".into() });
+    // Long after, the live environment still serves what it served before.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_invariants(&account, &record, &before);
+    assert_eq!(account.serving("blue"), Some(initial));
+}

@@ -19,7 +19,7 @@ use crate::record::{
     ExecutionKind, ExecutionRecord, Outcome, Recovery, StageOutcome, StageRecord, Step, StepOutcome, StepRecord,
     VerificationRecord,
 };
-use crate::stack::{Plan, StackChange, StackStatus};
+use crate::stack::{Plan, StackChange, StackPlan, StackStatus};
 use crate::wait::{Check, Wait};
 
 /// Runs `$body` (an expression using `$exec`) as stage `$stage`: recorded and emitted at its start and end.
@@ -192,6 +192,9 @@ struct Execution<'a> {
     /// A weight change was accepted.
     traffic_applied: bool,
     build_in_flight: Option<BuildId>,
+    /// A stack update that was applied (or may have been: its answer may be lost) and whose end was
+    /// not seen: all-at-once recovery waits for it before deciding what the live service runs.
+    stack_in_flight: Option<(usize, StackPlan)>,
     /// The live environment and the revision it ran before anything changed, read first.
     live_revision: Option<(usize, Option<DeployedRevision>)>,
     /// All-at-once: the live environment's service may have changed; roll it back to the revision it
@@ -243,6 +246,7 @@ impl<'a> Execution<'a> {
             traffic_moved: false,
             traffic_applied: false,
             build_in_flight: None,
+            stack_in_flight: None,
             live_revision: None,
             live_changed: false,
             rolled_back_by_backend: false,
@@ -711,9 +715,51 @@ impl<'a> Execution<'a> {
                 (Err(e), _) => Recovery::Failed { reason: format!("could not send traffic back ({before}): {e}") },
             };
         } else if self.live_changed {
+            if let Some((env, plan)) = self.stack_in_flight.take() {
+                // The update goes on without us: the service may change when it ends. Wait for that
+                // end before reading what the service runs (it rolls back if it failed).
+                self.begin_stage(Stage::Rollback, Some(env), Some(format!("wait for stack update {}", plan.id)));
+                let r = self.settle_stack(env, &plan).await;
+                self.end_stage(&r);
+            }
             recovery = self.restore_live_service().await;
         }
         recovery
+    }
+
+    /// Waits until the update `plan` started on `env`'s stack is over, however it ended, trying again
+    /// (whatever the error) up to [`RESTORE_ATTEMPTS`] times.
+    async fn settle_stack(&mut self, env: usize, plan: &StackPlan) -> Result<()> {
+        let inner = self.inner;
+        let stack = &inner.cfg.environments[env].stack;
+        let mut result = Err(Error::Backend("not attempted".into()));
+        for _ in 0..RESTORE_ATTEMPTS {
+            let wait = Wait::new(&inner.cfg.poll, "stack update", inner.cfg.deadlines.stack)
+                .expected(inner.expected(Step::WaitStack));
+            result = self
+                .step(
+                    Step::WaitStack,
+                    Stage::Rollback,
+                    Some(env),
+                    Some(plan.id.to_string()),
+                    async move {
+                        let (status, stats) = wait
+                            .until(|| async move {
+                                let status = stack.status(plan).await?;
+                                Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
+                            })
+                            .await?;
+                        Ok((status, stats.calls))
+                    },
+                    |s| Some(format!("{s:?}")),
+                )
+                .await
+                .map(|_| ());
+            if result.is_ok() {
+                break;
+            }
+        }
+        result
     }
 
     /// All-at-once: puts the live service back on the revision it ran before the execution, unless
@@ -988,6 +1034,8 @@ impl Execution<'_> {
                     // from here on a failure rolls it back to the revision read first.
                     exec.live_changed = true;
                 }
+                // Counted before the call: an apply whose answer was lost may still have started.
+                exec.stack_in_flight = Some((env_index, plan.clone()));
                 exec.step(
                     Step::ApplyStack,
                     Stage::Stack,
@@ -1022,6 +1070,7 @@ impl Execution<'_> {
                         |s| Some(format!("{s:?}")),
                     )
                     .await?;
+                exec.stack_in_flight = None;
                 let failed = |resource: Option<String>, reason: String, what: &str| Error::StageFailed {
                     stage: Stage::Stack,
                     reason: format!(
