@@ -47,6 +47,7 @@ pub fn print_event(offset: Duration, event: &Event) {
                 StageOutcome::Failed { reason } => format!("FAILED: {reason}"),
                 StageOutcome::Cancelled => "cancelled".to_owned(),
                 StageOutcome::Running => "running".to_owned(),
+                other => format!("{other:?}"),
             };
             println!("[{at}]   {stage:<8} {how} in {}", span(*duration_ms));
         }
@@ -67,6 +68,7 @@ pub fn describe(outcome: &Outcome) -> String {
         }
         Outcome::Cancelled { recovery, .. } => format!("cancelled; {}", recovery_line(recovery)),
         Outcome::Running => "running".into(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -76,6 +78,7 @@ fn recovery_line(recovery: &Recovery) -> String {
         Recovery::TrafficRestored { to } => format!("all traffic sent back to {to}"),
         Recovery::ServiceRolledBack { revision } => format!("service rolled back to {revision}"),
         Recovery::Failed { reason } => format!("UNDOING FAILED: {reason}"),
+        other => format!("{other:?}"),
     }
 }
 

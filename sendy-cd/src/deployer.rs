@@ -73,6 +73,7 @@ pub struct ServiceRevisions {
 /// Where to roll back to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "to", content = "revision", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RollbackTarget {
     /// [`ServiceRevisions::last_good`].
     LastGood,

@@ -60,6 +60,9 @@ pub mod stack_deployer;
 pub mod verify;
 pub mod wait;
 
+/// The attribute that implementing the traits needs (`#[sendy_cd::async_trait]`), so that users do
+/// not add the crate themselves.
+pub use async_trait::async_trait;
 pub use builder::{BuildStatus, Builder, BuiltImage};
 pub use deployer::{DeployedRevision, Deployer, RollbackTarget, RolloutStatus, ServiceRevisions};
 pub use dns::{ChangeStatus, DnsSwitch};
@@ -81,6 +84,7 @@ pub use stack::{
 pub use stack_deployer::StackDeployer;
 pub use tokio_util::sync::CancellationToken;
 pub use verify::{HealthCheck, ProbeRequest, ProbeResponse, VerificationReport, Verifier};
+pub use wait::{PollPolicy, RetryPolicy};
 
 #[cfg(test)]
 mod object_safety {

@@ -15,6 +15,7 @@ use crate::verify::VerificationReport;
 /// How a stage ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StageOutcome {
     /// Still running.
     Running,
@@ -75,6 +76,7 @@ pub enum Step {
 /// How a step ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StepOutcome {
     /// Its call is under way (recorded before the call).
     Started,
@@ -150,6 +152,7 @@ pub struct VerificationRecord {
 /// What was done to undo a failure.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "recovery", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Recovery {
     /// Nothing users see had changed: no traffic had moved and the live service was untouched.
     NotNeeded,
@@ -173,6 +176,7 @@ pub enum Recovery {
 /// How an execution ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// Still running.
     Running,
@@ -206,6 +210,7 @@ impl Outcome {
 /// What an execution does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ExecutionKind {
     /// Build and deploy a revision.
     Deploy,

@@ -35,6 +35,7 @@ pub enum ChangeAction {
 /// Whether a modified resource is replaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Replacement {
     /// It is replaced.
     True,
@@ -60,6 +61,7 @@ pub struct ResourceChange {
 /// Whether a plan creates the stack or updates it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PlanKind {
     /// The stack does not exist yet.
     Create,

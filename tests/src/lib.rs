@@ -127,6 +127,7 @@ pub fn assert_invariants(account: &Account, record: &ExecutionRecord, serving_be
             }
         }
         Outcome::Running => panic!("the execution is over: {}", dump()),
+        other => panic!("an outcome these invariants do not know: {other:?}"),
     }
     if let Some(target) = &record.target {
         EnvironmentName::parse(target.as_str()).expect("a valid target");

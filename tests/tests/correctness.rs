@@ -262,3 +262,24 @@ async fn all_at_once_recovery_waits_for_a_stack_update_still_running() {
     assert_invariants(&account, &record, &before);
     assert_eq!(account.serving("blue"), Some(initial));
 }
+
+/// A user implements a trait with the re-exported attribute, without adding `async-trait`.
+#[tokio::test(start_paused = true)]
+async fn a_trait_is_implemented_with_the_re_exported_async_trait() {
+    struct AlwaysUp;
+    #[sendy_cd::async_trait]
+    impl sendy_cd::Verifier for AlwaysUp {
+        async fn probe(
+            &self,
+            _url: &sendy_cd::ServiceUrl,
+            _request: &sendy_cd::ProbeRequest,
+        ) -> sendy_cd::Result<sendy_cd::ProbeResponse> {
+            Ok(sendy_cd::ProbeResponse { status: 200, latency: Duration::from_millis(1) })
+        }
+    }
+    let url = sendy_cd::ServiceUrl::parse("http://blue.app.sim/").unwrap();
+    let report = sendy_cd::HealthCheck::default().run(&AlwaysUp, &url, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(report.successes, 3);
+    let _: sendy_cd::PollPolicy = sendy_cd::PollPolicy::default();
+    let _: sendy_cd::RetryPolicy = sendy_cd::RetryPolicy::default();
+}

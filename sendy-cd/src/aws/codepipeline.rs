@@ -156,6 +156,7 @@ impl PipelineSpec {
 
 /// How a followed CodePipeline execution ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CodePipelineOutcome {
     /// Every stage succeeded.
     Succeeded,

@@ -291,6 +291,7 @@ impl Injection {
 
 /// How a revision's health checks answer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Health {
     /// Always healthy (200).
     #[default]
