@@ -335,7 +335,7 @@ impl ExecutionRecord {
     /// `running`, `succeeded`, `failed` or `cancelled`.
     #[getter]
     fn outcome(&self) -> String {
-        tag(&self.inner.outcome, "outcome")
+        tag(&self.inner.outcome, "status")
     }
     #[getter]
     fn succeeded(&self) -> bool {
@@ -358,7 +358,7 @@ impl ExecutionRecord {
             _ => None,
         }
     }
-    /// What was undone after a failure or cancellation, as a dict (`{"recovery": "traffic_restored",
+    /// What was undone after a failure or cancellation, as a dict (`{"action": "traffic_restored",
     /// "to": "blue"}`), or None.
     #[getter]
     fn recovery<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {

@@ -37,7 +37,7 @@ def test_records_are_typed_and_round_trip_through_json(account: Account) -> None
     pipeline = simulated_pipeline(account)
     record = pipeline.run(account.push("main", "One"))
     d = record.to_dict()
-    assert d["outcome"] == {"outcome": "succeeded"}
+    assert d["outcome"] == {"status": "succeeded"} and d["kind"] == "deploy" and d["schema_version"] == 2
     assert d["revision"]["message"] == "One"
     back = ExecutionRecord.from_json(record.to_json())
     assert back.to_dict() == d
@@ -58,7 +58,7 @@ def test_a_canary_that_fails_under_traffic_goes_back(account: Account) -> None:
 
     assert record.outcome == "failed" and not record.succeeded
     assert record.failed_stage in ("verify", "traffic")
-    assert record.recovery == {"recovery": "traffic_restored", "to": "blue"}
+    assert record.recovery == {"action": "traffic_restored", "to": "blue"}
     assert account.weights() == {"blue": 100, "green": 0}
     assert record.is_complete()
 

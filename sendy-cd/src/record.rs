@@ -151,7 +151,7 @@ pub struct VerificationRecord {
 
 /// What was done to undo a failure.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "recovery", rename_all = "snake_case")]
+#[serde(tag = "action", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Recovery {
     /// Nothing users see had changed: no traffic had moved and the live service was untouched.
@@ -175,7 +175,7 @@ pub enum Recovery {
 
 /// How an execution ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(tag = "status", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Outcome {
     /// Still running.
@@ -209,7 +209,7 @@ impl Outcome {
 
 /// What an execution does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ExecutionKind {
     /// Build and deploy a revision.
@@ -220,9 +220,16 @@ pub enum ExecutionKind {
     SwitchBack,
 }
 
-/// Everything one execution did. Serializes to JSON.
+/// Everything one execution did. Serializes to JSON, in one shape that the Python bindings and any
+/// reader share (schema version [`ExecutionRecord::SCHEMA_VERSION`]): `"kind": "deploy"`,
+/// `"outcome": {"status": "failed", "stage": "verify", "reason": "...", "recovery": {"action":
+/// "traffic_restored", "to": "blue"}}`, each stage's and step's `"outcome": {"status": ...}`, and
+/// durations and instants in milliseconds since the execution started.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionRecord {
+    /// The shape of this JSON: [`ExecutionRecord::SCHEMA_VERSION`] when written by this version.
+    #[serde(default = "schema_version")]
+    pub schema_version: u32,
     /// The execution's id.
     pub id: Id,
     /// What it does.
@@ -260,7 +267,15 @@ pub struct ExecutionRecord {
     pub outcome: Outcome,
 }
 
+fn schema_version() -> u32 {
+    ExecutionRecord::SCHEMA_VERSION
+}
+
 impl ExecutionRecord {
+    /// The shape of the JSON this version writes. 2: `kind` a plain string, `outcome` tagged
+    /// `status`, `recovery` tagged `action` (1 nested each under its own name).
+    pub const SCHEMA_VERSION: u32 = 2;
+
     /// The total time spent in `stage`.
     pub fn stage_duration_ms(&self, stage: Stage) -> u64 {
         self.stages.iter().filter(|s| s.stage == stage).filter_map(StageRecord::duration_ms).sum()

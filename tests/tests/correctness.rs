@@ -283,3 +283,27 @@ async fn a_trait_is_implemented_with_the_re_exported_async_trait() {
     let _: sendy_cd::PollPolicy = sendy_cd::PollPolicy::default();
     let _: sendy_cd::RetryPolicy = sendy_cd::RetryPolicy::default();
 }
+
+/// One JSON shape for records, without doubled nesting (`"kind":{"kind":...}`,
+/// `"outcome":{"outcome":...}`, `"recovery":{"recovery":...}`), with a schema version.
+#[tokio::test(start_paused = true)]
+async fn records_serialize_in_one_flat_documented_shape() {
+    let account = account();
+    let pipeline = pipeline(&account, Strategy::BlueGreen, Some("ImageUri"));
+    let bad = account.push("main", "bad", "a").unwrap();
+    account.set_behavior(&bad.commit, Behavior { health: Health::UnhealthyUnderTraffic, ..Behavior::default() });
+    let record = pipeline.run(bad).await.unwrap();
+    let json = serde_json::to_value(&record).unwrap();
+    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["kind"], "deploy");
+    assert_eq!(json["outcome"]["status"], "failed");
+    assert_eq!(json["outcome"]["stage"], "verify");
+    assert_eq!(json["outcome"]["recovery"], serde_json::json!({"action": "traffic_restored", "to": "blue"}));
+    assert_eq!(json["stages"][0]["outcome"], serde_json::json!({"status": "succeeded"}));
+    let text = json.to_string();
+    for doubled in ["\"kind\":{", "\"outcome\":{\"outcome\"", "\"recovery\":{\"recovery\""] {
+        assert!(!text.contains(doubled), "{doubled} in {text}");
+    }
+    let back: sendy_cd::ExecutionRecord = serde_json::from_value(json).unwrap();
+    assert_eq!(back, record);
+}

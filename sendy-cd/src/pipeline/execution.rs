@@ -209,6 +209,7 @@ impl<'a> Execution<'a> {
         let suffix = revision.as_ref().map_or("switch-back", |r| r.commit.short());
         let id = Id::parse(format!("exec-{n}-{suffix}")).expect("a valid execution id");
         let record = ExecutionRecord {
+            schema_version: ExecutionRecord::SCHEMA_VERSION,
             id: id.clone(),
             kind,
             revision: revision.clone(),
