@@ -184,7 +184,7 @@ async fn main() -> Result<()> {
     let mut pipeline = Pipeline::builder()
         .source(Arc::new(source.clone()))
         .branch(branch.as_str())
-        .builder(Arc::new(builder))
+        .image_builder(Arc::new(builder))
         .dns(Arc::new(dns))
         .strategy(Strategy::BlueGreen)
         .sink(Arc::new(|event: &sendy_cd::Event| print_event(Duration::ZERO, event)));

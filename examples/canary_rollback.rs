@@ -20,7 +20,7 @@ async fn canary_rollback() -> sendy_cd::Result<()> {
     account.create_environment("blue")?;
     account.create_environment("green")?;
     let pipeline = Pipeline::builder()
-        .builder(Arc::new(account.builder()))
+        .image_builder(Arc::new(account.image_builder()))
         .environment(account.environment("blue")?)
         .environment(account.environment("green")?)
         .dns(Arc::new(account.dns()))

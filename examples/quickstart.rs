@@ -27,7 +27,7 @@ async fn quickstart() -> sendy_cd::Result<()> {
 
     let pipeline = Pipeline::builder()
         .source(Arc::new(account.source()))
-        .builder(Arc::new(account.builder()))
+        .image_builder(Arc::new(account.image_builder()))
         .environment(account.environment("blue")?)
         .environment(account.environment("green")?)
         .dns(Arc::new(account.dns()))

@@ -8,7 +8,7 @@ async fn main() -> sendy_cd::Result<()> {
     account.create_environment("blue")?; // live: DNS weight 100
     account.create_environment("green")?; // idle: DNS weight 0
     let pipeline = Pipeline::builder()
-        .builder(Arc::new(account.builder()))
+        .image_builder(Arc::new(account.image_builder()))
         .environment(account.environment("blue")?)
         .environment(account.environment("green")?)
         .dns(Arc::new(account.dns()))

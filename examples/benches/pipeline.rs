@@ -37,7 +37,7 @@ fn pipeline(account: &Account, poll: PollPolicy) -> Pipeline {
     account.create_environment("blue").expect("blue");
     account.create_environment("green").expect("green");
     Pipeline::builder()
-        .builder(Arc::new(account.builder()))
+        .image_builder(Arc::new(account.image_builder()))
         .environment(account.environment("blue").expect("blue"))
         .environment(account.environment("green").expect("green"))
         .dns(Arc::new(account.dns()))

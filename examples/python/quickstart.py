@@ -29,7 +29,7 @@ def main() -> None:
     pipeline = (
         Pipeline.builder()
         .source(account.source())
-        .builder(account.builder())
+        .image_builder(account.image_builder())
         .environment(account.environment("blue"))
         .environment(account.environment("green"))
         .dns(account.dns())

@@ -24,7 +24,7 @@ def pipeline(account: Account) -> Pipeline:
     return (
         Pipeline.builder()
         .source(account.source())
-        .builder(account.builder())
+        .image_builder(account.image_builder())
         .environment(account.environment("blue"))
         .environment(account.environment("green"))
         .dns(account.dns())

@@ -38,7 +38,7 @@ def runs(n: int) -> tuple:
         account.create_environment("green")
         pipeline = (
             Pipeline.builder()
-            .builder(account.builder())
+            .image_builder(account.image_builder())
             .environment(account.environment("blue"))
             .environment(account.environment("green"))
             .dns(account.dns())

@@ -246,8 +246,13 @@ impl Account {
     fn source(&self) -> Source {
         Source::new(Arc::new(self.at(|a| a.source())), Some(self.rt.clone()))
     }
-    fn builder(&self) -> Builder {
-        Builder::new(Arc::new(self.at(|a| a.builder())), Some(self.rt.clone()))
+    fn image_builder(&self) -> Builder {
+        Builder::new(Arc::new(self.at(|a| a.image_builder())), Some(self.rt.clone()))
+    }
+    /// The old name of `image_builder` (deprecated).
+    fn builder(&self, py: Python<'_>) -> PyResult<Builder> {
+        crate::pipeline::deprecated(py, "Account.builder() is renamed image_builder()")?;
+        Ok(self.image_builder())
     }
     fn stacks(&self) -> Stack {
         Stack::new(Arc::new(self.at(|a| a.stacks())), Some(self.rt.clone()))

@@ -258,11 +258,17 @@ impl PipelineBuilder {
         slf.source = Some(inner);
         slf
     }
-    fn builder<'py>(mut slf: PyRefMut<'py, Self>, builder: &Bound<'py, PyAny>) -> PyRefMut<'py, Self> {
+    /// The image builder (required): a `Builder` of this library or any object with its methods.
+    fn image_builder<'py>(mut slf: PyRefMut<'py, Self>, builder: &Bound<'py, PyAny>) -> PyRefMut<'py, Self> {
         let (inner, rt) = Builder::resolve(builder);
         slf.rts.extend(rt);
         slf.builder = Some(inner);
         slf
+    }
+    /// The old name of `image_builder` (deprecated).
+    fn builder<'py>(slf: PyRefMut<'py, Self>, builder: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
+        deprecated(builder.py(), "PipelineBuilder.builder() is renamed image_builder()")?;
+        Ok(Self::image_builder(slf, builder))
     }
     fn environment<'py>(mut slf: PyRefMut<'py, Self>, environment: &Environment) -> PyRefMut<'py, Self> {
         slf.rts.extend(environment.rt.clone());
@@ -323,7 +329,7 @@ impl PipelineBuilder {
             b = b.source(s.clone());
         }
         if let Some(x) = &self.builder {
-            b = b.builder(x.clone());
+            b = b.image_builder(x.clone());
         }
         for e in &self.environments {
             b = b.environment(e.clone());
@@ -634,6 +640,12 @@ impl Execution {
     fn done(&self) -> bool {
         self.result.borrow().is_some()
     }
+}
+
+/// Warns with a `DeprecationWarning` (an error when warnings are errors).
+pub(crate) fn deprecated(py: Python<'_>, message: &str) -> PyResult<()> {
+    let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+    PyErr::warn(py, &category, &std::ffi::CString::new(message).unwrap_or_default(), 1)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

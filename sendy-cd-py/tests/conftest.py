@@ -43,7 +43,7 @@ def simulated_pipeline(
     b = (
         Pipeline.builder()
         .source(source if source is not None else account.source())
-        .builder(builder if builder is not None else account.builder())
+        .image_builder(builder if builder is not None else account.image_builder())
         .environment(environment(account, "blue", verifier))
         .environment(environment(account, "green", verifier))
         .dns(account.dns())

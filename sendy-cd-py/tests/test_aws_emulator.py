@@ -79,7 +79,7 @@ def test_blue_green_through_the_aws_backends(aws: Any, healthy_url: str) -> None
     stacks = CloudFormationStack(config)
     b = (
         Pipeline.builder()
-        .builder(CodeBuildBuilder(config, "shop-api", "shop/api"))
+        .image_builder(CodeBuildBuilder(config, "shop-api", "shop/api"))
         .dns(Route53Dns(config, zone, "app.sendy.test", record_type="CNAME", ttl=1))
         .strategy(Strategy.blue_green())
         .health_check(HealthCheck(interval=0.02))

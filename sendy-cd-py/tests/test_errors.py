@@ -162,7 +162,7 @@ def test_a_timeout_in_a_python_verifier_is_one_failed_probe() -> None:
     builtins_timeout = builtins.TimeoutError
     account = Account()
     verifier = TimingOutOnce()
-    b = Pipeline.builder().builder(account.builder()).dns(account.dns())
+    b = Pipeline.builder().image_builder(account.image_builder()).dns(account.dns())
     for env in ("blue", "green"):
         account.create_environment(env)
         b = b.environment(

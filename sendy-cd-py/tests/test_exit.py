@@ -22,7 +22,7 @@ account.create_environment("blue")
 account.create_environment("green")
 pipeline = (
     Pipeline.builder()
-    .builder(account.builder())
+    .image_builder(account.image_builder())
     .environment(account.environment("blue"))
     .environment(account.environment("green"))
     .dns(account.dns())

@@ -129,7 +129,7 @@ def test_pipeline_builder(stage: str, duration: Any, seed: Any, branch: str, tim
         pipeline = (
             Pipeline.builder()
             .source(account.source())
-            .builder(account.builder())
+            .image_builder(account.image_builder())
             .environment(account.environment("blue"))
             .environment(account.environment("green"))
             .dns(account.dns())

@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent(
             return {"status": 200, "latency": {"secs": 0, "nanos": 1000000}}
 
     account = Account()
-    b = Pipeline.builder().source(account.source()).builder(account.builder()).dns(account.dns())
+    b = Pipeline.builder().source(account.source()).image_builder(account.image_builder()).dns(account.dns())
     for env in ("blue", "green"):
         account.create_environment(env)
         b = b.environment(
@@ -77,7 +77,7 @@ SINK_SCRIPT = textwrap.dedent(
         time.sleep(0.02)  # Ctrl-C lands here, inside the sink, most of the time
 
     pipeline = (
-        Pipeline.builder().builder(account.builder()).dns(account.dns())
+        Pipeline.builder().image_builder(account.image_builder()).dns(account.dns())
         .environment(account.environment("blue")).environment(account.environment("green"))
         .strategy(Strategy.canary([10, 50, 100], bake=300.0)).sink(slow_sink).build()
     )
@@ -125,7 +125,7 @@ SECOND_SCRIPT = textwrap.dedent(
             return {"status": 200, "latency": {"secs": 0, "nanos": 1000000}}
 
     account = Account()
-    b = Pipeline.builder().builder(account.builder()).dns(account.dns())
+    b = Pipeline.builder().image_builder(account.image_builder()).dns(account.dns())
     for env in ("blue", "green"):
         account.create_environment(env)
         b = b.environment(

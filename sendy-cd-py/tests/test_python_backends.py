@@ -139,7 +139,7 @@ def test_a_python_dns_switch_moves_the_traffic(account: Account) -> None:
     pipeline = (
         Pipeline.builder()
         .source(account.source())
-        .builder(account.builder())
+        .image_builder(account.image_builder())
         .environment(account.environment("blue"))
         .environment(account.environment("green"))
         .dns(dns)

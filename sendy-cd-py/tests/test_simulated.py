@@ -155,7 +155,7 @@ def test_the_package_mirrors_the_rust_api() -> None:
     assert isinstance(Pipeline.builder(), sendy_cd.PipelineBuilder)
     from sendy_cd.aws import HttpVerifier
 
-    assert repr(Account().builder()) == "<Builder (simulated)>"
+    assert repr(Account().image_builder()) == "<Builder (simulated)>"
     assert repr(HttpVerifier()) == "<Verifier (live)>"
 
 
@@ -173,3 +173,20 @@ def test_the_simulated_durations_are_configurable() -> None:
     assert build.duration_ms is not None and 60_000 <= build.duration_ms < 90_000
     with pytest.raises(InvalidInputError):
         SimConfig(jitter=2.0)
+
+
+def test_the_old_builder_names_still_work_and_warn(account: Account) -> None:
+    import warnings
+
+    from sendy_cd import Pipeline
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        builder = account.builder()
+        b = Pipeline.builder().builder(builder)
+    assert [str(w.message) for w in caught] == [
+        "Account.builder() is renamed image_builder()",
+        "PipelineBuilder.builder() is renamed image_builder()",
+    ]
+    assert all(w.category is DeprecationWarning for w in caught)
+    assert b is not None

@@ -27,7 +27,7 @@ class SlowVerifier:
 
 
 def pipeline_of(account, verifier, sink):
-    b = Pipeline.builder().builder(account.builder()).dns(account.dns()).strategy(Strategy.blue_green())
+    b = Pipeline.builder().image_builder(account.image_builder()).dns(account.dns()).strategy(Strategy.blue_green())
     for env in ("blue", "green"):
         e = account.environment(env)
         if verifier:

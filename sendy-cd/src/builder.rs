@@ -78,7 +78,7 @@ impl BuildStatus {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> sendy_cd::Result<()> {
 /// let account = Account::new();
 /// let revision = account.push("main", "Add checkout", "Ada")?;
-/// let builder = account.builder();
+/// let builder = account.image_builder();
 /// let build = builder.start(&revision).await?;
 /// tokio::time::sleep(std::time::Duration::from_secs(3600)).await; // a paused clock: instant
 /// let BuildStatus::Succeeded(built) = builder.status(&build).await? else { panic!() };

@@ -23,7 +23,7 @@
 //! account.create_environment("blue")?;
 //! account.create_environment("green")?;
 //! let pipeline = Pipeline::builder()
-//!     .builder(Arc::new(account.builder()))
+//!     .image_builder(Arc::new(account.image_builder()))
 //!     .environment(account.environment("blue")?)
 //!     .environment(account.environment("green")?)
 //!     .dns(Arc::new(account.dns()))
@@ -104,7 +104,7 @@ mod object_safety {
         is_send_sync::<dyn Verifier>();
         let account = memory::Account::new();
         let _: Arc<dyn Source> = Arc::new(account.source());
-        let _: Arc<dyn Builder> = Arc::new(account.builder());
+        let _: Arc<dyn Builder> = Arc::new(account.image_builder());
         let _: Arc<dyn Stack> = Arc::new(account.stacks());
         let _: Arc<dyn DnsSwitch> = Arc::new(account.dns());
         let _: Arc<dyn Verifier> = Arc::new(account.verifier());
@@ -116,7 +116,7 @@ mod object_safety {
         fn is_send<T: Send>(_: &T) {}
         let account = memory::Account::new();
         let pipeline = Pipeline::builder()
-            .builder(Arc::new(account.builder()))
+            .image_builder(Arc::new(account.image_builder()))
             .environment({
                 account.create_environment("blue").unwrap();
                 account.environment("blue").unwrap()

@@ -54,7 +54,7 @@ pub fn account_with(cfg: SimConfig) -> Account {
 pub fn pipeline_builder(account: &Account, strategy: Strategy) -> PipelineBuilder {
     Pipeline::builder()
         .source(Arc::new(account.source()))
-        .builder(Arc::new(account.builder()))
+        .image_builder(Arc::new(account.image_builder()))
         .environment(account.environment("blue").expect("blue"))
         .environment(account.environment("green").expect("green"))
         .dns(Arc::new(account.dns()))

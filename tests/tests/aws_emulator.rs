@@ -369,7 +369,7 @@ async fn a_commit_goes_blue_green_through_every_aws_backend() {
     let dns = Route53Dns::new(&config, &zone, "app.sendy.test").unwrap().record_type("CNAME").unwrap();
     let pipeline = Pipeline::builder()
         .source(Arc::new(source.clone()))
-        .builder(builds.builder.clone())
+        .image_builder(builds.builder.clone())
         .environment(environment("blue"))
         .environment(environment("green"))
         .dns(Arc::new(dns))

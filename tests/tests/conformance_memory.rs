@@ -39,7 +39,7 @@ impl SourceHarness for Memory {
 #[async_trait]
 impl BuilderHarness for Memory {
     fn builder(&self) -> Arc<dyn Builder> {
-        Arc::new(self.account.builder())
+        Arc::new(self.account.image_builder())
     }
     async fn revision(&self) -> Result<Revision> {
         self.account.push("main", "buildable", "c")

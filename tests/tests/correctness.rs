@@ -28,7 +28,7 @@ fn environment(account: &Account, env: &str, image_parameter: Option<&str>) -> E
 
 fn pipeline(account: &Account, strategy: Strategy, image_parameter: Option<&str>) -> Pipeline {
     Pipeline::builder()
-        .builder(Arc::new(account.builder()))
+        .image_builder(Arc::new(account.image_builder()))
         .environment(environment(account, "blue", image_parameter))
         .environment(environment(account, "green", image_parameter))
         .dns(Arc::new(account.dns()))

@@ -52,7 +52,7 @@ async fn a_failed_build_never_touches_the_environments() {
     dns.expect_set_weights().never();
 
     let pipeline = Pipeline::builder()
-        .builder(Arc::new(builder))
+        .image_builder(Arc::new(builder))
         .environment(untouched_environment("blue"))
         .environment(untouched_environment("green"))
         .dns(Arc::new(dns))

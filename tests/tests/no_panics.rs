@@ -113,7 +113,7 @@ proptest! {
                 account.create_environment("blue").unwrap();
                 account.create_environment("green").unwrap();
                 let pipeline = Pipeline::builder()
-                    .builder(Arc::new(account.builder()))
+                    .image_builder(Arc::new(account.image_builder()))
                     .environment(account.environment("blue").unwrap())
                     .environment(account.environment("green").unwrap())
                     .dns(Arc::new(account.dns()))
@@ -188,7 +188,7 @@ proptest! {
         account.create_environment("blue").unwrap();
         account.create_environment("green").unwrap();
         let built = Pipeline::builder()
-            .builder(Arc::new(account.builder()))
+            .image_builder(Arc::new(account.image_builder()))
             .environment(account.environment("blue").unwrap())
             .environment(account.environment("green").unwrap())
             .dns(Arc::new(account.dns()))

@@ -122,7 +122,7 @@ async fn all_at_once_works_with_a_single_environment_and_no_dns() {
     let account = Account::new();
     account.create_environment("prod").unwrap();
     let pipeline = Pipeline::builder()
-        .builder(Arc::new(account.builder()))
+        .image_builder(Arc::new(account.image_builder()))
         .environment(account.environment("prod").unwrap())
         .strategy(Strategy::AllAtOnce)
         .build()
@@ -612,9 +612,11 @@ fn bad_configuration_is_refused_before_any_call() {
     let invalid =
         |b: sendy_cd::PipelineBuilder| matches!(b.build(), Err(Error::InvalidConfig(_) | Error::InvalidInput(_)));
     assert!(invalid(Pipeline::builder()), "no builder");
-    assert!(invalid(Pipeline::builder().builder(Arc::new(account.builder()))), "no environment");
+    assert!(invalid(Pipeline::builder().image_builder(Arc::new(account.image_builder()))), "no environment");
     assert!(invalid(
-        Pipeline::builder().builder(Arc::new(account.builder())).environment(account.environment("blue").unwrap())
+        Pipeline::builder()
+            .image_builder(Arc::new(account.image_builder()))
+            .environment(account.environment("blue").unwrap())
     ));
     assert!(
         invalid(pipeline_builder(&account, Strategy::BlueGreen).environment(account.environment("blue").unwrap())),

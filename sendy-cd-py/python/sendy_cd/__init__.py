@@ -12,7 +12,7 @@ backends (`sendy_cd.aws`), and backends written in Python (`sendy_cd.protocols`)
     account.create_environment("green")
     pipeline = (
         Pipeline.builder()
-        .source(account.source()).builder(account.builder())
+        .source(account.source()).image_builder(account.image_builder())
         .environment(account.environment("blue")).environment(account.environment("green"))
         .dns(account.dns()).strategy(Strategy.blue_green())
         .build()

@@ -612,9 +612,15 @@ impl Account {
         MemorySource::new(self.clone())
     }
 
-    /// The build service.
-    pub fn builder(&self) -> MemoryBuilder {
+    /// The build service, as a [`Builder`](crate::Builder).
+    pub fn image_builder(&self) -> MemoryBuilder {
         MemoryBuilder::new(self.clone())
+    }
+
+    /// The old name of [`image_builder`](Self::image_builder).
+    #[deprecated(since = "0.1.0", note = "renamed image_builder: `T::builder()` conventionally starts a builder of T")]
+    pub fn builder(&self) -> MemoryBuilder {
+        self.image_builder()
     }
 
     /// The stacks.

@@ -329,7 +329,7 @@ impl Inner {
 /// account.create_environment("blue")?;
 /// account.create_environment("green")?;
 /// let pipeline = Pipeline::builder()
-///     .builder(Arc::new(account.builder()))
+///     .image_builder(Arc::new(account.image_builder()))
 ///     .environment(account.environment("blue")?)
 ///     .environment(account.environment("green")?)
 ///     .dns(Arc::new(account.dns()))
@@ -580,10 +580,16 @@ impl PipelineBuilder {
         self
     }
 
-    /// The builder (required).
-    pub fn builder(mut self, builder: Arc<dyn Builder>) -> Self {
+    /// The image builder, a [`Builder`] (required).
+    pub fn image_builder(mut self, builder: Arc<dyn Builder>) -> Self {
         self.builder = Some(builder);
         self
+    }
+
+    /// The old name of [`image_builder`](Self::image_builder).
+    #[deprecated(since = "0.1.0", note = "renamed image_builder: `Pipeline::builder().builder(..)` read as a stutter")]
+    pub fn builder(self, builder: Arc<dyn Builder>) -> Self {
+        self.image_builder(builder)
     }
 
     /// Adds an environment (at least one; two for blue/green and canary).
