@@ -271,6 +271,19 @@ impl Account {
     fn environment(&self, env: &str) -> PyResult<Environment> {
         Ok(Environment { inner: py(self.at(|a| a.environment(env)))?, rt: Some(self.rt.clone()) })
     }
+    /// Environment `env` wired to this account's stack, deployer and verifier, to change before
+    /// `build()` (your own verifier or deployer) without knowing how the account names its stacks.
+    fn environment_builder(&self, env: &str) -> PyResult<crate::pipeline::EnvironmentBuilder> {
+        let deployer = py(self.at(|a| a.deployer(env)))?;
+        Ok(crate::pipeline::EnvironmentBuilder::simulated(
+            env,
+            Arc::new(self.at(|a| a.stacks())),
+            format!("app-{env}"),
+            Arc::new(deployer),
+            Arc::new(self.at(|a| a.verifier())),
+            self.rt.clone(),
+        ))
+    }
 
     fn __repr__(&self) -> String {
         "<simulated AWS account>".into()

@@ -142,6 +142,27 @@ pub(crate) struct EnvironmentBuilder {
     rts: Vec<Rt>,
 }
 
+impl EnvironmentBuilder {
+    /// A builder wired to a simulated account's backends.
+    pub(crate) fn simulated(
+        name: &str,
+        stack: Arc<dyn sendy_cd::Stack>,
+        stack_name: String,
+        deployer: Arc<dyn sendy_cd::Deployer>,
+        verifier: Arc<dyn sendy_cd::Verifier>,
+        rt: Rt,
+    ) -> Self {
+        EnvironmentBuilder {
+            name: name.to_owned(),
+            stack: Some((stack, stack_name)),
+            deployer: Some(deployer),
+            verifier: Some(verifier),
+            rts: vec![rt],
+            ..EnvironmentBuilder::default()
+        }
+    }
+}
+
 #[pymethods]
 impl EnvironmentBuilder {
     /// The stack backend and the stack's name.

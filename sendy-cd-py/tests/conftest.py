@@ -21,13 +21,7 @@ def environment(account: Account, env: str, verifier: Any = None) -> Environment
     """Environment `env` of `account`, with its verifier replaced if one is given."""
     if verifier is None:
         return account.environment(env)
-    return (
-        Environment.builder(env)
-        .stack(account.stacks(), f"app-{env}")
-        .deployer(account.deployer(env))
-        .verifier(verifier)
-        .build()
-    )
+    return account.environment_builder(env).verifier(verifier).build()
 
 
 def simulated_pipeline(

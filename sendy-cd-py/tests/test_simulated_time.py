@@ -29,13 +29,10 @@ class SlowVerifier:
 def pipeline_of(account, verifier, sink):
     b = Pipeline.builder().image_builder(account.image_builder()).dns(account.dns()).strategy(Strategy.blue_green())
     for env in ("blue", "green"):
-        e = account.environment(env)
         if verifier:
-            e = (
-                type(e).builder(env).stack(account.stacks(), f"app-{env}").deployer(account.deployer(env))
-                .verifier(SlowVerifier()).build()
-            )
-        b = b.environment(e)
+            b = b.environment(account.environment_builder(env).verifier(SlowVerifier()).build())
+        else:
+            b = b.environment(account.environment(env))
     if verifier:
         b = b.health_check(HealthCheck(consecutive_successes=2, interval=0.01, request_timeout=5.0))
     if sink:

@@ -655,11 +655,31 @@ impl Account {
     /// # Errors
     /// As [`deployer`](Account::deployer).
     pub fn environment(&self, env: &str) -> Result<crate::pipeline::Environment> {
+        self.environment_builder(env)?.build()
+    }
+
+    /// Environment `env` wired to this account's stack, deployer and verifier, to change before
+    /// building: put your own verifier or deployer in, without knowing how the account names its
+    /// stacks.
+    ///
+    /// ```
+    /// # fn main() -> sendy_cd::Result<()> {
+    /// # use std::sync::Arc;
+    /// let account = sendy_cd::memory::Account::new();
+    /// account.create_environment("blue")?;
+    /// let my_verifier = account.verifier(); // stands for a verifier of your own
+    /// let blue = account.environment_builder("blue")?.verifier(Arc::new(my_verifier)).build()?;
+    /// assert_eq!(blue.stack_name().as_str(), "app-blue");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`deployer`](Account::deployer).
+    pub fn environment_builder(&self, env: &str) -> Result<crate::pipeline::EnvironmentBuilder> {
         let deployer = self.deployer(env)?;
-        crate::pipeline::Environment::builder(env)
+        Ok(crate::pipeline::Environment::builder(env)
             .stack(Arc::new(self.stacks()), &format!("app-{env}"))
             .deployer(Arc::new(deployer))
-            .verifier(Arc::new(self.verifier()))
-            .build()
+            .verifier(Arc::new(self.verifier())))
     }
 }
