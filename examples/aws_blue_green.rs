@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sendy_cd::aws::provision::{BUILDSPEC, ProjectSpec, Provisioner};
-use sendy_cd::aws::{AwsConfig, CloudFormationStack, CodeBuildBuilder, EcsDeployer, Route53Dns};
+use sendy_cd::aws::{AwsConfig, CloudFormationStack, CodeBuildBuilder, EcsDeployer, RecordType, Route53Dns};
 use sendy_cd::git::GitSource;
 use sendy_cd::http::HttpVerifier;
 use sendy_cd::wait::{Check, PollPolicy, poll};
@@ -112,7 +112,7 @@ async fn main() -> Result<()> {
         }
         None => None,
     };
-    let dns = Route53Dns::new(&config, &zone, &record)?.record_type("CNAME")?;
+    let dns = Route53Dns::new(&config, &zone, &record)?.record_type(RecordType::Cname);
     // The emulator's environment template holds its weighted record: keep the weights DNS has now, so
     // that setting up never moves traffic.
     let current = match dns.weights().await {

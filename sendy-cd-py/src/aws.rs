@@ -159,7 +159,7 @@ impl Route53Dns {
     ) -> PyResult<PyClassInitializer<Self>> {
         let mut d = py(live(|| sendy_cd::aws::Route53Dns::new(&config.inner, zone_id, name)))?;
         if let Some(t) = record_type {
-            d = py(d.record_type(t))?;
+            d = d.record_type(py(t.parse())?);
         }
         if let Some(t) = ttl {
             d = py(d.ttl(seconds("ttl", t)?))?;

@@ -60,13 +60,11 @@ impl StackDeployer {
         })
     }
 
-    /// The stack parameter that holds the image. Default `ImageUri`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] for a malformed key.
-    pub fn image_parameter(mut self, key: &str) -> Result<Self> {
-        self.image_parameter = ParameterKey::parse(key)?;
-        Ok(self)
+    /// The stack parameter that holds the image (validated when parsed). Default `ImageUri`.
+    #[must_use]
+    pub fn image_parameter(mut self, key: ParameterKey) -> Self {
+        self.image_parameter = key;
+        self
     }
 
     /// How to poll while waiting for the stack update to reach the service, and for how long.

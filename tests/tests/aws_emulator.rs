@@ -69,7 +69,7 @@ async fn route53_dns_conforms() {
     let config = emulator::config().await;
     let r53 = aws_sdk_route53::Client::new(config.sdk_config());
     let zone = weighted_zone(&r53).await;
-    let dns = Route53Dns::new(&config, &zone, "app.sendy.test").unwrap().record_type("CNAME").unwrap();
+    let dns = Route53Dns::new(&config, &zone, "app.sendy.test").unwrap().record_type(sendy_cd::aws::RecordType::Cname);
     conformance::dns(&Route53Harness(Arc::new(dns))).await;
 
     // Each change kept the records' targets and set the TTL to 60 s.
@@ -366,7 +366,7 @@ async fn a_commit_goes_blue_green_through_every_aws_backend() {
             .unwrap()
     };
     let source = GitSource::new(repo.to_str().unwrap(), dir.join("cache.git")).unwrap();
-    let dns = Route53Dns::new(&config, &zone, "app.sendy.test").unwrap().record_type("CNAME").unwrap();
+    let dns = Route53Dns::new(&config, &zone, "app.sendy.test").unwrap().record_type(sendy_cd::aws::RecordType::Cname);
     let pipeline = Pipeline::builder()
         .source(Arc::new(source.clone()))
         .image_builder(builds.builder.clone())

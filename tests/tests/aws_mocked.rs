@@ -54,7 +54,7 @@ mod route53 {
     }
 
     fn dns(client: Client) -> Route53Dns {
-        Route53Dns::from_client(client, "Z1", "app.sendy.test").unwrap().record_type("CNAME").unwrap()
+        Route53Dns::from_client(client, "Z1", "app.sendy.test").unwrap().record_type(sendy_cd::aws::RecordType::Cname)
     }
 
     #[tokio::test(start_paused = true)]
@@ -127,6 +127,14 @@ mod route53 {
         assert!(err.is_retryable());
         assert!(err.to_string().contains("route53:ListResourceRecordSets: Throttling: Rate exceeded"), "{err}");
         assert_eq!(rule.num_calls(), 2);
+    }
+
+    #[test]
+    fn record_types_parse_from_their_names() {
+        use sendy_cd::aws::RecordType;
+        assert_eq!("CNAME".parse::<RecordType>().unwrap(), RecordType::Cname);
+        assert_eq!("AAAA".parse::<RecordType>().unwrap(), RecordType::Aaaa);
+        assert!(matches!("MX".parse::<RecordType>(), Err(Error::InvalidConfig(_))));
     }
 
     /// Issue 8, defect 6: two records with one set identifier (`name` and `name.`, which AWS treats

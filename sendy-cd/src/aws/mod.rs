@@ -23,7 +23,7 @@ pub use cloudformation::CloudFormationStack;
 pub use codebuild::CodeBuildBuilder;
 pub use codepipeline::{CodePipelineOutcome, CodePipelines, PipelineSpec};
 pub use ecs::EcsDeployer;
-pub use route53::Route53Dns;
+pub use route53::{RecordType, Route53Dns};
 
 use crate::error::{Error, Result};
 

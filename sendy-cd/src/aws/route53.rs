@@ -21,9 +21,9 @@ use crate::model::{Id, SetIdentifier, TrafficSplit};
 ///
 /// ```
 /// # async fn f() -> sendy_cd::Result<()> {
-/// use sendy_cd::aws::{AwsConfig, Route53Dns};
+/// use sendy_cd::aws::{AwsConfig, RecordType, Route53Dns};
 /// let config = AwsConfig::builder().region("us-east-1").load().await?;
-/// let dns = Route53Dns::new(&config, "Z0123456789ABCDEFGHIJ", "shop.example.com")?.record_type("CNAME")?;
+/// let dns = Route53Dns::new(&config, "Z0123456789ABCDEFGHIJ", "shop.example.com")?.record_type(RecordType::Cname);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -78,18 +78,15 @@ impl Route53Dns {
         })
     }
 
-    /// The record type: `A`, `AAAA` or `CNAME`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] for any other type.
-    pub fn record_type(mut self, record_type: &str) -> Result<Self> {
+    /// The record type. Default [`RecordType::A`].
+    #[must_use]
+    pub fn record_type(mut self, record_type: RecordType) -> Self {
         self.record_type = match record_type {
-            "A" => RrType::A,
-            "AAAA" => RrType::Aaaa,
-            "CNAME" => RrType::Cname,
-            other => return Err(Error::InvalidConfig(format!("record type {other:?}: expected A, AAAA or CNAME"))),
+            RecordType::A => RrType::A,
+            RecordType::Aaaa => RrType::Aaaa,
+            RecordType::Cname => RrType::Cname,
         };
-        Ok(self)
+        self
     }
 
     /// The TTL set on every change. Default 60 s.
@@ -150,6 +147,35 @@ impl Route53Dns {
             );
         }
         Ok(sets)
+    }
+}
+
+/// The types of weighted record [`Route53Dns`] switches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RecordType {
+    /// An IPv4 address (or an alias to a load balancer).
+    #[default]
+    A,
+    /// An IPv6 address (or an alias to a load balancer).
+    Aaaa,
+    /// Another name.
+    Cname,
+}
+
+impl std::str::FromStr for RecordType {
+    type Err = Error;
+
+    /// `A`, `AAAA` or `CNAME`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "A" => Ok(RecordType::A),
+            "AAAA" => Ok(RecordType::Aaaa),
+            "CNAME" => Ok(RecordType::Cname),
+            other => Err(Error::InvalidConfig(format!(
+                "record type {:?}: expected A, AAAA or CNAME",
+                crate::error::truncate(other)
+            ))),
+        }
     }
 }
 
