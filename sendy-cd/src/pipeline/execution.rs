@@ -149,15 +149,16 @@ impl Emitter<'_> {
 }
 
 /// Emits a progress event when the message changes.
+#[derive(Clone)]
 struct Progress<'a> {
     emitter: Emitter<'a>,
     stage: Stage,
-    last: Mutex<String>,
+    last: std::sync::Arc<Mutex<String>>,
 }
 
 impl<'a> Progress<'a> {
     fn new(emitter: Emitter<'a>, stage: Stage) -> Self {
-        Progress { emitter, stage, last: Mutex::new(String::new()) }
+        Progress { emitter, stage, last: std::sync::Arc::default() }
     }
 
     fn report(&self, message: String) {
@@ -376,6 +377,46 @@ impl<'a> Execution<'a> {
         });
         self.emitter().emit(EventKind::StepFinished { step, stage, outcome });
         result.map(|(v, _)| v)
+    }
+
+    /// Polls `check` until it reports a final status, as one recorded step (see [`step`](Self::step)):
+    /// the wait is paced by what the pipeline learned of `step`'s usual duration and ends at
+    /// `deadline`; `check` reports progress through the [`Progress`] it is given (a stage progress
+    /// event when the message changes); the step records the number of status calls. The one place
+    /// the pipeline waits for a backend.
+    #[allow(clippy::too_many_arguments)]
+    async fn wait_step<T, C, Fut>(
+        &mut self,
+        step: Step,
+        stage: Stage,
+        env: Option<usize>,
+        detail: String,
+        what: &str,
+        deadline: Duration,
+        check: C,
+        describe: impl FnOnce(&T) -> Option<String>,
+    ) -> Result<T>
+    where
+        C: Fn(Progress<'a>) -> Fut,
+        Fut: Future<Output = Result<Check<T>>>,
+    {
+        let inner = self.inner;
+        let progress = Progress::new(self.emitter(), stage);
+        let wait = Wait::new(&inner.cfg.poll, what, deadline).expected(inner.expected(step));
+        let check = &check;
+        let progress = &progress;
+        self.step(
+            step,
+            stage,
+            env,
+            Some(detail),
+            async move {
+                let (value, stats) = wait.until(|| check(progress.clone())).await?;
+                Ok((value, stats.calls))
+            },
+            describe,
+        )
+        .await
     }
 
     fn finish(mut self, outcome: Outcome) -> ExecutionRecord {
@@ -625,29 +666,23 @@ impl<'a> Execution<'a> {
             self.traffic_applied = true;
         }
         self.emitter().emit(EventKind::TrafficShifted { weights: split.clone() });
-        let progress = Progress::new(self.emitter(), stage);
-        let wait = Wait::new(&inner.cfg.poll, "DNS change", inner.cfg.deadlines.traffic)
-            .expected(inner.expected(Step::WaitDnsChange));
         let change_ref = &change;
-        let progress_ref = &progress;
-        self.step(
+        let target = self.target;
+        self.wait_step(
             Step::WaitDnsChange,
             stage,
-            self.target,
-            Some(change.to_string()),
-            async move {
-                let (_, stats) = wait
-                    .until(|| async move {
-                        Ok(match dns.change_status(change_ref).await? {
-                            ChangeStatus::Applied => Check::Ready(()),
-                            ChangeStatus::Pending => {
-                                progress_ref.report(format!("change {change_ref} pending"));
-                                Check::Pending
-                            }
-                        })
-                    })
-                    .await?;
-                Ok(((), stats.calls))
+            target,
+            change.to_string(),
+            "DNS change",
+            inner.cfg.deadlines.traffic,
+            |progress| async move {
+                Ok(match dns.change_status(change_ref).await? {
+                    ChangeStatus::Applied => Check::Ready(()),
+                    ChangeStatus::Pending => {
+                        progress.report(format!("change {change_ref} pending"));
+                        Check::Pending
+                    }
+                })
             },
             |()| None,
         )
@@ -735,22 +770,17 @@ impl<'a> Execution<'a> {
         let stack = &inner.cfg.environments[env].stack;
         let mut result = Err(Error::Backend("not attempted".into()));
         for _ in 0..RESTORE_ATTEMPTS {
-            let wait = Wait::new(&inner.cfg.poll, "stack update", inner.cfg.deadlines.stack)
-                .expected(inner.expected(Step::WaitStack));
             result = self
-                .step(
+                .wait_step(
                     Step::WaitStack,
                     Stage::Rollback,
                     Some(env),
-                    Some(plan.id.to_string()),
-                    async move {
-                        let (status, stats) = wait
-                            .until(|| async move {
-                                let status = stack.status(plan).await?;
-                                Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
-                            })
-                            .await?;
-                        Ok((status, stats.calls))
+                    plan.id.to_string(),
+                    "stack update",
+                    inner.cfg.deadlines.stack,
+                    |_| async move {
+                        let status = stack.status(plan).await?;
+                        Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
                     },
                     |s| Some(format!("{s:?}")),
                 )
@@ -860,26 +890,19 @@ impl<'a> Execution<'a> {
     ) -> Result<RolloutStatus> {
         let inner = self.inner;
         let deployer = &inner.cfg.environments[env].deployer;
-        let progress = Progress::new(self.emitter(), stage);
-        let progress_ref = &progress;
-        let wait = Wait::new(&inner.cfg.poll, "rollout", inner.cfg.deadlines.rollout)
-            .expected(inner.expected(Step::WaitRollout));
-        self.step(
+        self.wait_step(
             Step::WaitRollout,
             stage,
             Some(env),
-            Some(rollout.deployment_id.to_string()),
-            async move {
-                let (status, stats) = wait
-                    .until(|| async move {
-                        let status = deployer.status(rollout).await?;
-                        if let RolloutStatus::InProgress { running, desired, failed } = &status {
-                            progress_ref.report(format!("{running}/{desired} tasks running, {failed} failed"));
-                        }
-                        Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
-                    })
-                    .await?;
-                Ok((status, stats.calls))
+            rollout.deployment_id.to_string(),
+            "rollout",
+            inner.cfg.deadlines.rollout,
+            |progress| async move {
+                let status = deployer.status(rollout).await?;
+                if let RolloutStatus::InProgress { running, desired, failed } = &status {
+                    progress.report(format!("{running}/{desired} tasks running, {failed} failed"));
+                }
+                Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
             },
             |s| Some(describe_rollout(s)),
         )
@@ -949,30 +972,23 @@ impl Execution<'_> {
             .await?;
         exec.build_in_flight = Some(build.clone());
         exec.set_stage_detail(format!("build {build}"));
-        let progress = Progress::new(exec.emitter(), Stage::Build);
-        let progress_ref = &progress;
         let build_ref = &build;
-        let wait =
-            Wait::new(&inner.cfg.poll, "build", inner.cfg.deadlines.build).expected(inner.expected(Step::WaitBuild));
         let status = exec
-            .step(
+            .wait_step(
                 Step::WaitBuild,
                 Stage::Build,
                 None,
-                Some(build.to_string()),
-                async move {
-                    let (status, stats) = wait
-                        .until(|| async move {
-                            let status = builder.status(build_ref).await?;
-                            match &status {
-                                BuildStatus::Queued => progress_ref.report("QUEUED".into()),
-                                BuildStatus::InProgress { phase } => progress_ref.report(phase.clone()),
-                                _ => {}
-                            }
-                            Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
-                        })
-                        .await?;
-                    Ok((status, stats.calls))
+                build.to_string(),
+                "build",
+                inner.cfg.deadlines.build,
+                |progress| async move {
+                    let status = builder.status(build_ref).await?;
+                    match &status {
+                        BuildStatus::Queued => progress.report("QUEUED".into()),
+                        BuildStatus::InProgress { phase } => progress.report(phase.clone()),
+                        _ => {}
+                    }
+                    Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
                 },
                 |s| match s {
                     BuildStatus::Succeeded(b) => Some(b.image.to_string()),
@@ -1046,27 +1062,21 @@ impl Execution<'_> {
                     |()| None,
                 )
                 .await?;
-                let progress = Progress::new(exec.emitter(), Stage::Stack);
-                let (progress_ref, plan_ref) = (&progress, &plan);
-                let wait = Wait::new(&inner.cfg.poll, "stack update", inner.cfg.deadlines.stack)
-                    .expected(inner.expected(Step::WaitStack));
+                let plan_ref = &plan;
                 let status = exec
-                    .step(
+                    .wait_step(
                         Step::WaitStack,
                         Stage::Stack,
                         Some(env_index),
-                        Some(plan.id.to_string()),
-                        async move {
-                            let (status, stats) = wait
-                                .until(|| async move {
-                                    let status = env.stack.status(plan_ref).await?;
-                                    if let StackStatus::InProgress { status } = &status {
-                                        progress_ref.report(status.clone());
-                                    }
-                                    Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
-                                })
-                                .await?;
-                            Ok((status, stats.calls))
+                        plan.id.to_string(),
+                        "stack update",
+                        inner.cfg.deadlines.stack,
+                        |progress| async move {
+                            let status = env.stack.status(plan_ref).await?;
+                            if let StackStatus::InProgress { status } = &status {
+                                progress.report(status.clone());
+                            }
+                            Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
                         },
                         |s| Some(format!("{s:?}")),
                     )
