@@ -1,0 +1,280 @@
+//! One execution, as explicit steps: each is recorded before its AWS-facing call and after it.
+//!
+//! - this file: running an execution, `watch`, and the flow of stages of each kind (deploy, switch
+//!   back) with the choice of environments;
+//! - [`step`]: the execution, its record, a step with its entries before and after its call, stages,
+//!   and `wait_step`, the one helper that waits for a backend;
+//! - [`stages`]: build, stack, rollout and verification;
+//! - [`traffic`]: reading and moving the weights;
+//! - [`recovery`]: undoing what users could see.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Inner, Strategy};
+use crate::builder::{BuildStatus, BuiltImage};
+use crate::deployer::{DeployedRevision, RollbackTarget, RolloutStatus};
+use crate::dns::ChangeStatus;
+use crate::error::{Error, Result};
+use crate::events::{Event, EventKind};
+use crate::model::{BuildId, Id, ImageRef, Revision, ServiceUrl, Stage, TrafficSplit};
+use crate::record::{
+    ExecutionKind, ExecutionRecord, Outcome, Recovery, StageOutcome, StageRecord, Step, StepOutcome, StepRecord,
+    VerificationRecord,
+};
+use crate::stack::{Plan, StackChange, StackPlan, StackStatus};
+use crate::wait::{Check, Wait};
+
+/// Runs `$body` (an expression using `$exec`) as stage `$stage`: recorded and emitted at its start and end.
+macro_rules! staged {
+    ($exec:ident, $stage:expr, $env:expr, $body:expr) => {{
+        $exec.begin_stage($stage, $env, None);
+        let result = $body.await;
+        $exec.end_stage(&result);
+        result
+    }};
+}
+
+/// How many times undoing (sending traffic back, rolling a service back) is tried, whatever the error,
+/// before the record says it failed: undoing is the last line of defence, so it outlasts errors that
+/// would fail a forward step.
+const RESTORE_ATTEMPTS: u32 = 5;
+
+/// Runs one execution to its end and returns its record.
+pub(super) async fn execute(
+    inner: &Inner,
+    kind: ExecutionKind,
+    revision: Option<Revision>,
+    prebuilt: Option<BuiltImage>,
+    switch_to: Option<usize>,
+    cancel: CancellationToken,
+) -> Result<ExecutionRecord> {
+    let mut exec = Execution::start(inner, kind.clone(), revision.clone(), cancel);
+    let result = match (&kind, &revision, switch_to) {
+        (ExecutionKind::SwitchBack, _, Some(to)) => exec.switch_back(to).await,
+        (ExecutionKind::SwitchBack, _, None) => {
+            Err(Error::InvalidConfig("switch_back needs the environment to return to".into()))
+        }
+        (_, Some(revision), _) => exec.deploy(revision, prebuilt).await,
+        (_, None, _) => Err(Error::InvalidConfig("a deployment needs a revision".into())),
+    };
+    let outcome = match result {
+        Ok(()) => Outcome::Succeeded,
+        Err(error) => {
+            let failed_stage = exec.last_stage;
+            // Undoing is never cancelled: it is what makes cancelling safe.
+            exec.cancel = CancellationToken::new();
+            let recovery = exec.recover().await;
+            match error {
+                Error::Cancelled => Outcome::Cancelled { stage: failed_stage, recovery },
+                Error::StageFailed { stage, reason } => Outcome::Failed { stage, reason, recovery },
+                other => Outcome::Failed {
+                    stage: failed_stage.unwrap_or(Stage::Source),
+                    reason: other.to_string(),
+                    recovery,
+                },
+            }
+        }
+    };
+    if inner.cfg.dns.is_some()
+        && let Ok(split) = exec.read_weights().await
+    {
+        exec.update(|r| r.traffic_after = Some(split));
+    }
+    Ok(exec.finish(outcome))
+}
+
+/// Polls the source and deploys each new revision once.
+pub(super) async fn watch(inner: &Inner, cancel: &CancellationToken) -> Result<Vec<ExecutionRecord>> {
+    let Some(source) = inner.cfg.source.clone() else {
+        return Err(Error::InvalidConfig("watch needs a source".into()));
+    };
+    let mut records = vec![];
+    let mut live_checked = false;
+    loop {
+        let latest = tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            r = inner.cfg.retry.retry("read source", || source.latest(&inner.cfg.branch)) => r,
+        };
+        match latest {
+            Ok((revision, _)) => {
+                let seen =
+                    inner.history().iter().any(|r| r.revision.as_ref().is_some_and(|x| x.commit == revision.commit));
+                let live = if seen || live_checked { false } else { live_runs(inner, &revision).await };
+                live_checked = true;
+                if !seen && !live {
+                    let record =
+                        execute(inner, ExecutionKind::Deploy, Some(revision), None, None, cancel.clone()).await?;
+                    records.push(record);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read the source; trying again at the next tick"),
+        }
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(inner.cfg.watch_interval) => {}
+        }
+    }
+    Ok(records)
+}
+
+/// Whether the live environment already runs `revision` (its image is tagged with the commit id).
+async fn live_runs(inner: &Inner, revision: &Revision) -> bool {
+    let live = match &inner.cfg.dns {
+        Some(dns) => match inner.cfg.retry.retry("read weights", || dns.weights()).await {
+            Ok((split, _)) => inner.cfg.environments.iter().max_by_key(|e| split.weight(&e.dns_target)),
+            Err(_) => None,
+        },
+        None => inner.cfg.environments.first(),
+    };
+    let Some(live) = live else { return false };
+    match inner.cfg.retry.retry("read revisions", || live.deployer.revisions()).await {
+        Ok((revs, _)) => revs.current.is_some_and(|c| c.image.tag() == Some(revision.commit.as_str())),
+        Err(_) => false,
+    }
+}
+
+impl Execution<'_> {
+    pub(super) async fn deploy(&mut self, revision: &Revision, prebuilt: Option<BuiltImage>) -> Result<()> {
+        let (target, previous) = self.choose_environments().await?;
+        // What the live environment runs, read before anything can change it: where all-at-once
+        // rolls back to (a stack update may roll the service out before the rollout stage does).
+        let live = previous.unwrap_or(target);
+        let live_revision = self.read_revisions(live).await?;
+        if let Some(built) = &prebuilt
+            && live_revision.as_ref().is_some_and(|r| r.image == built.image)
+        {
+            // Redeploying what the live environment runs already changes nothing.
+            let name = self.env_name(Some(live));
+            self.update(|r| {
+                r.image = Some(built.clone());
+                r.target = name;
+                r.previous = None;
+            });
+            return Ok(());
+        }
+        let built = match prebuilt {
+            Some(built) => built,
+            None => staged!(self, Stage::Build, None, self.build_stage(revision))?,
+        };
+        self.update(|r| r.image = Some(built.clone()));
+        let image = built.image;
+        let url = staged!(self, Stage::Stack, Some(target), self.stack_stage(&image))?;
+        staged!(self, Stage::Rollout, Some(target), self.rollout_stage(&image))?;
+        match self.inner.cfg.strategy.clone() {
+            Strategy::AllAtOnce => {
+                self.verify(target, &url, "after rollout").await?;
+            }
+            Strategy::BlueGreen => {
+                let previous = previous.expect("blue/green always has a previous environment");
+                self.verify(target, &url, "before traffic").await?;
+                self.ensure_weights_unchanged().await?;
+                let split = self.split(target, previous, 100)?;
+                self.shift(split, "switch", Duration::ZERO).await?;
+                self.verify(target, &url, "after switch").await?;
+            }
+            Strategy::Canary(canary) => {
+                let previous = previous.expect("a canary always has a previous environment");
+                self.verify(target, &url, "before traffic").await?;
+                self.ensure_weights_unchanged().await?;
+                for percent in canary.steps {
+                    let split = self.split(target, previous, percent)?;
+                    let bake = if percent < 100 { canary.bake } else { Duration::ZERO };
+                    self.shift(split, &format!("canary {percent}%"), bake).await?;
+                    self.verify(target, &url, &format!("canary {percent}%")).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends all traffic to environment `to` (chosen by the pipeline from its history, its revision
+    /// checked), after verifying it. Traffic already all on `to` is left as it is: switching back twice
+    /// ends where switching back once did.
+    pub(super) async fn switch_back(&mut self, to: usize) -> Result<()> {
+        let weights = self.read_weights().await?;
+        let envs = &self.inner.cfg.environments;
+        // The environment with the most traffic other than `to`: where traffic goes back on failure.
+        let from = (0..envs.len())
+            .filter(|e| *e != to && weights.weight(&envs[*e].dns_target) > 0)
+            .max_by_key(|e| weights.weight(&envs[*e].dns_target));
+        self.traffic_before = Some(weights.clone());
+        self.target = Some(to);
+        self.previous = from;
+        let (target, prev) = (self.env_name(Some(to)), self.env_name(from));
+        self.update(|r| {
+            r.traffic_before = Some(weights.clone());
+            r.target = target;
+            r.previous = prev;
+        });
+        let url = staged!(self, Stage::Stack, Some(to), self.outputs_stage())?;
+        self.verify(to, &url, "before switching back").await?;
+        if weights.weight(&envs[to].dns_target) == 100 {
+            return Ok(());
+        }
+        let split = self.split_all(to)?;
+        self.shift(split, "switch back", Duration::ZERO).await?;
+        self.verify(to, &url, "after switching back").await?;
+        Ok(())
+    }
+
+    /// Picks the environment to deploy to, and the one that has the traffic now.
+    pub(super) async fn choose_environments(&mut self) -> Result<(usize, Option<usize>)> {
+        let envs = &self.inner.cfg.environments;
+        let (target, previous) = if self.inner.cfg.dns.is_none() {
+            (0, None)
+        } else {
+            let weights = self.read_weights().await?;
+            if let Some(missing) = envs.iter().find(|e| !weights.contains(&e.dns_target)) {
+                return Err(Error::StageFailed {
+                    stage: Stage::Traffic,
+                    reason: format!(
+                        "the weighted record has no set identifier {} (environment {})",
+                        missing.dns_target, missing.name
+                    ),
+                });
+            }
+            let live =
+                (0..envs.len()).max_by_key(|e| weights.weight(&envs[*e].dns_target)).expect("at least one environment");
+            self.traffic_before = Some(weights.clone());
+            self.update(|r| r.traffic_before = Some(weights.clone()));
+            match self.inner.cfg.strategy {
+                Strategy::AllAtOnce => (live, None),
+                Strategy::BlueGreen | Strategy::Canary(_) => {
+                    let idle = (0..envs.len()).find(|e| *e != live && weights.weight(&envs[*e].dns_target) == 0);
+                    let Some(idle) = idle else {
+                        return Err(Error::StageFailed {
+                            stage: Stage::Traffic,
+                            reason: format!("no idle environment (weight 0): the weights are {weights}"),
+                        });
+                    };
+                    (idle, Some(live))
+                }
+            }
+        };
+        self.target = Some(target);
+        self.previous = previous;
+        let (t, p) = (self.env_name(Some(target)), self.env_name(previous));
+        self.update(|r| {
+            r.target = t;
+            r.previous = p;
+        });
+        Ok((target, previous))
+    }
+}
+
+// After `staged!`, which the submodules use.
+mod recovery;
+mod stages;
+mod step;
+mod traffic;
+
+use stages::describe_rollout;
+use step::Execution;

@@ -1,0 +1,317 @@
+//! The stages that change an environment: build, stack, rollout, verification.
+
+use super::*;
+
+impl<'a> Execution<'a> {
+    /// Reads what `env`'s service runs now (the first step of a deployment, before anything changes).
+    pub(super) async fn read_revisions(&mut self, env: usize) -> Result<Option<DeployedRevision>> {
+        let inner = self.inner;
+        let deployer = &inner.cfg.environments[env].deployer;
+        let revisions = self
+            .step(
+                Step::ReadRevisions,
+                Stage::Rollout,
+                Some(env),
+                None,
+                inner.cfg.retry.retry("read revisions", || deployer.revisions()),
+                |r| r.current.as_ref().map(|c| format!("current {} ({})", c.revision, c.image)),
+            )
+            .await?;
+        let current = revisions.current;
+        self.live_revision = Some((env, current.clone()));
+        self.update(|r| r.live_revision.clone_from(&current));
+        Ok(current)
+    }
+
+    pub(super) async fn verify(&mut self, env: usize, url: &ServiceUrl, phase: &str) -> Result<()> {
+        staged!(self, Stage::Verify, Some(env), self.verify_stage(url, phase))
+    }
+
+    pub(super) async fn build_stage(&mut self, revision: &Revision) -> Result<BuiltImage> {
+        let exec = self;
+        let inner = exec.inner;
+        let builder = &inner.cfg.builder;
+        let build = exec
+            .step(
+                Step::StartBuild,
+                Stage::Build,
+                None,
+                Some(revision.commit.to_string()),
+                inner.cfg.retry.retry("start build", || builder.start(revision)),
+                |b| Some(b.to_string()),
+            )
+            .await?;
+        exec.build_in_flight = Some(build.clone());
+        exec.set_stage_detail(format!("build {build}"));
+        let build_ref = &build;
+        let status = exec
+            .wait_step(
+                Step::WaitBuild,
+                Stage::Build,
+                None,
+                build.to_string(),
+                "build",
+                inner.cfg.deadlines.build,
+                |progress| async move {
+                    let status = builder.status(build_ref).await?;
+                    match &status {
+                        BuildStatus::Queued => progress.report("QUEUED".into()),
+                        BuildStatus::InProgress { phase } => progress.report(phase.clone()),
+                        _ => {}
+                    }
+                    Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
+                },
+                |s| match s {
+                    BuildStatus::Succeeded(b) => Some(b.image.to_string()),
+                    _ => None,
+                },
+            )
+            .await?;
+        exec.build_in_flight = None;
+        match status {
+            BuildStatus::Succeeded(built) => {
+                exec.set_stage_detail(format!("{} by build {}", built.image, built.build));
+                Ok(built)
+            }
+            BuildStatus::Failed { phase, reason } => Err(Error::StageFailed {
+                stage: Stage::Build,
+                reason: format!("build {build} failed in {phase}: {reason}"),
+            }),
+            BuildStatus::Stopped => {
+                Err(Error::StageFailed { stage: Stage::Build, reason: format!("build {build} was stopped") })
+            }
+            other => Err(Error::Backend(format!("build {build} reported a non-final status as final: {other:?}"))),
+        }
+    }
+
+    pub(super) async fn stack_stage(&mut self, image: &ImageRef) -> Result<ServiceUrl> {
+        let exec = self;
+        let inner = exec.inner;
+        let env_index = exec.target.expect("a target is chosen before the stack stage");
+        let env = &inner.cfg.environments[env_index];
+        let mut parameters = env.parameters.clone();
+        if let Some(key) = &env.image_parameter {
+            parameters.insert(key.clone(), image.to_string());
+        }
+        let change = StackChange { parameters, template: None };
+        let plan = exec
+            .step(
+                Step::PlanStack,
+                Stage::Stack,
+                Some(env_index),
+                Some(env.stack_name.to_string()),
+                inner.cfg.retry.retry("plan stack", || env.stack.plan(&env.stack_name, &change)),
+                |p| {
+                    Some(match p {
+                        Plan::NoChanges => "no changes".into(),
+                        Plan::Ready(plan) => {
+                            let changes: Vec<String> =
+                                plan.changes.iter().map(|c| format!("{:?} {}", c.action, c.logical_id)).collect();
+                            format!("plan {}: {}", plan.id, changes.join(", "))
+                        }
+                    })
+                },
+            )
+            .await?;
+        match plan {
+            Plan::NoChanges => exec.set_stage_detail(format!("{}: nothing to change", env.stack_name)),
+            Plan::Ready(plan) => {
+                exec.set_stage_detail(format!("{}: {} resource changes", env.stack_name, plan.changes.len()));
+                if matches!(inner.cfg.strategy, Strategy::AllAtOnce) {
+                    // Applying the stack may roll the live service out (an image parameter does):
+                    // from here on a failure rolls it back to the revision read first.
+                    exec.live_changed = true;
+                }
+                // Counted before the call: an apply whose answer was lost may still have started.
+                exec.stack_in_flight = Some((env_index, plan.clone()));
+                exec.step(
+                    Step::ApplyStack,
+                    Stage::Stack,
+                    Some(env_index),
+                    Some(plan.id.to_string()),
+                    inner.cfg.retry.retry("apply stack", || env.stack.apply(&plan)),
+                    |()| None,
+                )
+                .await?;
+                let plan_ref = &plan;
+                let status = exec
+                    .wait_step(
+                        Step::WaitStack,
+                        Stage::Stack,
+                        Some(env_index),
+                        plan.id.to_string(),
+                        "stack update",
+                        inner.cfg.deadlines.stack,
+                        |progress| async move {
+                            let status = env.stack.status(plan_ref).await?;
+                            if let StackStatus::InProgress { status } = &status {
+                                progress.report(status.clone());
+                            }
+                            Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
+                        },
+                        |s| Some(format!("{s:?}")),
+                    )
+                    .await?;
+                exec.stack_in_flight = None;
+                let failed = |resource: Option<String>, reason: String, what: &str| Error::StageFailed {
+                    stage: Stage::Stack,
+                    reason: format!(
+                        "{} {what}: {}{reason}",
+                        env.stack_name,
+                        resource.map(|r| format!("{r}: ")).unwrap_or_default()
+                    ),
+                };
+                match status {
+                    StackStatus::Complete => {}
+                    StackStatus::RolledBack { resource, reason } => {
+                        return Err(failed(resource, reason, "rolled back"));
+                    }
+                    StackStatus::Failed { resource, reason } => return Err(failed(resource, reason, "failed")),
+                    other => {
+                        return Err(Error::Backend(format!("stack reported a non-final status as final: {other:?}")));
+                    }
+                }
+            }
+        }
+        exec.outputs_stage().await
+    }
+
+    /// Reads the target environment's service URL from its stack outputs.
+    pub(super) async fn outputs_stage(&mut self) -> Result<ServiceUrl> {
+        let exec = self;
+        let inner = exec.inner;
+        let env_index = exec.target.expect("a target is chosen first");
+        let env = &inner.cfg.environments[env_index];
+        let outputs = exec
+            .step(
+                Step::ReadOutputs,
+                Stage::Stack,
+                Some(env_index),
+                Some(env.stack_name.to_string()),
+                inner.cfg.retry.retry("read outputs", || env.stack.outputs(&env.stack_name)),
+                |o| o.get(&env.url_output).map(str::to_owned),
+            )
+            .await?;
+        outputs
+            .service_url(&env.url_output)
+            .map_err(|e| Error::StageFailed { stage: Stage::Stack, reason: format!("{}: {e}", env.stack_name) })
+    }
+
+    pub(super) async fn rollout_stage(&mut self, image: &ImageRef) -> Result<()> {
+        let exec = self;
+        let inner = exec.inner;
+        let env_index = exec.target.expect("a target is chosen before the rollout");
+        let env = &inner.cfg.environments[env_index];
+        if matches!(inner.cfg.strategy, Strategy::AllAtOnce) {
+            // From here on the live service changes: a failure rolls it back to the revision read first.
+            exec.live_changed = true;
+        }
+        let rollout = exec
+            .step(
+                Step::Deploy,
+                Stage::Rollout,
+                Some(env_index),
+                Some(image.to_string()),
+                inner.cfg.retry.retry("deploy", || env.deployer.deploy(image)),
+                |r| Some(format!("deployment {}", r.deployment_id)),
+            )
+            .await?;
+        exec.set_stage_detail(format!("deployment {} of {image}", rollout.deployment_id));
+        match exec.wait_rollout(Stage::Rollout, env_index, &rollout).await? {
+            RolloutStatus::Completed { .. } => Ok(()),
+            other => {
+                if matches!(other, RolloutStatus::Failed { rolled_back: true, .. }) {
+                    exec.rolled_back_by_backend = true;
+                }
+                Err(Error::StageFailed {
+                    stage: Stage::Rollout,
+                    reason: format!(
+                        "deployment {} on {}: {}",
+                        rollout.deployment_id,
+                        env.name,
+                        describe_rollout(&other)
+                    ),
+                })
+            }
+        }
+    }
+
+    pub(super) async fn verify_stage(&mut self, url: &ServiceUrl, phase: &str) -> Result<()> {
+        let exec = self;
+        let inner = exec.inner;
+        let env_index = exec.target.expect("a target is chosen before verifying");
+        let env = &inner.cfg.environments[env_index];
+        exec.set_stage_detail(format!("{} {}", phase, url));
+        let check = &inner.cfg.health;
+        let (passed, report) = exec
+            .step(
+                Step::Verify,
+                Stage::Verify,
+                Some(env_index),
+                Some(format!("{} {url}", phase)),
+                async move {
+                    let (passed, report) =
+                        check.measure(env.verifier.as_ref(), url, inner.cfg.deadlines.verify).await?;
+                    let probes = report.probes;
+                    Ok(((passed, report), probes))
+                },
+                |(passed, r)| {
+                    Some(format!(
+                        "{} ({}/{} probes ok)",
+                        if *passed { "passed" } else { "failed" },
+                        r.successes,
+                        r.probes
+                    ))
+                },
+            )
+            .await?;
+        let failure = (!passed).then(|| report.failure_summary(url));
+        let record = VerificationRecord { environment: env.name.clone(), phase: phase.to_owned(), report, passed };
+        exec.update(|r| r.verifications.push(record));
+        match failure {
+            None => Ok(()),
+            Some(reason) => {
+                Err(Error::StageFailed { stage: Stage::Verify, reason: format!("{} ({}): {reason}", env.name, phase) })
+            }
+        }
+    }
+
+    pub(super) async fn wait_rollout(
+        &mut self,
+        stage: Stage,
+        env: usize,
+        rollout: &crate::model::Rollout,
+    ) -> Result<RolloutStatus> {
+        let inner = self.inner;
+        let deployer = &inner.cfg.environments[env].deployer;
+        self.wait_step(
+            Step::WaitRollout,
+            stage,
+            Some(env),
+            rollout.deployment_id.to_string(),
+            "rollout",
+            inner.cfg.deadlines.rollout,
+            |progress| async move {
+                let status = deployer.status(rollout).await?;
+                if let RolloutStatus::InProgress { running, desired, failed } = &status {
+                    progress.report(format!("{running}/{desired} tasks running, {failed} failed"));
+                }
+                Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
+            },
+            |s| Some(describe_rollout(s)),
+        )
+        .await
+    }
+}
+
+pub(super) fn describe_rollout(status: &RolloutStatus) -> String {
+    match status {
+        RolloutStatus::InProgress { running, desired, failed } => {
+            format!("in progress: {running}/{desired} running, {failed} failed")
+        }
+        RolloutStatus::Completed { running, desired } => format!("completed: {running}/{desired} running"),
+        RolloutStatus::Failed { reason, rolled_back: true, .. } => format!("{reason} (rolled back)"),
+        RolloutStatus::Failed { reason, .. } => reason.clone(),
+        RolloutStatus::Superseded { by } => format!("superseded by deployment {by}"),
+    }
+}

@@ -1,0 +1,126 @@
+//! Traffic: reading and moving the weighted DNS records, and waiting for a change to apply.
+
+use super::*;
+
+impl<'a> Execution<'a> {
+    pub(super) async fn read_weights(&mut self) -> Result<TrafficSplit> {
+        self.read_weights_in(Stage::Traffic).await
+    }
+
+    pub(super) async fn read_weights_in(&mut self, stage: Stage) -> Result<TrafficSplit> {
+        let inner = self.inner;
+        let dns = inner.cfg.dns.as_ref().ok_or_else(|| Error::InvalidConfig("no DNS switch".into()))?;
+        self.step(Step::ReadWeights, stage, None, None, inner.cfg.retry.retry("read weights", || dns.weights()), |w| {
+            Some(w.to_string())
+        })
+        .await
+    }
+
+    /// Fails if someone else changed the weights since the execution read them.
+    pub(super) async fn ensure_weights_unchanged(&mut self) -> Result<()> {
+        let now = self.read_weights().await?;
+        if Some(&now) != self.traffic_before.as_ref() {
+            return Err(Error::StageFailed {
+                stage: Stage::Traffic,
+                reason: format!(
+                    "the weights changed while deploying (were {}, are {now}); not switching",
+                    self.traffic_before.as_ref().map(ToString::to_string).unwrap_or_default()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// `percent` of the traffic to `target`, the rest to `previous`, none to other environments.
+    pub(super) fn split(&self, target: usize, previous: usize, percent: u8) -> Result<TrafficSplit> {
+        let envs = &self.inner.cfg.environments;
+        let weight = |e: usize| {
+            if e == target {
+                percent
+            } else if e == previous {
+                100 - percent
+            } else {
+                0
+            }
+        };
+        Ok(TrafficSplit::new((0..envs.len()).map(|e| (envs[e].dns_target.clone(), weight(e))))?)
+    }
+
+    /// All the traffic to `to`, none to the other environments.
+    pub(super) fn split_all(&self, to: usize) -> Result<TrafficSplit> {
+        let envs = &self.inner.cfg.environments;
+        Ok(TrafficSplit::new(
+            envs.iter().enumerate().map(|(e, env)| (env.dns_target.clone(), if e == to { 100 } else { 0 })),
+        )?)
+    }
+
+    pub(super) async fn shift(&mut self, split: TrafficSplit, label: &str, bake: Duration) -> Result<()> {
+        let target = self.target;
+        staged!(self, Stage::Traffic, target, self.shift_stage(split, label, bake))
+    }
+
+    /// Moves the weights to `split`, waits until applied and one TTL, then bakes for `bake`.
+    pub(super) async fn shift_stage(&mut self, split: TrafficSplit, label: &str, bake: Duration) -> Result<()> {
+        self.set_stage_detail(format!("{label}: {split}"));
+        self.set_weights(Stage::Traffic, &split, true, false).await?;
+        if !bake.is_zero() {
+            self.pause(Step::Bake, Stage::Traffic, bake, format!("{label} for {bake:?}")).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets `split` and waits until it is applied (and, if `wait_ttl`, one TTL more).
+    pub(super) async fn set_weights(
+        &mut self,
+        stage: Stage,
+        split: &TrafficSplit,
+        wait_ttl: bool,
+        recovering: bool,
+    ) -> Result<()> {
+        let inner = self.inner;
+        let dns = inner.cfg.dns.as_ref().ok_or_else(|| Error::InvalidConfig("no DNS switch".into()))?;
+        let retry = if recovering { &inner.cfg.recovery_retry } else { &inner.cfg.retry };
+        // Counted as moved before the call: a call that times out may still have been applied.
+        self.traffic_moved = true;
+        let change = self
+            .step(
+                Step::SetWeights,
+                stage,
+                self.target,
+                Some(split.to_string()),
+                retry.retry("set weights", || dns.set_weights(split)),
+                |c| Some(format!("{split} (change {c})")),
+            )
+            .await?;
+        if !recovering {
+            self.traffic_applied = true;
+        }
+        self.emitter().emit(EventKind::TrafficShifted { weights: split.clone() });
+        let change_ref = &change;
+        let target = self.target;
+        self.wait_step(
+            Step::WaitDnsChange,
+            stage,
+            target,
+            change.to_string(),
+            "DNS change",
+            inner.cfg.deadlines.traffic,
+            |progress| async move {
+                Ok(match dns.change_status(change_ref).await? {
+                    ChangeStatus::Applied => Check::Ready(()),
+                    ChangeStatus::Pending => {
+                        progress.report(format!("change {change_ref} pending"));
+                        Check::Pending
+                    }
+                })
+            },
+            |()| None,
+        )
+        .await?;
+        if wait_ttl {
+            let ttl = dns.ttl();
+            self.pause(Step::WaitTtl, stage, ttl, format!("{ttl:?}")).await?;
+        }
+        Ok(())
+    }
+}
