@@ -111,13 +111,32 @@ pub async fn ecs_service(ecs: &aws_sdk_ecs::Client) -> String {
 
 /// Every request the emulator recorded since [`start_recording`], by operation: from `X-Amz-Target`
 /// (JSON protocols), `Action=` in the body (query protocols), or the method and path (REST: Route 53).
+///
+/// # Panics
+/// If the recording is empty or holds a line that is not a recorded request: a request count read
+/// from a recording that lost lines would pass while proving nothing.
 pub async fn recorded() -> Vec<String> {
-    use base64::Engine as _;
     let lines = get("/moto-api/recorder/download-recording").await;
-    lines
+    parse_recording(&lines)
+}
+
+/// The operations of a recording (see [`recorded`]).
+///
+/// # Panics
+/// As [`recorded`].
+pub fn parse_recording(lines: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let records: Vec<serde_json::Value> = lines
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap_or_else(|e| panic!("an unreadable line in the emulator's recording ({e}): {l:.200}"))
+        })
+        .collect();
+    assert!(!records.is_empty(), "the emulator recorded no request: nothing to count");
+    records
+        .into_iter()
         .map(|r| {
             let headers = &r["headers"];
             if let Some(t) = headers["X-Amz-Target"].as_str().or(headers["x-amz-target"].as_str()) {

@@ -744,3 +744,27 @@ mod codepipeline {
         assert_eq!(executions.num_calls(), 3);
     }
 }
+
+/// Issue 10: a request count read from a recording must not pass on an empty recording or one that
+/// lost lines.
+mod recording {
+    use sendy_cd_tests::emulator::parse_recording;
+
+    #[test]
+    fn a_recording_is_parsed_into_operations() {
+        let line = r#"{"headers": {"X-Amz-Target": "AmazonEC2ContainerServiceV20141113.DescribeServices"}, "body": "", "method": "POST", "url": "http://127.0.0.1:1/"}"#;
+        assert_eq!(parse_recording(line), vec!["DescribeServices".to_owned()]);
+    }
+
+    #[test]
+    #[should_panic(expected = "recorded no request")]
+    fn an_empty_recording_fails() {
+        parse_recording("\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "unreadable line")]
+    fn an_unreadable_line_fails() {
+        parse_recording("{\"headers\": {}}\nnot json\n");
+    }
+}
