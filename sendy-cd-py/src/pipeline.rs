@@ -319,10 +319,10 @@ impl PipelineBuilder {
     fn expected_duration<'py>(
         mut slf: PyRefMut<'py, Self>,
         stage: &str,
-        seconds_: Secs,
+        duration: Secs,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let stage = parse_stage(stage)?;
-        let d = seconds("expected_duration", seconds_)?;
+        let d = seconds("duration", duration)?;
         slf.expected.push((stage, d));
         Ok(slf)
     }
