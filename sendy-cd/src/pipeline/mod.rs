@@ -23,7 +23,10 @@
 //! check: [`HealthCheck::default`]; branch `main`; watch interval 30 s; canary 10 %, 50 %, 100 % with
 //! a 5-minute bake.
 
+mod config;
 mod execution;
+
+pub use config::{Canary, Deadlines, Environment, EnvironmentBuilder, Strategy};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -34,242 +37,15 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::Builder;
-use crate::deployer::{DeployedRevision, Deployer};
+use crate::deployer::DeployedRevision;
 use crate::dns::DnsSwitch;
 use crate::error::{Error, Result};
 use crate::events::{EventHub, EventSink, EventStream};
-use crate::model::{
-    BranchName, CommitId, EnvironmentName, ParameterKey, Revision, SetIdentifier, StackName, StackParameters, Stage,
-};
+use crate::model::{BranchName, CommitId, Revision, Stage};
 use crate::record::{ExecutionKind, ExecutionRecord, Step};
 use crate::source::Source;
-use crate::stack::Stack;
-use crate::verify::{HealthCheck, Verifier};
+use crate::verify::HealthCheck;
 use crate::wait::{PollPolicy, RetryPolicy};
-
-/// One place a revision can be deployed to: a stack, the service in it, the way to check it, and its
-/// weighted DNS record.
-#[derive(Clone)]
-pub struct Environment {
-    pub(crate) name: EnvironmentName,
-    pub(crate) stack: Arc<dyn Stack>,
-    pub(crate) stack_name: StackName,
-    pub(crate) parameters: StackParameters,
-    pub(crate) image_parameter: Option<ParameterKey>,
-    pub(crate) url_output: String,
-    pub(crate) deployer: Arc<dyn Deployer>,
-    pub(crate) verifier: Arc<dyn Verifier>,
-    pub(crate) dns_target: SetIdentifier,
-}
-
-impl fmt::Debug for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Environment")
-            .field("name", &self.name)
-            .field("stack_name", &self.stack_name)
-            .field("image_parameter", &self.image_parameter)
-            .field("dns_target", &self.dns_target)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Environment {
-    /// Starts describing environment `name` (such as `blue`).
-    pub fn builder(name: &str) -> EnvironmentBuilder {
-        EnvironmentBuilder {
-            name: name.to_owned(),
-            stack: None,
-            parameters: StackParameters::new(),
-            image_parameter: Some("ImageUri".into()),
-            url_output: "ServiceUrl".into(),
-            deployer: None,
-            verifier: None,
-            dns_target: None,
-        }
-    }
-
-    /// The environment's name.
-    pub fn name(&self) -> &EnvironmentName {
-        &self.name
-    }
-
-    /// Its stack's name.
-    pub fn stack_name(&self) -> &StackName {
-        &self.stack_name
-    }
-
-    /// Its set identifier in the weighted DNS record.
-    pub fn dns_target(&self) -> &SetIdentifier {
-        &self.dns_target
-    }
-}
-
-/// Describes an [`Environment`]; validated by [`build`](EnvironmentBuilder::build).
-#[must_use]
-pub struct EnvironmentBuilder {
-    name: String,
-    stack: Option<(Arc<dyn Stack>, String)>,
-    parameters: StackParameters,
-    image_parameter: Option<String>,
-    url_output: String,
-    deployer: Option<Arc<dyn Deployer>>,
-    verifier: Option<Arc<dyn Verifier>>,
-    dns_target: Option<String>,
-}
-
-impl EnvironmentBuilder {
-    /// The stack (required) and its name.
-    pub fn stack(mut self, stack: Arc<dyn Stack>, name: &str) -> Self {
-        self.stack = Some((stack, name.to_owned()));
-        self
-    }
-
-    /// Parameters every stack change sets (besides the image). Default none.
-    pub fn parameters(mut self, parameters: StackParameters) -> Self {
-        self.parameters = parameters;
-        self
-    }
-
-    /// The stack parameter that receives the image, or `None` for a stack that does not manage the
-    /// image (the deployer alone rolls it out). Default `ImageUri`.
-    pub fn image_parameter(mut self, key: Option<&str>) -> Self {
-        self.image_parameter = key.map(str::to_owned);
-        self
-    }
-
-    /// The stack output holding the service URL. Default `ServiceUrl`.
-    pub fn url_output(mut self, key: &str) -> Self {
-        self.url_output = key.to_owned();
-        self
-    }
-
-    /// The deployer of the environment's service (required).
-    pub fn deployer(mut self, deployer: Arc<dyn Deployer>) -> Self {
-        self.deployer = Some(deployer);
-        self
-    }
-
-    /// The verifier that reaches the service URL (required).
-    pub fn verifier(mut self, verifier: Arc<dyn Verifier>) -> Self {
-        self.verifier = Some(verifier);
-        self
-    }
-
-    /// The environment's set identifier in the weighted record. Default: the environment's name.
-    pub fn dns_target(mut self, set_identifier: &str) -> Self {
-        self.dns_target = Some(set_identifier.to_owned());
-        self
-    }
-
-    /// Validates and builds.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] for a malformed name, stack name, parameter key or set identifier;
-    /// [`Error::InvalidConfig`] for a missing stack, deployer or verifier.
-    pub fn build(self) -> Result<Environment> {
-        let name = EnvironmentName::parse(self.name)?;
-        let missing = |what: &str| Error::InvalidConfig(format!("environment {name}: no {what} given"));
-        let (stack, stack_name) = self.stack.ok_or_else(|| missing("stack"))?;
-        Ok(Environment {
-            stack,
-            stack_name: StackName::parse(stack_name)?,
-            parameters: self.parameters,
-            image_parameter: self.image_parameter.map(ParameterKey::parse).transpose()?,
-            url_output: self.url_output,
-            deployer: self.deployer.ok_or_else(|| missing("deployer"))?,
-            verifier: self.verifier.ok_or_else(|| missing("verifier"))?,
-            dns_target: match self.dns_target {
-                Some(t) => SetIdentifier::parse(t)?,
-                None => SetIdentifier::from(&name),
-            },
-            name,
-        })
-    }
-}
-
-/// How a canary moves traffic.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Canary {
-    /// The new environment's share of traffic at each step, in percent: strictly increasing, ending at
-    /// 100. Default `[10, 50, 100]`.
-    pub steps: Vec<u8>,
-    /// How long each step but the last runs before it is verified. Default 5 min.
-    pub bake: Duration,
-}
-
-impl Canary {
-    /// Checks the steps: strictly increasing, from above 0 to 100.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] naming the steps.
-    pub fn validate(&self) -> Result<()> {
-        let increasing = self.steps.windows(2).all(|w| w[0] < w[1]);
-        if self.steps.first().is_none_or(|first| *first == 0) || !increasing || self.steps.last() != Some(&100) {
-            return Err(Error::InvalidConfig(format!(
-                "canary steps {:?} must increase strictly from above 0 to 100",
-                self.steps
-            )));
-        }
-        Ok(())
-    }
-}
-
-impl Default for Canary {
-    fn default() -> Self {
-        Canary { steps: vec![10, 50, 100], bake: Duration::from_secs(300) }
-    }
-}
-
-/// How a revision reaches users.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Strategy {
-    /// Update the live environment in place.
-    AllAtOnce,
-    /// Deploy the idle environment, then move all traffic at once.
-    #[default]
-    BlueGreen,
-    /// Deploy the idle environment, then move traffic step by step.
-    Canary(Canary),
-}
-
-impl Strategy {
-    /// The strategy's name, as records show it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Strategy::AllAtOnce => "all_at_once",
-            Strategy::BlueGreen => "blue_green",
-            Strategy::Canary(_) => "canary",
-        }
-    }
-}
-
-/// How long each stage may take before it is a failure.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Deadlines {
-    /// The build. Default 60 min (CodeBuild's own default timeout).
-    pub build: Duration,
-    /// A stack update. Default 60 min.
-    pub stack: Duration,
-    /// A rollout. Default 30 min.
-    pub rollout: Duration,
-    /// One verification. Default 10 min.
-    pub verify: Duration,
-    /// One DNS change, until applied. Default 15 min.
-    pub traffic: Duration,
-}
-
-impl Default for Deadlines {
-    fn default() -> Self {
-        Deadlines {
-            build: Duration::from_secs(3600),
-            stack: Duration::from_secs(3600),
-            rollout: Duration::from_secs(1800),
-            verify: Duration::from_secs(600),
-            traffic: Duration::from_secs(900),
-        }
-    }
-}
 
 pub(crate) struct Config {
     pub(crate) source: Option<Arc<dyn Source>>,
