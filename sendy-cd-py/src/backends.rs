@@ -87,7 +87,7 @@ impl PyBackend {
                 let bridge = py.import("sendy_cd._bridge").map_err(fail)?;
                 let mut py_args = Vec::with_capacity(args.len());
                 for a in &args {
-                    py_args.push(crate::model::to_python(py, a).map_err(fail)?);
+                    py_args.push(crate::model::to_python_argument(py, a).map_err(fail)?);
                 }
                 let target = obj.bind(py);
                 if !target.hasattr(method).unwrap_or(false) {

@@ -13,6 +13,12 @@ pub(crate) fn to_python<'py>(py: Python<'py>, value: &impl Serialize) -> PyResul
     py.import("json")?.call_method1("loads", (text,))
 }
 
+/// `value` as a Python backend method receives it: plain data, with durations as `datetime.timedelta`.
+pub(crate) fn to_python_argument<'py>(py: Python<'py>, value: &impl Serialize) -> PyResult<Bound<'py, PyAny>> {
+    let text = serde_json::to_string(value).map_err(|e| InvalidInputError::new_err(e.to_string()))?;
+    py.import("sendy_cd._bridge")?.call_method1("loads_arguments", (text,))
+}
+
 fn to_json(value: &impl Serialize) -> PyResult<String> {
     serde_json::to_string(value).map_err(|e| InvalidInputError::new_err(e.to_string()))
 }

@@ -150,3 +150,23 @@ def test_a_python_dns_switch_moves_the_traffic(account: Account) -> None:
     assert record.succeeded, record.to_json()
     assert dns.changes == [{"blue": 75, "green": 25}, {"blue": 0, "green": 100}]
     assert record.traffic_after == {"blue": 0, "green": 100}
+
+
+def test_a_python_verifier_receives_and_returns_timedeltas(account: Account) -> None:
+    import datetime
+
+    from sendy_cd import HealthCheck
+
+    seen: List[Any] = []
+
+    class TimedeltaVerifier:
+        def probe(self, url: str, request: Dict[str, Any]) -> Dict[str, Any]:
+            seen.append(request["timeout"])
+            return {"status": 200, "latency": datetime.timedelta(milliseconds=7)}
+
+    pipeline = simulated_pipeline(account, verifier=TimedeltaVerifier())
+    record = pipeline.run(account.push("main", "Timedeltas"))
+    assert record.succeeded, record.reason
+    assert seen and all(t == datetime.timedelta(seconds=1) for t in seen), seen[:3]
+    report = record.to_dict()["verifications"][0]["report"]
+    assert report["latency_p50_ms"] == 7.0

@@ -2,7 +2,7 @@
 coroutines that backends written in Python return. Internal."""
 
 import json
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 
 def _default(o: Any) -> Any:
@@ -20,6 +20,20 @@ def _default(o: Any) -> Any:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, default=_default)
+
+
+def _durations(d: Dict[str, Any]) -> Any:
+    # serde's form of a Rust Duration, exactly: {"secs": int, "nanos": int}.
+    if len(d) == 2 and isinstance(d.get("secs"), int) and isinstance(d.get("nanos"), int):
+        import datetime
+
+        return datetime.timedelta(seconds=d["secs"], microseconds=d["nanos"] // 1000)
+    return d
+
+
+def loads_arguments(text: str) -> Any:
+    """A backend method's argument from its JSON: durations become `datetime.timedelta`."""
+    return json.loads(text, object_hook=_durations)
 
 
 def resolve(result: Any, loop: Optional[Any]) -> Any:

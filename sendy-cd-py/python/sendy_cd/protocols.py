@@ -3,9 +3,10 @@ builder, stack, deployer, DNS switch or verifier of a pipeline (pass it where a 
 
 Each method may be plain or `async`. Its arguments arrive as plain Python data, the JSON form of the
 Rust types (see the shapes below), and it returns plain data of the same form, or an object with a
-`to_dict()` method (such as `sendy_cd.Revision`). Durations are `{"secs": int, "nanos": int}` (a
-`datetime.timedelta` is accepted in return values). Methods run on a worker thread; coroutines run on
-the event loop of the `_async` call that started the work, or on a private loop under a blocking call.
+`to_dict()` method (such as `sendy_cd.Revision`). Durations arrive as `datetime.timedelta`; in
+return values a `timedelta` or serde's `{"secs": int, "nanos": int}` is accepted. Methods run on a
+worker thread; coroutines run on the event loop of the `_async` call that started the work, or on
+a private loop under a blocking call.
 
 An exception raised by a method fails that call: a `sendy_cd.TransientError` or `ThrottledError` is
 retried like a Rust backend's, any other exception fails the stage with a reason that keeps the
@@ -91,8 +92,8 @@ class DnsSwitchProtocol(Protocol):
 @runtime_checkable
 class VerifierProtocol(Protocol):
     def probe(self, url: str, request: Json) -> Union[Json, Awaitable[Json]]:
-        """GETs `request["path"]` of `url` within `request["timeout"]`; returns `{"status": int,
-        "latency": {"secs": int, "nanos": int}}`."""
+        """GETs `request["path"]` of `url` within `request["timeout"]` (a `timedelta`); returns
+        `{"status": int, "latency": timedelta}`."""
         ...
 
 
