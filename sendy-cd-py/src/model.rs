@@ -167,6 +167,21 @@ pub(crate) struct Event {
     value: serde_json::Value,
 }
 
+/// Every kind of event (`Event.kind`), as the JSON names them.
+const EVENT_KINDS: [&str; 11] = [
+    "execution_started",
+    "stage_started",
+    "stage_progress",
+    "step_started",
+    "step_finished",
+    "traffic_shifted",
+    "stage_finished",
+    "execution_finished",
+    "pipeline_stage_started",
+    "pipeline_stage_progress",
+    "pipeline_stage_finished",
+];
+
 impl Event {
     pub(crate) fn new(inner: sendy_cd::Event) -> Self {
         let value = serde_json::to_value(&inner).unwrap_or_default();
@@ -200,6 +215,55 @@ impl Event {
     #[getter]
     fn environment(&self) -> Option<String> {
         self.field("environment")
+    }
+    /// The step, for `step_started` and `step_finished`.
+    #[getter]
+    fn step(&self) -> Option<String> {
+        self.field("step")
+    }
+    /// What changed, for `stage_progress`.
+    #[getter]
+    fn message(&self) -> Option<String> {
+        self.field("message")
+    }
+    /// The CodePipeline stage's name, for the `pipeline_stage_*` events.
+    #[getter]
+    fn pipeline_stage(&self) -> Option<String> {
+        self.field("name")
+    }
+    /// The new weights by set identifier, for `traffic_shifted`.
+    #[getter]
+    fn weights<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.value.get("weights").map(|w| to_python(py, w)).transpose()
+    }
+    /// How a stage, step or execution ended (`succeeded`, `failed`, `done`, `cancelled`, ...), for
+    /// the `*_finished` events.
+    #[getter]
+    fn outcome(&self) -> Option<String> {
+        self.value.get("outcome").and_then(|o| o.get("status")).and_then(|s| s.as_str()).map(str::to_owned)
+    }
+    /// Why it failed, for a `*_finished` event that failed.
+    #[getter]
+    fn reason(&self) -> Option<String> {
+        self.value.get("outcome").and_then(|o| o.get("reason")).and_then(|s| s.as_str()).map(str::to_owned)
+    }
+    /// How long it took, for `stage_finished`, `pipeline_stage_finished` and `execution_finished`.
+    #[getter]
+    fn duration_ms(&self) -> Option<u64> {
+        self.value.get("duration_ms").and_then(serde_json::Value::as_u64)
+    }
+    /// The revision deployed, for `execution_started` (None for a switch back).
+    #[getter]
+    fn revision(&self) -> Option<Revision> {
+        match &self.inner.kind {
+            sendy_cd::EventKind::ExecutionStarted { revision, .. } => revision.clone().map(|inner| Revision { inner }),
+            _ => None,
+        }
+    }
+    /// Every event kind, in the order an execution emits them.
+    #[staticmethod]
+    fn kinds() -> Vec<&'static str> {
+        EVENT_KINDS.to_vec()
     }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_python(py, &self.value)

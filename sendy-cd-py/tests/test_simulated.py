@@ -190,3 +190,34 @@ def test_the_old_builder_names_still_work_and_warn(account: Account) -> None:
     ]
     assert all(w.category is DeprecationWarning for w in caught)
     assert b is not None
+
+
+def test_events_carry_typed_properties_and_their_kinds_are_listed(account: Account) -> None:
+    import re
+    from pathlib import Path
+
+    from sendy_cd import Event
+
+    # Event.kinds() lists every variant of EventKind (events.rs), in snake case.
+    source = (Path(__file__).parents[2] / "sendy-cd" / "src" / "events.rs").read_text()
+    body = source[source.index("pub enum EventKind {") : source.index("\n}\n", source.index("pub enum EventKind {"))]
+    variants = re.findall(r"^    ([A-Z]\w+) \{", body, flags=re.M)
+    snake = [re.sub(r"(?<!^)([A-Z])", r"_\1", v).lower() for v in variants]
+    assert sorted(snake) == sorted(Event.kinds())
+
+    events: list = []
+    pipeline = simulated_pipeline(account, sink=events.append)
+    record = pipeline.run(account.push("main", "Typed events"))
+    assert record.succeeded
+    assert {e.kind for e in events} <= set(Event.kinds())
+    started = events[0]
+    assert started.kind == "execution_started" and started.revision is not None
+    assert started.revision.message == "Typed events"
+    shifted = [e for e in events if e.kind == "traffic_shifted"]
+    assert shifted and shifted[-1].weights == {"blue": 0, "green": 100}
+    steps = [e for e in events if e.kind == "step_finished"]
+    assert steps and all(e.step and e.outcome == "done" for e in steps)
+    stage_done = [e for e in events if e.kind == "stage_finished"]
+    assert all(e.duration_ms is not None and e.outcome == "succeeded" for e in stage_done)
+    finished = events[-1]
+    assert finished.kind == "execution_finished" and finished.outcome == "succeeded" and finished.reason is None
