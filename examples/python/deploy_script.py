@@ -4,10 +4,10 @@ simulated account (see test_deploy_script.py) and production the AWS backends.""
 
 from typing import Callable
 
-from sendy_cd import ExecutionRecord, Pipeline
+from sendy_cd import ExecutionRecord, Pipeline, Revision
 
 
-def deploy(pipeline: Pipeline, revision, error_budget_ok: Callable[[], bool]) -> ExecutionRecord:
+def deploy(pipeline: Pipeline, revision: Revision, error_budget_ok: Callable[[], bool]) -> ExecutionRecord:
     record = pipeline.run(revision)
     if record.succeeded and not error_budget_ok():
         return pipeline.switch_back()

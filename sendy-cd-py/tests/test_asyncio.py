@@ -3,7 +3,7 @@ cancellation reaching the Rust work."""
 
 import asyncio
 import threading
-from typing import Any, Dict
+from typing import Any, Dict, Set
 
 from sendy_cd import Event
 from sendy_cd.memory import Account
@@ -32,8 +32,8 @@ class LoopVerifier:
     """An async verifier that records the loop and thread its coroutine runs on."""
 
     def __init__(self) -> None:
-        self.loops: set = set()
-        self.threads: set = set()
+        self.loops: Set[Any] = set()
+        self.threads: Set[Any] = set()
 
     async def probe(self, url: str, request: Dict[str, Any]) -> Dict[str, Any]:
         self.loops.add(id(asyncio.get_running_loop()))

@@ -1,5 +1,7 @@
 """Rust errors become Python exceptions: SendyError and one subclass per variant."""
 
+from typing import Any, Dict
+
 import pytest
 
 import sendy_cd
@@ -125,7 +127,7 @@ def test_each_error_is_also_the_builtin_exception_it_means() -> None:
 
 
 def test_import_star_shadows_no_builtin_name() -> None:
-    namespace: dict = {}
+    namespace: Dict[str, Any] = {}
     exec("from sendy_cd import *", namespace)
     assert "TimeoutError" not in namespace and "CancelledError" not in namespace
     assert "InvalidInputError" in namespace

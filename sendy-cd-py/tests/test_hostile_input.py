@@ -7,7 +7,7 @@ and ``inject(after=-1)`` raised ``OverflowError``.
 """
 
 import datetime
-from typing import Any, Callable
+from typing import Any, Callable, List
 
 from hypothesis import HealthCheck as Health
 from hypothesis import given, settings
@@ -145,7 +145,7 @@ def test_pipeline_builder(stage: str, duration: Any, seed: Any, branch: str, tim
 
 
 def test_the_reported_values_are_invalid_input_errors() -> None:
-    for call in [
+    calls: List[Callable[[], object]] = [
         lambda: SimConfig(repository=""),
         lambda: SimConfig(registry="régistry"),
         lambda: SimConfig(desired_count=-1),
@@ -153,7 +153,8 @@ def test_the_reported_values_are_invalid_input_errors() -> None:
         lambda: Strategy.canary([-1, 100]),
         lambda: HealthCheck(expected_status=-1),
         lambda: Account().inject("probe", "fail", after=-1),
-    ]:
+    ]
+    for call in calls:
         try:
             call()
         except InvalidInputError:

@@ -2,6 +2,7 @@
 
 import json
 import threading
+from typing import Any, List
 
 import pytest
 
@@ -43,7 +44,8 @@ def test_records_are_typed_and_round_trip_through_json(account: Account) -> None
     assert back.to_dict() == d
     assert json.loads(record.to_json()) == d
     assert record.revision is not None and record.revision.to_dict()["commit"] == record.revision.commit
-    assert pipeline.last_record() is not None and pipeline.last_record().id == record.id
+    last = pipeline.last_record()
+    assert last is not None and last.id == record.id
     second = pipeline.run(account.push("main", "Two"))
     metrics = {m["metric"] for m in second.compare(record)}
     assert any("build" in m for m in metrics)
@@ -102,7 +104,7 @@ def test_watch_deploys_each_new_revision_once(account: Account) -> None:
 
 
 def test_events_reach_a_callback_and_an_execution_iterator(account: Account) -> None:
-    seen: list = []
+    seen: List[Any] = []
     pipeline = simulated_pipeline(account, sink=seen.append)
     execution = pipeline.start(account.push("main", "Watched"))
     kinds = [e.kind for e in execution]
@@ -120,7 +122,7 @@ def test_events_reach_a_callback_and_an_execution_iterator(account: Account) -> 
 def test_subscribe_streams_events_to_another_thread(account: Account) -> None:
     pipeline = simulated_pipeline(account)
     stream = pipeline.subscribe()
-    got: list = []
+    got: List[Any] = []
 
     def read() -> None:
         for event in stream:
@@ -136,7 +138,7 @@ def test_subscribe_streams_events_to_another_thread(account: Account) -> None:
 
 
 def test_a_callback_that_raises_does_not_stop_the_pipeline(account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
-    reported: list = []
+    reported: List[Any] = []
     monkeypatch.setattr("sys.unraisablehook", lambda u: reported.append(u.exc_value))
 
     def bad(event: Event) -> None:
@@ -205,7 +207,7 @@ def test_events_carry_typed_properties_and_their_kinds_are_listed(account: Accou
     snake = [re.sub(r"(?<!^)([A-Z])", r"_\1", v).lower() for v in variants]
     assert sorted(snake) == sorted(Event.kinds())
 
-    events: list = []
+    events: List[Any] = []
     pipeline = simulated_pipeline(account, sink=events.append)
     record = pipeline.run(account.push("main", "Typed events"))
     assert record.succeeded

@@ -24,7 +24,6 @@ backends (`sendy_cd.aws`), and backends written in Python (`sendy_cd.protocols`)
 from sendy_cd._errors import (
     AccessDeniedError,
     BackendError,
-    CancelledError,
     ConflictError,
     InvalidConfigError,
     InvalidInputError,
@@ -32,9 +31,11 @@ from sendy_cd._errors import (
     SendyError,
     StageFailedError,
     ThrottledError,
-    TimeoutError,
     TransientError,
 )
+# Importable by name (`from sendy_cd import TimeoutError`), left out of `__all__`: see below.
+from sendy_cd._errors import CancelledError as CancelledError
+from sendy_cd._errors import TimeoutError as TimeoutError
 from sendy_cd._sendy_cd import (
     Builder,
     Deployer,
