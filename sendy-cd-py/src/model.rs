@@ -19,6 +19,13 @@ pub(crate) fn to_python_argument<'py>(py: Python<'py>, value: &impl Serialize) -
     py.import("sendy_cd._bridge")?.call_method1("loads_arguments", (text,))
 }
 
+/// `ms` milliseconds as a `datetime.timedelta`.
+fn timedelta(py: Python<'_>, ms: u64) -> PyResult<Bound<'_, PyAny>> {
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("milliseconds", ms)?;
+    py.import("datetime")?.getattr("timedelta")?.call((), Some(&kwargs))
+}
+
 fn to_json(value: &impl Serialize) -> PyResult<String> {
     serde_json::to_string(value).map_err(|e| InvalidInputError::new_err(e.to_string()))
 }
@@ -308,6 +315,11 @@ impl StageRecord {
     fn duration_ms(&self) -> Option<u64> {
         self.inner.duration_ms()
     }
+    /// How long the stage took, as a `datetime.timedelta`, once it is over.
+    #[getter]
+    fn duration<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inner.duration_ms().map(|ms| timedelta(py, ms)).transpose()
+    }
     /// `running`, `succeeded`, `failed` or `cancelled`.
     #[getter]
     fn outcome(&self) -> String {
@@ -374,6 +386,11 @@ impl ExecutionRecord {
     #[getter]
     fn duration_ms(&self) -> Option<u64> {
         self.inner.duration_ms
+    }
+    /// How long the execution took, as a `datetime.timedelta`, once it is over.
+    #[getter]
+    fn duration<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inner.duration_ms.map(|ms| timedelta(py, ms)).transpose()
     }
     /// The environment the execution deployed to.
     #[getter]

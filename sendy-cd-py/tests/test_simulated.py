@@ -223,3 +223,14 @@ def test_events_carry_typed_properties_and_their_kinds_are_listed(account: Accou
     assert all(e.duration_ms is not None and e.outcome == "succeeded" for e in stage_done)
     finished = events[-1]
     assert finished.kind == "execution_finished" and finished.outcome == "succeeded" and finished.reason is None
+
+
+def test_records_give_durations_as_timedeltas_too(account: Account) -> None:
+    import datetime
+
+    record = simulated_pipeline(account).run(account.push("main", "Durations"))
+    assert record.duration_ms is not None
+    assert record.duration == datetime.timedelta(milliseconds=record.duration_ms)
+    build = record.stages[0]
+    assert build.duration_ms is not None
+    assert build.duration == datetime.timedelta(milliseconds=build.duration_ms)
