@@ -13,10 +13,29 @@ retried like a Rust backend's, any other exception fails the stage with a reason
 exception's type and message (`ValueError: no such image`).
 """
 
-from typing import Any, Awaitable, Dict, Protocol, Union, runtime_checkable
+import datetime
+from typing import Any, Awaitable, Dict, Protocol, TypedDict, Union, runtime_checkable
 
 Json = Dict[str, Any]
 """A JSON object, as the Rust type's serde form."""
+
+
+class ProbeRequest(TypedDict):
+    """What a verifier's `probe` receives."""
+
+    path: str
+    """The path to GET, such as `/health`."""
+    timeout: datetime.timedelta
+    """How long the request may take."""
+
+
+class ProbeResponse(TypedDict):
+    """What a verifier's `probe` returns."""
+
+    status: int
+    """The HTTP status."""
+    latency: Union[datetime.timedelta, Dict[str, int]]
+    """How long the answer took: a `timedelta`, or serde's `{"secs": int, "nanos": int}`."""
 
 
 @runtime_checkable
@@ -91,13 +110,15 @@ class DnsSwitchProtocol(Protocol):
 
 @runtime_checkable
 class VerifierProtocol(Protocol):
-    def probe(self, url: str, request: Json) -> Union[Json, Awaitable[Json]]:
+    def probe(self, url: str, request: ProbeRequest) -> Union[ProbeResponse, Awaitable[ProbeResponse]]:
         """GETs `request["path"]` of `url` within `request["timeout"]` (a `timedelta`); returns
         `{"status": int, "latency": timedelta}`."""
         ...
 
 
 __all__ = [
+    "ProbeRequest",
+    "ProbeResponse",
     "BuilderProtocol",
     "DeployerProtocol",
     "DnsSwitchProtocol",
