@@ -4,7 +4,7 @@ and `sendy_cd.aws` instead."""
 import os
 from datetime import timedelta
 from typing_extensions import deprecated
-from typing import Any, Callable, Coroutine, Dict, List, Optional, Sequence, Union, final
+from typing import Any, Callable, Coroutine, Dict, List, Literal, Optional, Sequence, TypedDict, Union, final
 
 from typing_extensions import disjoint_base
 
@@ -19,6 +19,22 @@ from sendy_cd.protocols import (
 
 # A duration argument: seconds (int or float) or a timedelta.
 _Seconds = Union[float, timedelta]
+
+class _MetricComparison(TypedDict):
+    # One figure of `ExecutionRecord.compare`: the metric, the baseline's value, this record's, and
+    # the change in percent (None when the baseline is zero).
+    metric: str
+    baseline: float
+    current: float
+    change_pct: Optional[float]
+
+class _Recovery(TypedDict, total=False):
+    # What was undone: `action` always; `to` for traffic_restored, `revision` for
+    # service_rolled_back, `reason` for failed.
+    action: Literal["not_needed", "traffic_restored", "service_rolled_back", "failed"]
+    to: str
+    revision: str
+    reason: str
 
 __all__ = [
     "__version__",
@@ -186,9 +202,9 @@ class ExecutionRecord:
     @property
     def reason(self) -> Optional[str]: ...
     @property
-    def recovery(self) -> Optional[Dict[str, Any]]: ...
+    def recovery(self) -> Optional[_Recovery]: ...
     def is_complete(self) -> bool: ...
-    def compare(self, baseline: ExecutionRecord) -> List[Dict[str, Any]]: ...
+    def compare(self, baseline: ExecutionRecord) -> List[_MetricComparison]: ...
     def to_dict(self) -> Dict[str, Any]: ...
     def to_json(self) -> str: ...
     @staticmethod
