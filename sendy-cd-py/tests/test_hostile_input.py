@@ -160,3 +160,66 @@ def test_the_reported_values_are_invalid_input_errors() -> None:
         except InvalidInputError:
             continue
         raise AssertionError("no InvalidInputError")
+
+
+@cases
+@given(name=texts, key=texts, value=texts, parameter=st.one_of(st.none(), texts), output=texts, target=texts)
+def test_environment_builder(name: str, key: str, value: str, parameter: Any, output: str, target: str) -> None:
+    from sendy_cd import Environment
+
+    account = Account()
+    account.create_environment("blue")
+
+    def call() -> None:
+        (
+            Environment.builder(name)
+            .stack(account.stacks(), key)
+            .parameters({key: value})
+            .image_parameter(parameter)
+            .url_output(output)
+            .deployer(account.deployer("blue"))
+            .verifier(account.verifier())
+            .dns_target(target)
+            .build()
+        )
+
+    outcome(call)
+
+
+@cases
+@given(commit=texts, branch=texts, message=texts, time=st.one_of(st.none(), texts), record=texts)
+def test_revisions_and_records_from_text(commit: str, branch: str, message: str, time: Any, record: str) -> None:
+    from sendy_cd import ExecutionRecord, Revision
+
+    outcome(lambda: Revision(commit, branch, message, message, time))
+    outcome(lambda: ExecutionRecord.from_json(record))
+
+
+@cases
+@given(
+    region=st.one_of(st.none(), texts),
+    attempts=st.one_of(st.none(), ints),
+    timeout=st.one_of(st.none(), durations),
+    zone=texts,
+    name=texts,
+    record_type=st.one_of(st.none(), texts),
+    ttl=st.one_of(st.none(), durations),
+)
+def test_aws_configuration(
+    region: Any, attempts: Any, timeout: Any, zone: str, name: str, record_type: Any, ttl: Any
+) -> None:
+    # Loading reads the environment and files only: no request is sent (the endpoint is a closed
+    # loopback port, in case one were).
+    from sendy_cd.aws import AwsConfig, Route53Dns
+
+    def call() -> None:
+        config = AwsConfig.load(
+            region=region or "us-east-1",
+            endpoint="http://127.0.0.1:1",
+            max_attempts=attempts,
+            connect_timeout=timeout,
+            attempt_timeout=timeout,
+        )
+        Route53Dns(config, zone, name, record_type=record_type, ttl=ttl)
+
+    outcome(call)
