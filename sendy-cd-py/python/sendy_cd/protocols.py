@@ -14,7 +14,7 @@ exception's type and message (`ValueError: no such image`).
 """
 
 import datetime
-from typing import Any, Awaitable, Dict, Protocol, TypedDict, Union, runtime_checkable
+from typing import Any, Awaitable, Dict, List, Literal, Optional, Protocol, TypedDict, Union, runtime_checkable
 
 Json = Dict[str, Any]
 """A JSON object, as the Rust type's serde form."""
@@ -38,24 +38,180 @@ class ProbeResponse(TypedDict):
     """How long the answer took: a `timedelta`, or serde's `{"secs": int, "nanos": int}`."""
 
 
+# The JSON shapes of the Rust types a backend receives and returns (serde's forms).
+
+class RevisionDict(TypedDict):
+    """A revision: full commit id, branch, first line and body of the message, author, RFC 3339 time."""
+
+    commit: str
+    branch: str
+    message: str
+    author: str
+    time: str
+
+
+class BuildQueued(TypedDict):
+    status: Literal["queued"]
+
+
+class BuildInProgress(TypedDict):
+    status: Literal["in_progress"]
+    phase: str
+
+
+class BuildSucceeded(TypedDict):
+    """The image as `registry/repo:tag@sha256:...`, its digest, the build id and the commit."""
+
+    status: Literal["succeeded"]
+    image: str
+    digest: str
+    build: str
+    commit: str
+
+
+class BuildFailed(TypedDict):
+    status: Literal["failed"]
+    phase: str
+    reason: str
+
+
+class BuildStopped(TypedDict):
+    status: Literal["stopped"]
+
+
+BuildStatus = Union[BuildQueued, BuildInProgress, BuildSucceeded, BuildFailed, BuildStopped]
+
+
+class StackChange(TypedDict):
+    """Parameters every stack change sets, and a new template (None: keep the stack's)."""
+
+    parameters: Dict[str, str]
+    template: Optional[str]
+
+
+class ResourceChange(TypedDict):
+    logical_id: str
+    resource_type: str
+    action: Literal["add", "modify", "remove", "import", "dynamic"]
+    replacement: Optional[Literal["true", "false", "conditional"]]
+
+
+class PlanNoChanges(TypedDict):
+    plan: Literal["no_changes"]
+
+
+class PlanReady(TypedDict):
+    """A plan to apply: its id, the stack, create or update, and the resource changes it previews."""
+
+    plan: Literal["ready"]
+    id: str
+    stack: str
+    kind: Literal["create", "update"]
+    changes: List[ResourceChange]
+
+
+Plan = Union[PlanNoChanges, PlanReady]
+
+
+class StackPlan(TypedDict):
+    """A plan given back to `apply` and `status` (`PlanReady` without its `plan` tag)."""
+
+    id: str
+    stack: str
+    kind: Literal["create", "update"]
+    changes: List[ResourceChange]
+
+
+class StackInProgress(TypedDict):
+    state: Literal["in_progress"]
+    status: str
+
+
+class StackComplete(TypedDict):
+    state: Literal["complete"]
+
+
+class StackFailed(TypedDict):
+    state: Literal["failed", "rolled_back"]
+    resource: Optional[str]
+    reason: str
+
+
+StackStatus = Union[StackInProgress, StackComplete, StackFailed]
+
+
+class Rollout(TypedDict):
+    """One rollout, pinned to the deployment id the backend created for it."""
+
+    deployment_id: str
+    image: str
+
+
+class RolloutInProgress(TypedDict):
+    status: Literal["in_progress"]
+    running: int
+    desired: int
+    failed: int
+
+
+class RolloutCompleted(TypedDict):
+    status: Literal["completed"]
+    running: int
+    desired: int
+
+
+class RolloutFailed(TypedDict):
+    status: Literal["failed"]
+    reason: str
+    rolled_back: bool
+    failed: int
+
+
+class RolloutSuperseded(TypedDict):
+    status: Literal["superseded"]
+    by: str
+
+
+RolloutStatus = Union[RolloutInProgress, RolloutCompleted, RolloutFailed, RolloutSuperseded]
+
+
+class DeployedRevision(TypedDict):
+    revision: str
+    image: str
+
+
+class ServiceRevisions(TypedDict):
+    current: Optional[DeployedRevision]
+    last_good: Optional[DeployedRevision]
+
+
+class RollbackToLastGood(TypedDict):
+    to: Literal["last_good"]
+
+
+class RollbackToRevision(TypedDict):
+    to: Literal["revision"]
+    revision: str
+
+
+RollbackTarget = Union[RollbackToLastGood, RollbackToRevision]
+
+
 @runtime_checkable
 class SourceProtocol(Protocol):
-    def latest(self, branch: str) -> Union[Any, Awaitable[Any]]:
-        """The newest revision of `branch`: a `Revision` or `{"commit", "branch", "message", "author",
-        "time"}` (time in RFC 3339)."""
+    def latest(self, branch: str) -> Union[RevisionDict, Any, Awaitable[Union[RevisionDict, Any]]]:
+        """The newest revision of `branch`: a `sendy_cd.Revision` or a `RevisionDict`."""
         ...
 
 
 @runtime_checkable
 class BuilderProtocol(Protocol):
-    def start(self, revision: Json) -> Union[str, Awaitable[str]]:
+    def start(self, revision: RevisionDict) -> Union[str, Awaitable[str]]:
         """Starts building `revision`; returns the build id."""
         ...
 
-    def status(self, build: str) -> Union[Json, Awaitable[Json]]:
-        """`{"status": "queued"}`, `{"status": "in_progress", "phase": ...}`, `{"status": "succeeded",
-        "image": "registry/repo:tag@sha256:...", "digest": "sha256:...", "build": id, "commit": sha}`,
-        `{"status": "failed", "phase": ..., "reason": ...}` or `{"status": "stopped"}`."""
+    def status(self, build: str) -> Union[BuildStatus, Awaitable[BuildStatus]]:
+        """Where build `build` is."""
         ...
 
     def stop(self, build: str) -> Union[None, Awaitable[None]]:
@@ -65,16 +221,16 @@ class BuilderProtocol(Protocol):
 
 @runtime_checkable
 class StackProtocol(Protocol):
-    def plan(self, stack: str, change: Json) -> Union[Json, Awaitable[Json]]:
-        """`{"plan": "no_changes"}` or `{"plan": "ready", "id", "stack", "kind": "create"|"update",
-        "changes": [...]}` for `change` = `{"parameters": {...}, "template": str | None}`."""
+    def plan(self, stack: str, change: StackChange) -> Union[Plan, Awaitable[Plan]]:
+        """Previews `change` to stack `stack`."""
         ...
 
-    def apply(self, plan: Json) -> Union[None, Awaitable[None]]: ...
+    def apply(self, plan: StackPlan) -> Union[None, Awaitable[None]]:
+        """Starts applying `plan`; applying it again succeeds and changes nothing."""
+        ...
 
-    def status(self, plan: Json) -> Union[Json, Awaitable[Json]]:
-        """`{"state": "in_progress", "status": ...}`, `{"state": "complete"}`, `{"state": "failed"|
-        "rolled_back", "resource": ..., "reason": ...}`."""
+    def status(self, plan: StackPlan) -> Union[StackStatus, Awaitable[StackStatus]]:
+        """Where the update `plan` started is."""
         ...
 
     def outputs(self, stack: str) -> Union[Dict[str, str], Awaitable[Dict[str, str]]]: ...
@@ -82,28 +238,28 @@ class StackProtocol(Protocol):
 
 @runtime_checkable
 class DeployerProtocol(Protocol):
-    def deploy(self, image: str) -> Union[Json, Awaitable[Json]]:
-        """Starts rolling out `image`; returns the rollout `{"deployment_id": id, "image": image}`."""
+    def deploy(self, image: str) -> Union[Rollout, Awaitable[Rollout]]:
+        """Starts rolling out `image`; returns the rollout."""
         ...
 
-    def status(self, rollout: Json) -> Union[Json, Awaitable[Json]]: ...
+    def status(self, rollout: Rollout) -> Union[RolloutStatus, Awaitable[RolloutStatus]]: ...
 
-    def revisions(self) -> Union[Json, Awaitable[Json]]: ...
+    def revisions(self) -> Union[ServiceRevisions, Awaitable[ServiceRevisions]]: ...
 
-    def rollback(self, to: Json) -> Union[Json, Awaitable[Json]]: ...
+    def rollback(self, to: RollbackTarget) -> Union[Rollout, Awaitable[Rollout]]: ...
 
 
 @runtime_checkable
 class DnsSwitchProtocol(Protocol):
     def weights(self) -> Union[Dict[str, int], Awaitable[Dict[str, int]]]:
-        """`{set identifier: weight}`."""
+        """`{set identifier: weight}` (weights 0 to 255; a split is any such mapping)."""
         ...
 
     def set_weights(self, split: Dict[str, int]) -> Union[str, Awaitable[str]]:
         """Applies `split` in one change; returns the change id."""
         ...
 
-    def change_status(self, change: str) -> Union[str, Awaitable[str]]:
+    def change_status(self, change: str) -> Union[Literal["pending", "applied"], Awaitable[str]]:
         """`"pending"` or `"applied"`."""
         ...
 
@@ -111,14 +267,41 @@ class DnsSwitchProtocol(Protocol):
 @runtime_checkable
 class VerifierProtocol(Protocol):
     def probe(self, url: str, request: ProbeRequest) -> Union[ProbeResponse, Awaitable[ProbeResponse]]:
-        """GETs `request["path"]` of `url` within `request["timeout"]` (a `timedelta`); returns
-        `{"status": int, "latency": timedelta}`."""
+        """GETs `request["path"]` of `url` within `request["timeout"]`."""
         ...
 
 
 __all__ = [
+    "BuildFailed",
+    "BuildInProgress",
+    "BuildQueued",
+    "BuildStatus",
+    "BuildStopped",
+    "BuildSucceeded",
+    "DeployedRevision",
+    "Plan",
+    "PlanNoChanges",
+    "PlanReady",
     "ProbeRequest",
     "ProbeResponse",
+    "ResourceChange",
+    "RevisionDict",
+    "RollbackTarget",
+    "RollbackToLastGood",
+    "RollbackToRevision",
+    "Rollout",
+    "RolloutCompleted",
+    "RolloutFailed",
+    "RolloutInProgress",
+    "RolloutStatus",
+    "RolloutSuperseded",
+    "ServiceRevisions",
+    "StackChange",
+    "StackComplete",
+    "StackFailed",
+    "StackInProgress",
+    "StackPlan",
+    "StackStatus",
     "BuilderProtocol",
     "DeployerProtocol",
     "DnsSwitchProtocol",
