@@ -259,7 +259,7 @@ class DnsSwitchProtocol(Protocol):
         """Applies `split` in one change; returns the change id."""
         ...
 
-    def change_status(self, change: str) -> Union[Literal["pending", "applied"], Awaitable[str]]:
+    def change_status(self, change: str) -> Union[str, Awaitable[str]]:
         """`"pending"` or `"applied"`."""
         ...
 
