@@ -39,7 +39,7 @@ def test_records_are_typed_and_round_trip_through_json(account: Account) -> None
     record = pipeline.run(account.push("main", "One"))
     d = record.to_dict()
     assert d["outcome"] == {"status": "succeeded"} and d["kind"] == "deploy" and d["schema_version"] == 2
-    assert d["revision"]["message"] == "One"
+    assert d["revision"] is not None and d["revision"]["message"] == "One"
     back = ExecutionRecord.from_json(record.to_json())
     assert back.to_dict() == d
     assert json.loads(record.to_json()) == d

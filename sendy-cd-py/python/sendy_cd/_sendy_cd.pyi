@@ -20,6 +20,41 @@ from sendy_cd.protocols import (
 # A duration argument: seconds (int or float) or a timedelta.
 _Seconds = Union[float, timedelta]
 
+# The kinds of events (`Event.kind`; `Event.kinds()` lists them at run time).
+_EventKind = Literal[
+    "execution_started",
+    "stage_started",
+    "stage_progress",
+    "step_started",
+    "step_finished",
+    "traffic_shifted",
+    "stage_finished",
+    "execution_finished",
+    "pipeline_stage_started",
+    "pipeline_stage_progress",
+    "pipeline_stage_finished",
+]
+
+class _RecordDict(TypedDict):
+    # `ExecutionRecord.to_dict()`: the record's JSON, schema version 2 (docs/architecture.md).
+    schema_version: int
+    id: str
+    kind: Literal["deploy", "redeploy", "switch_back"]
+    revision: Optional[Dict[str, Any]]
+    strategy: str
+    started_at: str
+    duration_ms: Optional[int]
+    target: Optional[str]
+    previous: Optional[str]
+    live_revision: Optional[Dict[str, str]]
+    image: Optional[Dict[str, str]]
+    traffic_before: Optional[Dict[str, int]]
+    traffic_after: Optional[Dict[str, int]]
+    stages: List[Dict[str, Any]]
+    steps: List[Dict[str, Any]]
+    verifications: List[Dict[str, Any]]
+    outcome: Dict[str, Any]
+
 class _MetricComparison(TypedDict):
     # One figure of `ExecutionRecord.compare`: the metric, the baseline's value, this record's, and
     # the change in percent (None when the baseline is zero).
@@ -113,7 +148,7 @@ class Revision:
 @final
 class Event:
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> _EventKind: ...
     @property
     def execution(self) -> str: ...
     @property
@@ -139,7 +174,7 @@ class Event:
     @property
     def revision(self) -> Optional[Revision]: ...
     @staticmethod
-    def kinds() -> List[str]: ...
+    def kinds() -> List[_EventKind]: ...
     def to_dict(self) -> Dict[str, Any]: ...
     def to_json(self) -> str: ...
 
@@ -205,7 +240,7 @@ class ExecutionRecord:
     def recovery(self) -> Optional[_Recovery]: ...
     def is_complete(self) -> bool: ...
     def compare(self, baseline: ExecutionRecord) -> List[_MetricComparison]: ...
-    def to_dict(self) -> Dict[str, Any]: ...
+    def to_dict(self) -> _RecordDict: ...
     def to_json(self) -> str: ...
     @staticmethod
     def from_json(text: str) -> ExecutionRecord: ...
