@@ -35,12 +35,29 @@ _EventKind = Literal[
     "pipeline_stage_finished",
 ]
 
+class _RevisionDict(TypedDict):
+    # `Revision.to_dict()`.
+    commit: str
+    branch: str
+    message: str
+    author: str
+    time: str
+
+class _StageDict(TypedDict):
+    # `StageRecord.to_dict()`: instants in milliseconds since the execution started.
+    stage: str
+    environment: Optional[str]
+    started_ms: int
+    finished_ms: Optional[int]
+    outcome: Dict[str, str]
+    detail: Optional[str]
+
 class _RecordDict(TypedDict):
     # `ExecutionRecord.to_dict()`: the record's JSON, schema version 2 (docs/architecture.md).
     schema_version: int
     id: str
     kind: Literal["deploy", "redeploy", "switch_back"]
-    revision: Optional[Dict[str, Any]]
+    revision: Optional[_RevisionDict]
     strategy: str
     started_at: str
     duration_ms: Optional[int]
@@ -50,7 +67,7 @@ class _RecordDict(TypedDict):
     image: Optional[Dict[str, str]]
     traffic_before: Optional[Dict[str, int]]
     traffic_after: Optional[Dict[str, int]]
-    stages: List[Dict[str, Any]]
+    stages: List[_StageDict]
     steps: List[Dict[str, Any]]
     verifications: List[Dict[str, Any]]
     outcome: Dict[str, Any]
@@ -142,7 +159,7 @@ class Revision:
     def author(self) -> str: ...
     @property
     def time(self) -> str: ...
-    def to_dict(self) -> Dict[str, Any]: ...
+    def to_dict(self) -> _RevisionDict: ...
     def to_json(self) -> str: ...
 
 @final
@@ -198,7 +215,7 @@ class StageRecord:
     def reason(self) -> Optional[str]: ...
     @property
     def detail(self) -> Optional[str]: ...
-    def to_dict(self) -> Dict[str, Any]: ...
+    def to_dict(self) -> _StageDict: ...
 
 @final
 class ExecutionRecord:
