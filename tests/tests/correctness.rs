@@ -307,3 +307,20 @@ async fn records_serialize_in_one_flat_documented_shape() {
     let back: sendy_cd::ExecutionRecord = serde_json::from_value(json).unwrap();
     assert_eq!(back, record);
 }
+
+/// `StackDeployer` (the image through the stack's parameter, then the deployment that created)
+/// works on the simulated account, now that its stacks roll their service out.
+#[tokio::test(start_paused = true)]
+async fn the_stack_deployer_works_on_the_simulated_account() {
+    use sendy_cd::{Deployer, RolloutStatus, StackDeployer};
+    let account = account();
+    let deployer =
+        StackDeployer::new(Arc::new(account.stacks()), "app-blue", Arc::new(account.deployer("blue").unwrap()))
+            .unwrap();
+    let image = account.image_for(&account.push("main", "x", "a").unwrap().commit).unwrap();
+    let rollout = deployer.deploy(&image).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(matches!(deployer.status(&rollout).await.unwrap(), RolloutStatus::Completed { .. }));
+    assert_eq!(account.serving("blue"), Some(image.clone()));
+    assert_eq!(account.stack_parameters("app-blue").unwrap().get("ImageUri"), Some(image.to_string().as_str()));
+}
