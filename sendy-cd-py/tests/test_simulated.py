@@ -206,6 +206,10 @@ def test_events_carry_typed_properties_and_their_kinds_are_listed(account: Accou
     variants = re.findall(r"^    ([A-Z]\w+) \{", body, flags=re.M)
     snake = [re.sub(r"(?<!^)([A-Z])", r"_\1", v).lower() for v in variants]
     assert sorted(snake) == sorted(Event.kinds())
+    # The stubs' `_EventKind` Literal lists the same kinds.
+    stub = (Path(__file__).parents[1] / "python" / "sendy_cd" / "_sendy_cd.pyi").read_text()
+    literal = stub[stub.index("_EventKind = Literal[") : stub.index("]", stub.index("_EventKind = Literal["))]
+    assert sorted(re.findall(r'"(\w+)"', literal)) == sorted(Event.kinds())
 
     events: List[Any] = []
     pipeline = simulated_pipeline(account, sink=events.append)
