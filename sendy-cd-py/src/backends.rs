@@ -98,11 +98,13 @@ impl PyBackend {
                 let result = bridge.call_method1("resolve", (result, loop_arg)).map_err(fail)?;
                 let text: String = bridge.call_method1("dumps", (result,)).map_err(fail)?.extract().map_err(fail)?;
                 serde_json::from_str(&text).map_err(|e| {
-                    Error::Backend(format!("the Python {what}'s {method}() returned {text}, which is not valid: {e}"))
+                    Error::Backend(
+                        format!("the Python {what}'s {method}() returned {text}, which is not valid: {e}").into(),
+                    )
                 })
             })
         });
-        task.await.map_err(|e| Error::Backend(format!("the Python {what}'s {method}() did not finish: {e}")))?
+        task.await.map_err(|e| Error::Backend(format!("the Python {what}'s {method}() did not finish: {e}").into()))?
     }
 }
 

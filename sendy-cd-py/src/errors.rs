@@ -98,24 +98,24 @@ pub(crate) fn from_py(py: Python<'_>, err: &PyErr) -> Error {
     if is(InvalidInputError::type_object(py)) || is(InvalidConfigError::type_object(py)) {
         Error::InvalidConfig(message)
     } else if is(NotFoundError::type_object(py)) {
-        Error::NotFound { kind: "python backend", id: message }
+        Error::NotFound { kind: "python backend", id: message.into() }
     } else if is(ConflictError::type_object(py)) {
-        Error::Conflict(message)
+        Error::Conflict(message.into())
     } else if is(AccessDeniedError::type_object(py)) {
-        Error::AccessDenied(message)
+        Error::AccessDenied(message.into())
     } else if is(ThrottledError::type_object(py)) {
-        Error::Throttled(message)
+        Error::Throttled(message.into())
     } else if is(TransientError::type_object(py)) {
-        Error::Transient(message)
+        Error::Transient(message.into())
     } else if is(CancelledError::type_object(py)) {
         Error::Cancelled
     } else if is(builtin("TimeoutError")) || is(builtin("ConnectionError")) {
         // A socket timeout or a refused or reset connection in a Python backend may pass, as from
         // a Rust backend: retried, and one failed probe for a verifier (not a failed stage).
         let name = value.get_type().qualname().map(|n| n.to_string()).unwrap_or_default();
-        Error::Transient(format!("{name}: {message}"))
+        Error::Transient(format!("{name}: {message}").into())
     } else {
         let name = value.get_type().qualname().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
-        Error::Backend(format!("{name}: {message}"))
+        Error::Backend(format!("{name}: {message}").into())
     }
 }

@@ -3,9 +3,106 @@
 //! Backends keep their own private errors and convert them into [`Error`]; whether an error is worth
 //! retrying is decided in exactly one place, [`Error::is_retryable`].
 
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{ParseError, Stage};
+
+/// The cause an [`Error`] keeps: any error, shared so that [`Error`] stays `Clone`.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What an error says about a failure a service or backend reported: its message, the service's
+/// machine-readable error code when it gave one (`"ThrottlingException"`, `"InvalidInputException"`),
+/// and the error that caused it ([`Error::source`](std::error::Error::source) returns it).
+///
+/// It reads as its message (`Deref<Target = str>`, `Display`), and is made from a `String` or `&str`.
+#[derive(Clone, Default)]
+pub struct Detail {
+    message: String,
+    code: Option<String>,
+    cause: Option<Cause>,
+}
+
+impl Detail {
+    /// A detail with `message` only.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), code: None, cause: None }
+    }
+
+    /// With the service's error code.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// With the error that caused it.
+    pub fn with_cause(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Arc::new(cause));
+        self
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The service's error code, when it gave one.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The error that caused it, when there is one.
+    pub fn cause(&self) -> Option<&Cause> {
+        self.cause.as_ref()
+    }
+}
+
+impl fmt::Debug for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Detail");
+        d.field("message", &self.message);
+        if let Some(code) = &self.code {
+            d.field("code", code);
+        }
+        if let Some(cause) = &self.cause {
+            d.field("cause", &cause.to_string());
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Deref for Detail {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<String> for Detail {
+    fn from(message: String) -> Self {
+        Self::new(message)
+    }
+}
+
+impl From<&str> for Detail {
+    fn from(message: &str) -> Self {
+        Self::new(message)
+    }
+}
+
+impl PartialEq<str> for Detail {
+    fn eq(&self, other: &str) -> bool {
+        self.message == other
+    }
+}
 
 /// The most characters of a caller's or a service's text that an error repeats.
 pub const MAX_ECHO: usize = 200;
@@ -23,46 +120,40 @@ pub fn truncate(text: &str) -> String {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong, as variants a caller can act on.
-#[derive(Clone, Debug, thiserror::Error)]
+/// Its [`source`](std::error::Error::source) is the cause a [`Detail`] keeps (the SDK error, the git
+/// error); its [`code`](Error::code) the service's error code.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A value failed validation; nothing was sent to AWS.
-    #[error(transparent)]
-    InvalidInput(#[from] ParseError),
+    InvalidInput(ParseError),
 
     /// A pipeline, environment or backend was configured inconsistently; nothing was sent to AWS.
-    #[error("invalid configuration: {0}")]
     InvalidConfig(String),
 
     /// The named resource does not exist.
-    #[error("{kind} not found: {id}")]
     NotFound {
         /// What kind of resource (stack, build, deployment, record, ...).
         kind: &'static str,
-        /// Its id or name.
-        id: String,
+        /// Its id or name (with the service's code and the cause, when a service said so).
+        id: Detail,
     },
 
     /// The request conflicts with the resource's current state (a deployment already running, a stack
     /// being updated, an unknown set identifier in a weight change).
-    #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Detail),
 
     /// The caller is not allowed to do this.
-    #[error("access denied: {0}")]
-    AccessDenied(String),
+    AccessDenied(Detail),
 
     /// The service asked us to slow down. Retryable, with backoff.
-    #[error("throttled: {0}")]
-    Throttled(String),
+    Throttled(Detail),
 
     /// A transient failure: a network error, a 5xx answer, a call that did not answer in time.
     /// Retryable.
-    #[error("transient failure: {0}")]
-    Transient(String),
+    Transient(Detail),
 
     /// An operation did not finish within its deadline.
-    #[error("{operation} did not finish within {after:?}")]
     Timeout {
         /// What was being waited for.
         operation: String,
@@ -72,7 +163,6 @@ pub enum Error {
 
     /// A stage of a deployment failed: the build failed, the stack rolled back, the rollout failed or
     /// was rolled back by the circuit breaker, the environment failed verification.
-    #[error("{stage} failed: {reason}")]
     StageFailed {
         /// The stage that failed.
         stage: Stage,
@@ -81,15 +171,83 @@ pub enum Error {
     },
 
     /// The operation was cancelled by its caller.
-    #[error("cancelled")]
     Cancelled,
 
     /// Any other error a backend reported; not retryable.
-    #[error("{0}")]
-    Backend(String),
+    Backend(Detail),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidInput(e) => e.fmt(f),
+            Error::InvalidConfig(m) => write!(f, "invalid configuration: {m}"),
+            Error::NotFound { kind, id } => write!(f, "{kind} not found: {id}"),
+            Error::Conflict(d) => write!(f, "conflict: {d}"),
+            Error::AccessDenied(d) => write!(f, "access denied: {d}"),
+            Error::Throttled(d) => write!(f, "throttled: {d}"),
+            Error::Transient(d) => write!(f, "transient failure: {d}"),
+            Error::Timeout { operation, after } => write!(f, "{operation} did not finish within {after:?}"),
+            Error::StageFailed { stage, reason } => write!(f, "{stage} failed: {reason}"),
+            Error::Cancelled => f.write_str("cancelled"),
+            Error::Backend(d) => d.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    /// The cause a [`Detail`] keeps (the SDK's error, gitoxide's, the HTTP client's); an invalid
+    /// input reads as its [`ParseError`] and has that error's source.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::InvalidInput(e) => e.source(),
+            _ => self.detail()?.cause().map(|c| c.as_ref() as &(dyn std::error::Error + 'static)),
+        }
+    }
+}
+
+impl From<ParseError> for Error {
+    fn from(e: ParseError) -> Self {
+        Error::InvalidInput(e)
+    }
 }
 
 impl Error {
+    /// The [`Detail`] of a failure a service or backend reported (not found, conflict, access
+    /// denied, throttled, transient, backend).
+    pub fn detail(&self) -> Option<&Detail> {
+        match self {
+            Error::NotFound { id: d, .. }
+            | Error::Conflict(d)
+            | Error::AccessDenied(d)
+            | Error::Throttled(d)
+            | Error::Transient(d)
+            | Error::Backend(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The service's machine-readable error code, when the error came from a service that gave one
+    /// (`"ThrottlingException"`, `"InvalidInputException"`, `"ChangeSetNotFound"`): what code that
+    /// acts on a particular service error matches, never the message.
+    pub fn code(&self) -> Option<&str> {
+        self.detail()?.code()
+    }
+
+    /// This error with its [`Detail`] changed by `f` (errors without one are returned as they are).
+    pub fn map_detail(mut self, f: impl FnOnce(Detail) -> Detail) -> Self {
+        match &mut self {
+            Error::NotFound { id: d, .. }
+            | Error::Conflict(d)
+            | Error::AccessDenied(d)
+            | Error::Throttled(d)
+            | Error::Transient(d)
+            | Error::Backend(d) => *d = f(std::mem::take(d)),
+            _ => {}
+        }
+        self
+    }
+
     /// Whether trying the same call again may succeed: throttling and transient errors.
     ///
     /// This is the one place the crate decides it; the waiting and retrying helpers in
@@ -160,6 +318,21 @@ mod tests {
         assert!(cut.ends_with("… (20000 bytes in all)"), "{cut}");
         let err = crate::model::CommitId::parse("x".repeat(10 << 20)).unwrap_err();
         assert!(err.to_string().len() < 400, "{}", err.to_string().len());
+    }
+
+    #[test]
+    fn an_error_keeps_its_cause_and_code() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let e = Error::Transient(Detail::new("GET /x: connection lost").with_code("RequestTimeout").with_cause(io));
+        assert_eq!(e.to_string(), "transient failure: GET /x: connection lost");
+        assert_eq!(e.code(), Some("RequestTimeout"));
+        let source = std::error::Error::source(&e).expect("the cause is the source");
+        assert_eq!(source.to_string(), "reset by peer");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+        // Cloning keeps it; an error without a detail has neither.
+        assert!(std::error::Error::source(&e.clone()).is_some());
+        assert_eq!(Error::Cancelled.code(), None);
+        assert!(std::error::Error::source(&Error::Conflict("busy".into())).is_none());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 
+use crate::error::Detail;
 use crate::error::{Error, Result};
 use crate::model::{BranchName, CommitId, Revision};
 use crate::source::Source;
@@ -60,13 +61,13 @@ fn classify(url: &str, what: &str, err: &(dyn std::error::Error + 'static)) -> E
         .any(|e| e.kind() == std::io::ErrorKind::NotFound);
     match classes.dominant_class() {
         Some(Class::Cancelled) => Error::Cancelled,
-        Some(Class::Unauthenticated | Class::PermissionDenied) => Error::AccessDenied(message),
-        Some(Class::NotFound) => Error::NotFound { kind: "git repository", id: message },
+        Some(Class::Unauthenticated | Class::PermissionDenied) => Error::AccessDenied(message.into()),
+        Some(Class::NotFound) => Error::NotFound { kind: "git repository", id: message.into() },
         Some(Class::Validation | Class::Unsupported) => Error::InvalidConfig(message),
-        Some(Class::Retryable) => Error::Transient(message),
-        _ if local_missing => Error::NotFound { kind: "git repository", id: message },
-        _ if io_retryable => Error::Transient(message),
-        _ => Error::Backend(message),
+        Some(Class::Retryable) => Error::Transient(message.into()),
+        _ if local_missing => Error::NotFound { kind: "git repository", id: message.into() },
+        _ if io_retryable => Error::Transient(message.into()),
+        _ => Error::Backend(message.into()),
     }
 }
 
@@ -80,19 +81,22 @@ fn fetch(url: &str, cache: &Path, interrupt: &AtomicBool) -> Result<gix::Reposit
     if let Some(path) = local_path(url)
         && !path.exists()
     {
-        return Err(Error::NotFound { kind: "git repository", id: path.display().to_string() });
+        return Err(Error::NotFound { kind: "git repository", id: path.display().to_string().into() });
     }
     let failed = |what: &str, e: &(dyn std::error::Error + 'static)| classify(url, what, e);
     if cache.join("HEAD").exists() {
-        let repo = gix::open(cache).map_err(|e| Error::Backend(format!("git cache {}: {e}", cache.display())))?;
-        let remote = repo.find_remote("origin").map_err(|e| Error::Backend(format!("git cache: {e}")))?;
+        let repo = gix::open(cache)
+            .map_err(|e| Error::Backend(Detail::new(format!("git cache {}: {e}", cache.display())).with_cause(e)))?;
+        let remote = repo
+            .find_remote("origin")
+            .map_err(|e| Error::Backend(Detail::new(format!("git cache: {e}")).with_cause(e)))?;
         let connection = remote.connect(gix::remote::Direction::Fetch).map_err(|e| failed("connect", &e))?;
         // A bare clone keeps no fetch refspec (like `git clone --bare`): mirror the branches.
         let heads = gix::refspec::parse(
             gix::bstr::BStr::new("+refs/heads/*:refs/heads/*"),
             gix::refspec::parse::Operation::Fetch,
         )
-        .map_err(|e| Error::Backend(format!("git refspec: {e}")))?
+        .map_err(|e| Error::Backend(Detail::new(format!("git refspec: {e}")).with_cause(e)))?
         .to_owned();
         let options = gix::remote::ref_map::Options { extra_refspecs: vec![heads], ..Default::default() };
         connection
@@ -100,11 +104,13 @@ fn fetch(url: &str, cache: &Path, interrupt: &AtomicBool) -> Result<gix::Reposit
             .map_err(|e| failed("fetch", &e))?
             .receive(gix::progress::Discard, interrupt)
             .map_err(|e| failed("fetch", &e))?;
-        gix::open(cache).map_err(|e| Error::Backend(format!("git cache {}: {e}", cache.display())))
+        gix::open(cache)
+            .map_err(|e| Error::Backend(Detail::new(format!("git cache {}: {e}", cache.display())).with_cause(e)))
     } else {
         if let Some(parent) = cache.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::Backend(format!("git cache {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::Backend(Detail::new(format!("git cache {}: {e}", parent.display())).with_cause(e))
+            })?;
         }
         let mut prepare = gix::prepare_clone_bare(url, cache).map_err(|e| failed("clone", &e))?;
         let (repo, _) = prepare.fetch_only(gix::progress::Discard, interrupt).map_err(|e| {
@@ -126,14 +132,17 @@ impl Drop for InterruptOnDrop {
 }
 
 fn read(repo: &gix::Repository, url: &str, branch: &BranchName) -> Result<Revision> {
-    let not_found = || Error::NotFound { kind: "branch", id: format!("{branch} of {url}") };
+    let not_found = || Error::NotFound { kind: "branch", id: format!("{branch} of {url}").into() };
     let mut reference = repo
         .find_reference(format!("refs/remotes/origin/{branch}").as_str())
         .or_else(|_| repo.find_reference(format!("refs/heads/{branch}").as_str()))
         .map_err(|_| not_found())?;
-    let commit = reference.peel_to_commit().map_err(|e| Error::Backend(format!("git {branch} of {url}: {e}")))?;
-    let author = commit.author().map_err(|e| Error::Backend(format!("git commit author: {e}")))?;
-    let time = commit.time().map_err(|e| Error::Backend(format!("git commit time: {e}")))?;
+    let commit = reference
+        .peel_to_commit()
+        .map_err(|e| Error::Backend(Detail::new(format!("git {branch} of {url}: {e}")).with_cause(e)))?;
+    let author =
+        commit.author().map_err(|e| Error::Backend(Detail::new(format!("git commit author: {e}")).with_cause(e)))?;
+    let time = commit.time().map_err(|e| Error::Backend(Detail::new(format!("git commit time: {e}")).with_cause(e)))?;
     Ok(Revision {
         commit: CommitId::parse(commit.id().to_string())?,
         branch: branch.clone(),
@@ -158,6 +167,6 @@ impl Source for GitSource {
             read(&repo, &url, &branch)
         })
         .await
-        .map_err(|e| Error::Backend(format!("git: the fetch thread failed: {e}")))?
+        .map_err(|e| Error::Backend(Detail::new(format!("git: the fetch thread failed: {e}")).with_cause(e)))?
     }
 }

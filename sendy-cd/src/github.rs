@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, ETAG, HeaderMap, IF_NONE_MATCH, USER_AGENT};
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Detail, Error, Result};
 use crate::model::{BranchName, CommitId, Revision};
 use crate::source::Source;
 
@@ -131,34 +131,38 @@ impl Source for GitHubSource {
             .headers(headers)
             .send()
             .await
-            .map_err(|e| Error::Transient(format!("GET {url}: {e}")))?;
+            .map_err(|e| Error::Transient(Detail::new(format!("GET {url}: {e}")).with_cause(e)))?;
         let status = answer.status();
         let remaining = answer.headers().get("x-ratelimit-remaining").and_then(|v| v.to_str().ok()).map(str::to_owned);
         match status {
             StatusCode::NOT_MODIFIED => {
                 return cached
                     .map(|(_, r)| r)
-                    .ok_or_else(|| Error::Backend(format!("GET {url}: 304 with nothing cached")));
+                    .ok_or_else(|| Error::Backend(format!("GET {url}: 304 with nothing cached").into()));
             }
             StatusCode::OK => {}
             StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY => {
                 return Err(Error::NotFound {
                     kind: "branch",
-                    id: format!("{branch} of {}/{}", self.owner, self.repo),
+                    id: format!("{branch} of {}/{}", self.owner, self.repo).into(),
                 });
             }
-            StatusCode::UNAUTHORIZED => return Err(Error::AccessDenied(format!("GET {url}: 401 (check the token)"))),
-            StatusCode::TOO_MANY_REQUESTS => return Err(Error::Throttled(format!("GET {url}: 429"))),
-            StatusCode::FORBIDDEN if remaining.as_deref() == Some("0") => {
-                return Err(Error::Throttled(format!("GET {url}: rate limit exhausted")));
+            StatusCode::UNAUTHORIZED => {
+                return Err(Error::AccessDenied(format!("GET {url}: 401 (check the token)").into()));
             }
-            StatusCode::FORBIDDEN => return Err(Error::AccessDenied(format!("GET {url}: 403"))),
-            s if s.is_server_error() => return Err(Error::Transient(format!("GET {url}: {s}"))),
-            s => return Err(Error::Backend(format!("GET {url}: unexpected {s}"))),
+            StatusCode::TOO_MANY_REQUESTS => return Err(Error::Throttled(format!("GET {url}: 429").into())),
+            StatusCode::FORBIDDEN if remaining.as_deref() == Some("0") => {
+                return Err(Error::Throttled(format!("GET {url}: rate limit exhausted").into()));
+            }
+            StatusCode::FORBIDDEN => return Err(Error::AccessDenied(format!("GET {url}: 403").into())),
+            s if s.is_server_error() => return Err(Error::Transient(format!("GET {url}: {s}").into())),
+            s => return Err(Error::Backend(format!("GET {url}: unexpected {s}").into())),
         }
         let etag = answer.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body: CommitAnswer =
-            answer.json().await.map_err(|e| Error::Transient(format!("GET {url}: unreadable answer: {e}")))?;
+        let body: CommitAnswer = answer
+            .json()
+            .await
+            .map_err(|e| Error::Transient(Detail::new(format!("GET {url}: unreadable answer: {e}")).with_cause(e)))?;
         let author = body.commit.author;
         let name = author.as_ref().and_then(|a| a.name.clone()).unwrap_or_default();
         let email = author.as_ref().and_then(|a| a.email.clone()).unwrap_or_default();

@@ -60,7 +60,7 @@ impl Verifier for HttpVerifier {
             } else {
                 "request failed"
             };
-            Error::Transient(format!("GET {target}: {what}: {e}"))
+            Error::Transient(format!("GET {target}: {what}: {e}").into())
         })?;
         Ok(ProbeResponse { status: answer.status().as_u16(), latency: started.elapsed() })
     }

@@ -66,7 +66,7 @@ pub use async_trait::async_trait;
 pub use builder::{BuildStatus, Builder, BuiltImage};
 pub use deployer::{DeployedRevision, Deployer, RollbackTarget, RolloutStatus, ServiceRevisions};
 pub use dns::{ChangeStatus, DnsSwitch};
-pub use error::{Error, Result};
+pub use error::{Detail, Error, Result};
 pub use events::{Event, EventKind, EventSink, EventStream, JsonLinesSink};
 pub use model::{
     BranchName, BuildId, CommitId, Digest, EnvironmentName, Id, ImageRef, ParameterKey, ParseError, Revision, Rollout,

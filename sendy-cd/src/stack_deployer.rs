@@ -169,7 +169,7 @@ impl Deployer for StackDeployer {
         };
         let target = target.ok_or_else(|| Error::NotFound {
             kind: "revision known to the service (current or last good)",
-            id: format!("{to:?}"),
+            id: format!("{to:?}").into(),
         })?;
         self.deploy(&target.image).await
     }

@@ -201,10 +201,10 @@ impl<'a> Wait<'a> {
                 stats.calls += 1;
                 let outcome = match tokio::time::timeout(policy.call_timeout, check()).await {
                     Ok(outcome) => outcome,
-                    Err(_) => Err(Error::Transient(format!(
-                        "{}: status call did not answer within {:?}",
-                        self.operation, policy.call_timeout
-                    ))),
+                    Err(_) => Err(Error::Transient(
+                        (format!("{}: status call did not answer within {:?}", self.operation, policy.call_timeout))
+                            .into(),
+                    )),
                 };
                 let sleep = match outcome {
                     Ok(Check::Ready(value)) => return Ok(value),
@@ -336,9 +336,9 @@ impl RetryPolicy {
             attempt = attempt.saturating_add(1);
             let outcome = match tokio::time::timeout(self.call_timeout, call()).await {
                 Ok(outcome) => outcome,
-                Err(_) => {
-                    Err(Error::Transient(format!("{operation}: call did not answer within {:?}", self.call_timeout)))
-                }
+                Err(_) => Err(Error::Transient(
+                    format!("{operation}: call did not answer within {:?}", self.call_timeout).into(),
+                )),
             };
             match outcome {
                 Ok(value) => return Ok((value, attempt)),

@@ -458,6 +458,72 @@ mod codebuild {
             builder(mock_client!(aws_sdk_codebuild, [&rule])).status(&BuildId::parse("shop-api:1").unwrap()).await;
         assert_eq!(status.unwrap(), BuildStatus::InProgress { phase: "BUILD".into() });
     }
+
+    #[tokio::test]
+    async fn a_queued_build_is_queued() {
+        for phase in ["QUEUED", "SUBMITTED"] {
+            let rule = mock!(Client::batch_get_builds).then_output(move || {
+                BatchGetBuildsOutput::builder()
+                    .builds(
+                        Build::builder()
+                            .id("shop-api:1")
+                            .build_status(StatusType::InProgress)
+                            .current_phase(phase)
+                            .build(),
+                    )
+                    .build()
+            });
+            let status =
+                builder(mock_client!(aws_sdk_codebuild, [&rule])).status(&BuildId::parse("shop-api:1").unwrap()).await;
+            assert_eq!(status.unwrap(), BuildStatus::Queued, "{phase}");
+        }
+    }
+
+    fn stop_error(code: &'static str) -> aws_sdk_codebuild::operation::stop_build::StopBuildError {
+        use aws_sdk_codebuild::error::ErrorMetadata;
+        use aws_sdk_codebuild::operation::stop_build::StopBuildError;
+        use aws_sdk_codebuild::types::error::InvalidInputException;
+        let meta = ErrorMetadata::builder().code(code).message("Build is already finished").build();
+        match code {
+            "InvalidInputException" => StopBuildError::InvalidInputException(
+                InvalidInputException::builder().message("Build is already finished").meta(meta).build(),
+            ),
+            _ => StopBuildError::generic(meta),
+        }
+    }
+
+    #[tokio::test]
+    async fn stop_sends_the_build_id_and_a_finished_build_is_stopped_already() {
+        use aws_sdk_codebuild::operation::stop_build::StopBuildOutput;
+        let ok = mock!(Client::stop_build)
+            .match_requests(|r| r.id() == Some("shop-api:7"))
+            .then_output(|| StopBuildOutput::builder().build());
+        let finished = mock!(Client::stop_build)
+            .match_requests(|r| r.id() == Some("shop-api:8"))
+            .then_error(|| stop_error("InvalidInputException"));
+        let denied = mock!(Client::stop_build)
+            .match_requests(|r| r.id() == Some("shop-api:9"))
+            .then_error(|| stop_error("AccessDeniedException"));
+        let b = builder(mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, [&ok, &finished, &denied]));
+        b.stop(&BuildId::parse("shop-api:7").unwrap()).await.unwrap();
+        assert_eq!(ok.num_calls(), 1);
+        b.stop(&BuildId::parse("shop-api:8").unwrap()).await.unwrap();
+        assert_eq!(finished.num_calls(), 1);
+        // Any other error is one, and keeps the service's code and the SDK error as its source.
+        let err = b.stop(&BuildId::parse("shop-api:9").unwrap()).await.unwrap_err();
+        assert!(matches!(err, Error::AccessDenied(_)), "{err:?}");
+        assert_eq!(err.code(), Some("AccessDeniedException"));
+        let source = std::error::Error::source(&err).expect("the SDK error is kept");
+        assert!(
+            source
+                .downcast_ref::<aws_sdk_codebuild::error::SdkError<
+                    aws_sdk_codebuild::operation::stop_build::StopBuildError,
+                    aws_sdk_codebuild::config::http::HttpResponse,
+                >>()
+                .is_some(),
+            "{source:?}"
+        );
+    }
 }
 
 mod ecs {

@@ -124,6 +124,9 @@ impl CloudFormationStack {
     }
 }
 
+/// Whether a `FAILED` change set failed only because it changes nothing. CloudFormation says so only
+/// in the change set's `StatusReason` text (there is no status or code for it); the AWS CLI's
+/// `cloudformation deploy` recognises it the same way.
 fn no_changes(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
 }
@@ -136,7 +139,7 @@ impl Stack for CloudFormationStack {
         if let Some(s) = &existing {
             let status = s.stack_status().map(|s| s.as_str()).unwrap_or_default();
             if status.ends_with("_IN_PROGRESS") {
-                return Err(Error::Conflict(format!("stack {stack} is busy ({status})")));
+                return Err(Error::Conflict(format!("stack {stack} is busy ({status})").into()));
             }
         }
         let kind = if existing.is_some() { PlanKind::Update } else { PlanKind::Create };
@@ -206,7 +209,7 @@ impl Stack for CloudFormationStack {
                     .map_err(|e| from_sdk("cloudformation:DeleteChangeSet", e))?;
                 return Ok(Plan::NoChanges);
             }
-            return Err(Error::Backend(format!("change set for stack {stack} failed: {reason}")));
+            return Err(Error::Backend(format!("change set for stack {stack} failed: {reason}").into()));
         }
         let mut changes = vec![];
         let mut page = Some(described);
@@ -270,7 +273,7 @@ impl Stack for CloudFormationStack {
         let stack = self
             .describe(&plan.stack)
             .await?
-            .ok_or_else(|| Error::NotFound { kind: "stack", id: plan.stack.to_string() })?;
+            .ok_or_else(|| Error::NotFound { kind: "stack", id: plan.stack.to_string().into() })?;
         let status = stack.stack_status().cloned().unwrap_or_else(|| CfnStatus::from("UNKNOWN"));
         let ours = stack.change_set_id() == Some(plan.id.as_str());
         if ours {
@@ -308,16 +311,18 @@ impl Stack for CloudFormationStack {
                 StackStatus::InProgress { status: format!("{} (change set execution starting)", status.as_str()) }
             }
             other => {
-                return Err(Error::Conflict(format!(
-                    "change set {} was not executed (execution status {other:?})",
-                    plan.id
-                )));
+                return Err(Error::Conflict(
+                    (format!("change set {} was not executed (execution status {other:?})", plan.id)).into(),
+                ));
             }
         })
     }
 
     async fn outputs(&self, stack: &StackName) -> Result<StackOutputs> {
-        let s = self.describe(stack).await?.ok_or_else(|| Error::NotFound { kind: "stack", id: stack.to_string() })?;
+        let s = self
+            .describe(stack)
+            .await?
+            .ok_or_else(|| Error::NotFound { kind: "stack", id: stack.to_string().into() })?;
         Ok(StackOutputs::from_pairs(
             s.outputs().iter().filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned()))),
         ))

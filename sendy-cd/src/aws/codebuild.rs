@@ -96,7 +96,7 @@ impl CodeBuildBuilder {
             .repositories()
             .first()
             .and_then(|r| r.repository_uri())
-            .ok_or_else(|| Error::NotFound { kind: "ECR repository", id: self.repository.clone() })?;
+            .ok_or_else(|| Error::NotFound { kind: "ECR repository", id: self.repository.clone().into() })?;
         let image = ImageRef::parse(&format!("{uri}:{commit}"))?.with_digest(digest.clone());
         Ok(Ok((image, digest)))
     }
@@ -139,7 +139,7 @@ impl Builder for CodeBuildBuilder {
             .await
             .map_err(|e| from_sdk("codebuild:BatchGetBuilds", e))?;
         let Some(b) = out.builds().first() else {
-            return Err(Error::NotFound { kind: "build", id: build.to_string() });
+            return Err(Error::NotFound { kind: "build", id: build.to_string().into() });
         };
         let phase = b.current_phase().unwrap_or("UNKNOWN").to_owned();
         Ok(match b.build_status() {
@@ -178,11 +178,10 @@ impl Builder for CodeBuildBuilder {
     async fn stop(&self, build: &BuildId) -> Result<()> {
         match self.codebuild.stop_build().id(build.as_str()).send().await {
             Ok(_) => Ok(()),
-            Err(e) => match from_sdk("codebuild:StopBuild", e) {
-                // Stopping a build that already ended is not an error.
-                Error::Backend(m) if m.contains("InvalidInputException") => Ok(()),
-                other => Err(other),
-            },
+            // Stopping a build that already ended is not an error: CodeBuild answers it with its typed
+            // `InvalidInputException`.
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_invalid_input_exception()) => Ok(()),
+            Err(e) => Err(from_sdk("codebuild:StopBuild", e)),
         }
     }
 }

@@ -103,10 +103,10 @@ impl EcsDeployer {
             .send()
             .await
             .map_err(|e| from_sdk("ecs:DescribeServices", e))?;
-        out.services()
-            .first()
-            .cloned()
-            .ok_or_else(|| Error::NotFound { kind: "ECS service", id: format!("{}/{}", self.cluster, self.service) })
+        out.services().first().cloned().ok_or_else(|| Error::NotFound {
+            kind: "ECS service",
+            id: format!("{}/{}", self.cluster, self.service).into(),
+        })
     }
 
     async fn task_definition(&self, arn: &str) -> Result<TaskDefinition> {
@@ -117,7 +117,9 @@ impl EcsDeployer {
             .send()
             .await
             .map_err(|e| from_sdk("ecs:DescribeTaskDefinition", e))?;
-        out.task_definition().cloned().ok_or_else(|| Error::NotFound { kind: "task definition", id: arn.to_owned() })
+        out.task_definition()
+            .cloned()
+            .ok_or_else(|| Error::NotFound { kind: "task definition", id: arn.to_owned().into() })
     }
 
     /// The container to update in `td`, by name or as the only one.
@@ -201,10 +203,13 @@ impl EcsDeployer {
             d.status() == Some("PRIMARY") && d.task_definition().is_some_and(|t| same_revision(t, task_definition))
         });
         let id = created.and_then(Deployment::id).ok_or_else(|| {
-            Error::Backend(format!(
-                "ecs: UpdateService of {}/{} created no PRIMARY deployment of {task_definition}",
-                self.cluster, self.service
-            ))
+            Error::Backend(
+                (format!(
+                    "ecs: UpdateService of {}/{} created no PRIMARY deployment of {task_definition}",
+                    self.cluster, self.service
+                ))
+                .into(),
+            )
         })?;
         Ok(Rollout { deployment_id: Id::parse(id)?, image })
     }
@@ -251,7 +256,7 @@ impl Deployer for EcsDeployer {
             }
             return Err(Error::NotFound {
                 kind: "ECS deployment (not listed, and never seen to end)",
-                id: id.to_owned(),
+                id: id.to_owned().into(),
             });
         };
         let count = |n: i32| u32::try_from(n).unwrap_or(0);
@@ -295,8 +300,9 @@ impl Deployer for EcsDeployer {
             .send()
             .await
             .map_err(|e| from_sdk("ecs:DescribeTaskDefinition", e))?;
-        let td =
-            out.task_definition().ok_or_else(|| Error::NotFound { kind: "task definition", id: current_td.clone() })?;
+        let td = out
+            .task_definition()
+            .ok_or_else(|| Error::NotFound { kind: "task definition", id: current_td.clone().into() })?;
         let current = Some(DeployedRevision { revision: short(&current_td), image: self.image_of(td)? });
         let good = out.tags().iter().find(|t| t.key() == Some(PREVIOUS_GOOD)).and_then(Tag::value);
         let last_good = match good {
@@ -317,7 +323,7 @@ impl Deployer for EcsDeployer {
                 .await?
                 .last_good
                 .map(|r| r.revision)
-                .ok_or_else(|| Error::NotFound { kind: "last good revision", id: self.service.clone() })?,
+                .ok_or_else(|| Error::NotFound { kind: "last good revision", id: self.service.clone().into() })?,
         };
         let td = self.task_definition(&target).await?;
         let image = self.image_of(&td)?;

@@ -85,46 +85,60 @@ where
     use aws_types::request_id::RequestId;
     let status = err.raw_response().map(|r| r.status().as_u16());
     let request_id = err.request_id().map(|id| format!(" (request id {id})")).unwrap_or_default();
-    match &err {
+    let error = match &err {
         SdkError::ConstructionFailure(_) => {
             Error::InvalidConfig(format!("{operation}: could not build the request: {}", DisplayErrorContext(&err)))
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-            Error::Transient(format!("{operation}: {}", DisplayErrorContext(&err)))
+            Error::Transient(format!("{operation}: {}", DisplayErrorContext(&err)).into())
         }
         SdkError::ResponseError(_) => {
             let message = format!("{operation}: unreadable response (HTTP {status:?}){request_id}");
-            if status.is_none_or(|s| s >= 500) { Error::Transient(message) } else { Error::Backend(message) }
+            if status.is_none_or(|s| s >= 500) {
+                Error::Transient(message.into())
+            } else {
+                Error::Backend(message.into())
+            }
         }
         _ => {
             let code = err.code().unwrap_or("Unknown");
             let text = err.message().unwrap_or("no message");
             classify(operation, code, text, status, &request_id)
         }
-    }
+    };
+    error.map_detail(|d| d.with_cause(err))
 }
 
-/// Decides the variant of a service error from its code and HTTP status.
+/// Decides the variant of a service error from its code and HTTP status; the error keeps the code
+/// ([`Error::code`]).
+///
+/// Two answers carry no code of their own and are recognised by their text, as AWS documents no
+/// other way: CloudFormation's `ValidationError` "Stack with id … does not exist", and ECS's
+/// `ClientException` "Unable to describe task definition".
 pub fn classify(operation: &str, code: &str, text: &str, status: Option<u16>, request_id: &str) -> Error {
+    classify_variant(operation, code, text, status, request_id).map_detail(|d| d.with_code(code))
+}
+
+fn classify_variant(operation: &str, code: &str, text: &str, status: Option<u16>, request_id: &str) -> Error {
     let message = format!("{operation}: {code}: {text}{request_id}");
     let is = |list: &[&str]| list.contains(&code);
     if is(THROTTLING) || status == Some(429) || text.contains("Rate exceeded") {
-        Error::Throttled(message)
+        Error::Throttled(message.into())
     } else if is(TRANSIENT) || status.is_some_and(|s| s >= 500) {
-        Error::Transient(message)
+        Error::Transient(message.into())
     } else if is(ACCESS) || status == Some(403) {
-        Error::AccessDenied(message)
+        Error::AccessDenied(message.into())
     } else if is(NOT_FOUND)
         || status == Some(404)
         || (code == "ValidationError" && text.contains("does not exist"))
         // ECS answers a task definition that does not exist with a generic client error.
         || (code == "ClientException" && text.contains("Unable to describe task definition"))
     {
-        Error::NotFound { kind: "AWS resource", id: message }
+        Error::NotFound { kind: "AWS resource", id: message.into() }
     } else if is(CONFLICT) {
-        Error::Conflict(message)
+        Error::Conflict(message.into())
     } else {
-        Error::Backend(message)
+        Error::Backend(message.into())
     }
 }
 
@@ -150,7 +164,10 @@ mod tests {
         ));
         assert!(matches!(c("ClientException", "Container.image should not be null", Some(400)), Error::Backend(_)));
         assert!(matches!(c("InvalidChangeSetStatus", "x", Some(400)), Error::Conflict(_)));
+        assert_eq!(c("ThrottlingException", "slow down", Some(400)).code(), Some("ThrottlingException"));
+        assert_eq!(c("Whatever", "x", Some(503)).code(), Some("Whatever"));
         let e = c("ValidationError", "Template format error", Some(400));
+        assert_eq!(e.code(), Some("ValidationError"));
         assert!(matches!(e, Error::Backend(_)));
         assert!(!e.is_retryable());
         assert_eq!(e.to_string(), "svc:Op: ValidationError: Template format error (request id r-1)");

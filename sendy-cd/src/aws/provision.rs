@@ -53,7 +53,7 @@ impl Provisioner {
         let uri = |r: Option<&aws_sdk_ecr::types::Repository>| {
             r.and_then(|r| r.repository_uri())
                 .map(str::to_owned)
-                .ok_or_else(|| Error::Backend(format!("ecr: repository {name} has no URI")))
+                .ok_or_else(|| Error::Backend(format!("ecr: repository {name} has no URI").into()))
         };
         match self.ecr.describe_repositories().repository_names(name).send().await {
             Ok(out) => return uri(out.repositories().first()),

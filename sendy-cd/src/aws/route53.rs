@@ -9,6 +9,7 @@ use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecordSe
 use super::AwsConfig;
 use super::error::from_sdk;
 use crate::dns::{ChangeStatus, DnsSwitch};
+use crate::error::Detail;
 use crate::error::{Error, Result};
 use crate::model::{Id, SetIdentifier, TrafficSplit};
 
@@ -129,12 +130,15 @@ impl Route53Dns {
                     // misreading (or a misbehaving endpoint), never something to pick one of.
                     let show =
                         |s: &ResourceRecordSet| format!("{} {} weight {:?}", s.name(), s.r#type().as_str(), s.weight());
-                    return Err(Error::Conflict(format!(
-                        "two weighted records of {} with set identifier {id:?}: {} and {}",
-                        self.name,
-                        show(&earlier),
-                        show(set)
-                    )));
+                    return Err(Error::Conflict(
+                        (format!(
+                            "two weighted records of {} with set identifier {id:?}: {} and {}",
+                            self.name,
+                            show(&earlier),
+                            show(set)
+                        ))
+                        .into(),
+                    ));
                 }
             }
             if past || !page.is_truncated() {
@@ -189,7 +193,7 @@ impl DnsSwitch for Route53Dns {
         });
         TrafficSplit::new(weights).map_err(|_| Error::NotFound {
             kind: "weighted record with a non-zero weight",
-            id: format!("{} {} in {}", self.name, self.record_type.as_str(), self.zone_id),
+            id: format!("{} {} in {}", self.name, self.record_type.as_str(), self.zone_id).into(),
         })
     }
 
@@ -198,11 +202,14 @@ impl DnsSwitch for Route53Dns {
         let mut changes = vec![];
         for (id, weight) in split.iter() {
             let Some(set) = sets.get(id) else {
-                return Err(Error::Conflict(format!(
-                    "{} {} has no weighted record with set identifier {id:?}",
-                    self.name,
-                    self.record_type.as_str()
-                )));
+                return Err(Error::Conflict(
+                    (format!(
+                        "{} {} has no weighted record with set identifier {id:?}",
+                        self.name,
+                        self.record_type.as_str()
+                    ))
+                    .into(),
+                ));
             };
             let mut record = ResourceRecordSet::builder()
                 .name(set.name())
@@ -216,19 +223,20 @@ impl DnsSwitch for Route53Dns {
                     .set_resource_records(Some(set.resource_records().to_vec()))
                     .ttl(i64::try_from(self.ttl.as_secs()).unwrap_or(60));
             }
-            let record = record.build().map_err(|e| Error::Backend(format!("route53: {e}")))?;
+            let record =
+                record.build().map_err(|e| Error::Backend(Detail::new(format!("route53: {e}")).with_cause(e)))?;
             let change = Change::builder()
                 .action(ChangeAction::Upsert)
                 .resource_record_set(record)
                 .build()
-                .map_err(|e| Error::Backend(format!("route53: {e}")))?;
+                .map_err(|e| Error::Backend(Detail::new(format!("route53: {e}")).with_cause(e)))?;
             changes.push(change);
         }
         let batch = ChangeBatch::builder()
             .comment(format!("sendy-cd: {split}"))
             .set_changes(Some(changes))
             .build()
-            .map_err(|e| Error::Backend(format!("route53: {e}")))?;
+            .map_err(|e| Error::Backend(Detail::new(format!("route53: {e}")).with_cause(e)))?;
         let out = self
             .client
             .change_resource_record_sets()

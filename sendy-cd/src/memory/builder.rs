@@ -37,7 +37,7 @@ impl MemoryBuilder {
 }
 
 fn status_at(s: &mut State, id: &BuildId, now: Instant) -> Result<BuildStatus> {
-    let rec = s.builds.get(id.as_str()).ok_or_else(|| Error::NotFound { kind: "build", id: id.to_string() })?;
+    let rec = s.builds.get(id.as_str()).ok_or_else(|| Error::NotFound { kind: "build", id: id.to_string().into() })?;
     let elapsed = now.saturating_duration_since(rec.started);
     let fraction = elapsed.as_secs_f64() / rec.duration.as_secs_f64().max(f64::MIN_POSITIVE);
     let done_at = if rec.failure.is_some() { 0.85 } else { 1.0 };
@@ -101,8 +101,10 @@ impl Builder for MemoryBuilder {
     async fn stop(&self, build: &BuildId) -> Result<()> {
         let answer = self.account.enter(Op::BuildStop).await?;
         let mut s = self.account.lock();
-        let rec =
-            s.builds.get_mut(build.as_str()).ok_or_else(|| Error::NotFound { kind: "build", id: build.to_string() })?;
+        let rec = s
+            .builds
+            .get_mut(build.as_str())
+            .ok_or_else(|| Error::NotFound { kind: "build", id: build.to_string().into() })?;
         rec.stopped.get_or_insert_with(Instant::now);
         answer.deliver(Ok(()))
     }

@@ -180,7 +180,7 @@ fn service<'a>(s: &'a mut State, env: &EnvironmentName) -> Result<&'a mut Servic
     // A stack update that ended since may have started a deployment.
     super::stack::refresh(s);
     let rollout = s.cfg.rollout_duration;
-    let rec = s.services.get_mut(env).ok_or_else(|| Error::NotFound { kind: "service", id: env.to_string() })?;
+    let rec = s.services.get_mut(env).ok_or_else(|| Error::NotFound { kind: "service", id: env.to_string().into() })?;
     rec.refresh(rollout, Instant::now());
     Ok(rec)
 }
@@ -253,7 +253,7 @@ impl Deployer for MemoryDeployer {
             .deployments
             .iter()
             .find(|d| d.id == rollout.deployment_id.as_str())
-            .ok_or_else(|| Error::NotFound { kind: "deployment", id: rollout.deployment_id.to_string() })?;
+            .ok_or_else(|| Error::NotFound { kind: "deployment", id: rollout.deployment_id.to_string().into() })?;
         let elapsed = now.saturating_duration_since(dep.started);
         let interval = rec.task_interval(dep);
         let started_tasks = if interval.is_zero() {
@@ -305,14 +305,14 @@ impl Deployer for MemoryDeployer {
                 .revisions_now(now)
                 .last_good
                 .map(|r| r.revision)
-                .ok_or_else(|| Error::NotFound { kind: "last good revision", id: self.env.to_string() })?,
+                .ok_or_else(|| Error::NotFound { kind: "last good revision", id: self.env.to_string().into() })?,
             RollbackTarget::Revision(name) => name.clone(),
         };
         let index = rec
             .revisions
             .iter()
             .position(|r| r.revision == name)
-            .ok_or_else(|| Error::NotFound { kind: "revision", id: name.clone() })?;
+            .ok_or_else(|| Error::NotFound { kind: "revision", id: name.clone().into() })?;
         answer.deliver(self.start(&mut s, index))
     }
 }

@@ -44,7 +44,7 @@ impl DnsSwitch for MemoryDns {
         let answer = self.account.enter(Op::DnsSetWeights).await?;
         let mut s = self.account.lock();
         if let Some((unknown, _)) = split.iter().find(|(id, _)| !s.record.weights.contains_key(*id)) {
-            return Err(Error::Conflict(format!("the record has no set identifier {unknown:?}")));
+            return Err(Error::Conflict(format!("the record has no set identifier {unknown:?}").into()));
         }
         for (id, weight) in split.iter() {
             s.record.weights.insert(id.clone(), weight);
@@ -62,7 +62,7 @@ impl DnsSwitch for MemoryDns {
             .record
             .changes
             .get(change.as_str())
-            .ok_or_else(|| Error::NotFound { kind: "change", id: change.to_string() })?;
+            .ok_or_else(|| Error::NotFound { kind: "change", id: change.to_string().into() })?;
         Ok(if Instant::now() >= *applied_at { ChangeStatus::Applied } else { ChangeStatus::Pending })
     }
 

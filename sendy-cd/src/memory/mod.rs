@@ -254,7 +254,7 @@ impl Answer {
     pub(crate) fn deliver<T>(self, result: Result<T>) -> Result<T> {
         match result {
             Ok(_) if self.lose => {
-                Err(Error::Transient(format!("injected lost answer of {}: the call took effect", self.op)))
+                Err(Error::Transient(format!("injected lost answer of {}: the call took effect", self.op).into()))
             }
             other => other,
         }
@@ -477,10 +477,12 @@ impl Account {
         match fault {
             None => Ok(Answer { op, lose: false }),
             Some(Fault::LoseAnswer) if op.is_mutating() => Ok(Answer { op, lose: true }),
-            Some(Fault::LoseAnswer) => Err(Error::Transient(format!("injected lost answer of {op}"))),
-            Some(Fault::Fail) => Err(Error::Backend(format!("injected failure of {op}"))),
-            Some(Fault::Throttle) => Err(Error::Throttled(format!("injected throttling of {op}: Rate exceeded"))),
-            Some(Fault::Transient) => Err(Error::Transient(format!("injected transient failure of {op}"))),
+            Some(Fault::LoseAnswer) => Err(Error::Transient(format!("injected lost answer of {op}").into())),
+            Some(Fault::Fail) => Err(Error::Backend(format!("injected failure of {op}").into())),
+            Some(Fault::Throttle) => {
+                Err(Error::Throttled(format!("injected throttling of {op}: Rate exceeded").into()))
+            }
+            Some(Fault::Transient) => Err(Error::Transient(format!("injected transient failure of {op}").into())),
             Some(Fault::Hang) => std::future::pending().await,
         }
     }
@@ -554,7 +556,7 @@ impl Account {
         let set_id = SetIdentifier::from(&env);
         let mut s = self.lock();
         if s.services.contains_key(&env) || s.stacks.contains_key(&stack_name) {
-            return Err(Error::Conflict(format!("environment {env} exists already")));
+            return Err(Error::Conflict(format!("environment {env} exists already").into()));
         }
         let image = s.image("initial")?;
         let host = format!("{env}.{}", s.cfg.domain);
@@ -589,7 +591,7 @@ impl Account {
     pub fn weights(&self) -> Result<TrafficSplit> {
         let s = self.lock();
         TrafficSplit::try_from(s.record.weights.clone())
-            .map_err(|_| Error::NotFound { kind: "weighted record", id: s.cfg.domain.clone() })
+            .map_err(|_| Error::NotFound { kind: "weighted record", id: s.cfg.domain.clone().into() })
     }
 
     /// The image environment `env` serves now: that of its newest completed deployment (for assertions).
@@ -635,7 +637,7 @@ impl Account {
     pub fn deployer(&self, env: &str) -> Result<MemoryDeployer> {
         let env = EnvironmentName::parse(env)?;
         if !self.lock().services.contains_key(&env) {
-            return Err(Error::NotFound { kind: "service", id: env.to_string() });
+            return Err(Error::NotFound { kind: "service", id: env.to_string().into() });
         }
         Ok(MemoryDeployer::new(self.clone(), env))
     }

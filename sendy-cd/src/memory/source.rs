@@ -27,6 +27,6 @@ impl Source for MemorySource {
         s.branches
             .get(branch)
             .and_then(|commits| commits.last().cloned())
-            .ok_or_else(|| Error::NotFound { kind: "branch", id: branch.to_string() })
+            .ok_or_else(|| Error::NotFound { kind: "branch", id: branch.to_string().into() })
     }
 }

@@ -168,7 +168,7 @@ impl MemoryStacks {
         let (kind, base, parameters, template, changes) = match s.stacks.get(stack) {
             Some(rec) => {
                 if rec.busy.is_some() {
-                    return Err(Error::Conflict(format!("stack {stack} is being updated")));
+                    return Err(Error::Conflict(format!("stack {stack} is being updated").into()));
                 }
                 let mut parameters = rec.parameters.clone();
                 for (k, v) in change.parameters.iter() {
@@ -210,17 +210,21 @@ impl MemoryStacks {
     fn apply_now(&self, plan: &StackPlan) -> Result<()> {
         let mut s = self.account.lock();
         refresh(&mut s);
-        let rec =
-            s.plans.get(plan.id.as_str()).ok_or_else(|| Error::NotFound { kind: "plan", id: plan.id.to_string() })?;
+        let rec = s
+            .plans
+            .get(plan.id.as_str())
+            .ok_or_else(|| Error::NotFound { kind: "plan", id: plan.id.to_string().into() })?;
         if rec.applied.is_some() {
             return Ok(());
         }
         let current = s.stacks.get(&plan.stack);
         match (&rec.base, current) {
-            (None, Some(_)) => return Err(Error::Conflict(format!("stack {} was created since planned", plan.stack))),
-            (Some(_), None) => return Err(Error::NotFound { kind: "stack", id: plan.stack.to_string() }),
+            (None, Some(_)) => {
+                return Err(Error::Conflict(format!("stack {} was created since planned", plan.stack).into()));
+            }
+            (Some(_), None) => return Err(Error::NotFound { kind: "stack", id: plan.stack.to_string().into() }),
             (Some(base), Some(cur)) if cur.busy.is_some() || &cur.parameters != base => {
-                return Err(Error::Conflict(format!("stack {} changed since the plan was made", plan.stack)));
+                return Err(Error::Conflict(format!("stack {} changed since the plan was made", plan.stack).into()));
             }
             _ => {}
         }
@@ -257,12 +261,14 @@ impl Stack for MemoryStacks {
         self.account.enter(Op::StackStatus).await?;
         let mut s = self.account.lock();
         refresh(&mut s);
-        let rec =
-            s.plans.get(plan.id.as_str()).ok_or_else(|| Error::NotFound { kind: "plan", id: plan.id.to_string() })?;
+        let rec = s
+            .plans
+            .get(plan.id.as_str())
+            .ok_or_else(|| Error::NotFound { kind: "plan", id: plan.id.to_string().into() })?;
         let Some(applied) = &rec.applied else {
             return Err(Error::NotFound {
                 kind: "stack operation (the plan was never applied)",
-                id: plan.id.to_string(),
+                id: plan.id.to_string().into(),
             });
         };
         let verb = match rec.plan.kind {
@@ -288,6 +294,6 @@ impl Stack for MemoryStacks {
         s.stacks
             .get(stack)
             .map(|r| r.outputs.clone())
-            .ok_or_else(|| Error::NotFound { kind: "stack", id: stack.to_string() })
+            .ok_or_else(|| Error::NotFound { kind: "stack", id: stack.to_string().into() })
     }
 }

@@ -34,7 +34,7 @@ impl Verifier for MemoryVerifier {
                 .endpoints
                 .get(url.host())
                 .cloned()
-                .ok_or_else(|| Error::Transient(format!("connection to {} refused", url.host())))?;
+                .ok_or_else(|| Error::Transient(format!("connection to {} refused", url.host()).into()))?;
             let status = match deployer::serving(&mut s, &env) {
                 None => 503,
                 Some(image) => {
@@ -51,7 +51,7 @@ impl Verifier for MemoryVerifier {
         };
         if latency > request.timeout {
             tokio::time::sleep(request.timeout).await;
-            return Err(Error::Transient(format!("{url}: no answer within {:?}", request.timeout)));
+            return Err(Error::Transient(format!("{url}: no answer within {:?}", request.timeout).into()));
         }
         tokio::time::sleep(latency).await;
         Ok(ProbeResponse { status, latency: started.elapsed() })

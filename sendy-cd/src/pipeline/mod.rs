@@ -216,7 +216,7 @@ impl Pipeline {
                 let image = r.image.as_ref().filter(|i| &i.commit == commit)?;
                 Some((r.revision.clone(), image.clone()))
             })
-            .ok_or_else(|| Error::NotFound { kind: "built revision", id: commit.to_string() })?;
+            .ok_or_else(|| Error::NotFound { kind: "built revision", id: commit.to_string().into() })?;
         execution::execute(&self.inner, ExecutionKind::Redeploy, revision, Some(image), None, CancellationToken::new())
             .await
     }
@@ -247,14 +247,17 @@ impl Pipeline {
         match revisions.current {
             Some(now) if now.revision == expected.revision && now.image == expected.image => {}
             now => {
-                return Err(Error::Conflict(format!(
-                    "switch_back to {}: it ran {} ({}) when it last had the traffic, and runs {} now; \
+                return Err(Error::Conflict(
+                    (format!(
+                        "switch_back to {}: it ran {} ({}) when it last had the traffic, and runs {} now; \
                      not sending traffic to a revision that was not verified (redeploy instead)",
-                    env.name,
-                    expected.revision,
-                    expected.image,
-                    now.map_or_else(|| "nothing".to_owned(), |n| format!("{} ({})", n.revision, n.image)),
-                )));
+                        env.name,
+                        expected.revision,
+                        expected.image,
+                        now.map_or_else(|| "nothing".to_owned(), |n| format!("{} ({})", n.revision, n.image)),
+                    ))
+                    .into(),
+                ));
             }
         }
         execution::execute(&self.inner, ExecutionKind::SwitchBack, None, None, Some(to), CancellationToken::new()).await
@@ -267,7 +270,7 @@ impl Pipeline {
             |r: &ExecutionRecord| r.steps.iter().any(|s| s.step == Step::SetWeights && s.stage == Stage::Traffic);
         let unknown = |why: &str| Error::NotFound {
             kind: "environment to switch back to",
-            id: format!("{why}; switch_back never guesses"),
+            id: (format!("{why}; switch_back never guesses")).into(),
         };
         let last = history
             .iter()

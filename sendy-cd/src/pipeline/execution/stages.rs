@@ -80,7 +80,9 @@ impl<'a> Execution<'a> {
             BuildStatus::Stopped => {
                 Err(Error::StageFailed { stage: Stage::Build, reason: format!("build {build} was stopped") })
             }
-            other => Err(Error::Backend(format!("build {build} reported a non-final status as final: {other:?}"))),
+            other => {
+                Err(Error::Backend(format!("build {build} reported a non-final status as final: {other:?}").into()))
+            }
         }
     }
 
@@ -168,7 +170,9 @@ impl<'a> Execution<'a> {
                     }
                     StackStatus::Failed { resource, reason } => return Err(failed(resource, reason, "failed")),
                     other => {
-                        return Err(Error::Backend(format!("stack reported a non-final status as final: {other:?}")));
+                        return Err(Error::Backend(
+                            format!("stack reported a non-final status as final: {other:?}").into(),
+                        ));
                     }
                 }
             }
