@@ -36,8 +36,8 @@ use std::time::Duration;
 
 use sendy_cd::aws::provision::{BUILDSPEC, ProjectSpec, Provisioner};
 use sendy_cd::aws::{AwsConfig, CloudFormationStack, CodeBuildBuilder, EcsDeployer, RecordType, Route53Dns};
-use sendy_cd::git::GitSource;
-use sendy_cd::http::HttpVerifier;
+use sendy_cd::source::git::GitSource;
+use sendy_cd::verify::http::HttpVerifier;
 use sendy_cd::wait::{Check, PollPolicy, poll};
 use sendy_cd::{
     BranchName, DnsSwitch, Environment, Error, Outcome, Pipeline, Plan, SetIdentifier, Source, Stack, StackChange,
@@ -128,21 +128,23 @@ async fn main() -> Result<()> {
         let (template, parameters) = match &service_url {
             Some(url) => (
                 include_str!("../tests/emulator/environment.json"),
-                StackParameters::new()
-                    .with("Env", env)?
-                    .with("ImageUri", setting("SENDY_INITIAL_IMAGE", "public.ecr.aws/nginx/nginx:stable-alpine"))?
-                    .with("ServiceUrl", url.as_str())?
-                    .with("HostedZoneId", zone.as_str())?
-                    .with("RecordName", record.as_str())?
-                    .with("Weight", weight.as_str())?,
+                StackParameters::parse([
+                    ("Env", env.to_owned()),
+                    ("ImageUri", setting("SENDY_INITIAL_IMAGE", "public.ecr.aws/nginx/nginx:stable-alpine")),
+                    ("ServiceUrl", url.to_string()),
+                    ("HostedZoneId", zone.to_string()),
+                    ("RecordName", record.to_string()),
+                    ("Weight", weight),
+                ])?,
             ),
             None => (
                 include_str!("../deploy/environment.yml"),
-                StackParameters::new()
-                    .with("EnvironmentName", env)?
-                    .with("ImageUri", setting("SENDY_INITIAL_IMAGE", "public.ecr.aws/nginx/nginx:stable-alpine"))?
-                    .with("ContainerPort", "80")?
-                    .with("HealthCheckPath", "/")?,
+                StackParameters::parse([
+                    ("EnvironmentName", env.to_owned()),
+                    ("ImageUri", setting("SENDY_INITIAL_IMAGE", "public.ecr.aws/nginx/nginx:stable-alpine")),
+                    ("ContainerPort", "80".to_owned()),
+                    ("HealthCheckPath", "/".to_owned()),
+                ])?,
             ),
         };
         outputs.push(ensure_stack(stacks.as_ref(), &name, template, parameters).await?);
@@ -150,11 +152,12 @@ async fn main() -> Result<()> {
     if emulator.is_none() {
         // On AWS the weighted records are their own stack, pointing at the two load balancers.
         let lb = |o: &StackOutputs| o.get("LoadBalancerDnsName").unwrap_or_default().to_owned();
-        let parameters = StackParameters::new()
-            .with("HostedZoneId", zone.as_str())?
-            .with("RecordName", record.as_str())?
-            .with("BlueLoadBalancerDnsName", lb(&outputs[0]))?
-            .with("GreenLoadBalancerDnsName", lb(&outputs[1]))?;
+        let parameters = StackParameters::parse([
+            ("HostedZoneId", zone.to_string()),
+            ("RecordName", record.to_string()),
+            ("BlueLoadBalancerDnsName", lb(&outputs[0])),
+            ("GreenLoadBalancerDnsName", lb(&outputs[1])),
+        ])?;
         let name = StackName::parse(format!("{app}-dns"))?;
         ensure_stack(stacks.as_ref(), &name, include_str!("../deploy/dns.yml"), parameters).await?;
     }

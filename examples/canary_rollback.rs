@@ -20,17 +20,17 @@ async fn canary_rollback() -> sendy_cd::Result<()> {
     account.create_environment("blue")?;
     account.create_environment("green")?;
     let pipeline = Pipeline::builder()
-        .image_builder(Arc::new(account.image_builder()))
+        .image_builder(account.image_builder())
         .environment(account.environment("blue")?)
         .environment(account.environment("green")?)
-        .dns(Arc::new(account.dns()))
-        .strategy(Strategy::Canary(Canary { steps: vec![10, 50, 100], bake: Duration::from_secs(300) }))
+        .dns(account.dns())
+        .strategy(Strategy::Canary(Canary::default().steps(vec![10, 50, 100]).bake(Duration::from_secs(300))))
         .sink(Arc::new(|event: &sendy_cd::Event| print_event(Duration::ZERO, event)))
         .build()?;
 
     // This revision works in isolation but fails once real users reach it.
     let revision = account.push("main", "Cache sessions in memory", "Ada")?;
-    account.set_behavior(&revision.commit, Behavior { health: Health::UnhealthyUnderTraffic, ..Behavior::default() });
+    account.set_behavior(&revision.commit, Behavior::default().health(Health::UnhealthyUnderTraffic));
 
     let record = pipeline.run(revision).await?;
     println!("\nrecord {}:", record.id);

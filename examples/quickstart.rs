@@ -26,11 +26,11 @@ async fn quickstart() -> sendy_cd::Result<()> {
     account.create_environment("green")?;
 
     let pipeline = Pipeline::builder()
-        .source(Arc::new(account.source()))
-        .image_builder(Arc::new(account.image_builder()))
+        .source(account.source())
+        .image_builder(account.image_builder())
         .environment(account.environment("blue")?)
         .environment(account.environment("green")?)
-        .dns(Arc::new(account.dns()))
+        .dns(account.dns())
         .strategy(Strategy::BlueGreen)
         .sink(Arc::new(move |event: &sendy_cd::Event| {
             // Events carry the time since their execution started; print the time since the quickstart began.

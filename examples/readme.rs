@@ -1,6 +1,5 @@
 //! The usage example shown in README.md (a test checks the two stay identical).
 use sendy_cd::{Pipeline, Strategy, memory::Account};
-use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread", start_paused = true)] // simulated time
 async fn main() -> sendy_cd::Result<()> {
@@ -8,10 +7,10 @@ async fn main() -> sendy_cd::Result<()> {
     account.create_environment("blue")?; // live: DNS weight 100
     account.create_environment("green")?; // idle: DNS weight 0
     let pipeline = Pipeline::builder()
-        .image_builder(Arc::new(account.image_builder()))
+        .image_builder(account.image_builder())
         .environment(account.environment("blue")?)
         .environment(account.environment("green")?)
-        .dns(Arc::new(account.dns()))
+        .dns(account.dns())
         .strategy(Strategy::BlueGreen)
         .build()?;
     let revision = account.push("main", "Add checkout", "Ada <ada@example.com>")?;

@@ -1,4 +1,4 @@
-# Sourced by scripts/emulator.sh and scripts/emulator: installs the pinned test tools
+# Sourced by scripts/with-emulator.sh and scripts/serve-emulator: installs the pinned test tools
 # (scripts/requirements-test.txt: the emulator, boto3, cfn-lint) into .venv, once per pin change.
 if [ ! -x .venv/bin/python ] || ! cmp -s scripts/requirements-test.txt .venv/requirements-test.txt; then
   python3 -m venv .venv

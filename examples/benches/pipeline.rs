@@ -105,15 +105,11 @@ fn measure(account: &Account, record: &ExecutionRecord, wait: Step) -> Option<(f
 }
 
 async fn detection_lag(executions: usize) {
-    let fixed = |secs| PollPolicy {
-        first: Duration::from_secs(secs),
-        max: Duration::from_secs(secs),
-        growth: 1.0,
-        jitter: 0.0,
-        ..PollPolicy::default()
+    let fixed = |secs| {
+        PollPolicy::default().first(Duration::from_secs(secs)).max(Duration::from_secs(secs)).growth(1.0).jitter(0.0)
     };
     let policies: [(&str, PollPolicy); 3] = [
-        ("sendy-cd (default pacing)", PollPolicy { seed: Some(7), ..PollPolicy::default() }),
+        ("sendy-cd (default pacing)", PollPolicy::default().seed(Some(7))),
         ("fixed 15 s (AWS CLI services-stable)", fixed(15)),
         ("fixed 30 s (AWS CLI stack-update-complete)", fixed(30)),
     ];
@@ -124,8 +120,8 @@ async fn detection_lag(executions: usize) {
     println!("| poller | stage | lag median | lag worst | calls median | calls max | first run: lag / calls |");
     println!("|---|---|---|---|---|---|---|");
     for (name, poll) in policies {
-        let seed = std::env::var("SENDY_BENCH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(42);
-        let account = Account::with_config(SimConfig { jitter: 0.1, seed, ..SimConfig::default() }).expect("valid");
+        let seed = std::env::var("SENDY_BENCH_SEED").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(42);
+        let account = Account::with_config(SimConfig::default().jitter(0.1).seed(seed)).expect("valid");
         let pipeline = pipeline(&account, poll);
         let mut records = vec![];
         for n in 0..executions {

@@ -176,7 +176,7 @@ pub(crate) struct HttpVerifier {}
 impl HttpVerifier {
     #[new]
     fn new() -> PyResult<PyClassInitializer<Self>> {
-        let v = py(live(sendy_cd::http::HttpVerifier::new))?;
+        let v = py(live(sendy_cd::verify::http::HttpVerifier::new))?;
         Ok(PyClassInitializer::from(Verifier::new(Arc::new(v), Some(Rt::real()))).add_subclass(HttpVerifier {}))
     }
 }
@@ -189,7 +189,7 @@ pub(crate) struct GitSource {}
 impl GitSource {
     #[new]
     fn new(url: &str, cache: std::path::PathBuf) -> PyResult<PyClassInitializer<Self>> {
-        let s = py(sendy_cd::git::GitSource::new(url, cache))?;
+        let s = py(sendy_cd::source::git::GitSource::new(url, cache))?;
         Ok(PyClassInitializer::from(Source::new(Arc::new(s), Some(Rt::real()))).add_subclass(GitSource {}))
     }
 }
@@ -203,13 +203,14 @@ impl GitHubSource {
     #[new]
     #[pyo3(signature = (owner, repo, *, token = None, api_url = None))]
     fn new(owner: &str, repo: &str, token: Option<&str>, api_url: Option<&str>) -> PyResult<PyClassInitializer<Self>> {
-        let mut s = py(live(|| sendy_cd::github::GitHubSource::new(owner, repo)))?;
+        let mut b = sendy_cd::source::github::GitHubSource::builder(owner, repo);
         if let Some(t) = token {
-            s = s.token(t);
+            b = b.token(t);
         }
         if let Some(u) = api_url {
-            s = py(s.api_url(u))?;
+            b = b.api_url(u);
         }
+        let s = py(live(|| b.build()))?;
         Ok(PyClassInitializer::from(Source::new(Arc::new(s), Some(Rt::real()))).add_subclass(GitHubSource {}))
     }
 }

@@ -44,20 +44,19 @@ impl SimConfig {
     ) -> PyResult<Self> {
         let d = memory::SimConfig::default();
         let config = SimConfig {
-            inner: memory::SimConfig {
-                build_duration: seconds("build_duration", build_duration)?,
-                stack_duration: seconds("stack_duration", stack_duration)?,
-                rollout_duration: seconds("rollout_duration", rollout_duration)?,
-                dns_propagation: seconds("dns_propagation", dns_propagation)?,
-                ttl: seconds("ttl", ttl)?,
-                probe_latency: seconds("probe_latency", probe_latency)?,
-                desired_count: desired_count.0,
-                jitter,
-                seed: seed.0,
-                registry: registry.unwrap_or(d.registry),
-                repository: repository.unwrap_or(d.repository),
-                domain: domain.unwrap_or(d.domain),
-            },
+            inner: memory::SimConfig::default()
+                .build_duration(seconds("build_duration", build_duration)?)
+                .stack_duration(seconds("stack_duration", stack_duration)?)
+                .rollout_duration(seconds("rollout_duration", rollout_duration)?)
+                .dns_propagation(seconds("dns_propagation", dns_propagation)?)
+                .ttl(seconds("ttl", ttl)?)
+                .probe_latency(seconds("probe_latency", probe_latency)?)
+                .desired_count(desired_count.0)
+                .jitter(jitter)
+                .seed(seed.0)
+                .registry(registry.unwrap_or(d.registry))
+                .repository(repository.unwrap_or(d.repository))
+                .domain(domain.unwrap_or(d.domain)),
         };
         // Every field is checked here, at the call that received it.
         config.inner.validate().map_err(|e| InvalidInputError::new_err(e.to_string()))?;
@@ -213,7 +212,16 @@ impl Account {
             }
         };
         let commit = py(sendy_cd::CommitId::parse(commit).map_err(Into::into))?;
-        self.at(|a| a.set_behavior(&commit, Behavior { build_failure, stack_failure, crashing, health }));
+        self.at(|a| {
+            a.set_behavior(
+                &commit,
+                Behavior::default()
+                    .build_failure(build_failure)
+                    .stack_failure(stack_failure)
+                    .crashing(crashing)
+                    .health(health),
+            )
+        });
         Ok(())
     }
 

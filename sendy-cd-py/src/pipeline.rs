@@ -38,7 +38,7 @@ impl Strategy {
     #[staticmethod]
     #[pyo3(signature = (steps = vec![Int(10), Int(50), Int(100)], bake = Secs(300.0)), text_signature = "(steps=..., bake=300.0)")]
     fn canary(steps: Vec<Int<u8>>, bake: Secs) -> PyResult<Self> {
-        let canary = sendy_cd::Canary { steps: steps.into_iter().map(|s| s.0).collect(), bake: seconds("bake", bake)? };
+        let canary = sendy_cd::Canary::new(steps.into_iter().map(|s| s.0).collect::<Vec<u8>>(), seconds("bake", bake)?);
         canary.validate().map_err(|e| InvalidInputError::new_err(e.to_string()))?;
         Ok(Strategy { inner: sendy_cd::Strategy::Canary(canary) })
     }
@@ -73,14 +73,13 @@ impl HealthCheck {
         request_timeout: Secs,
         interval: Secs,
     ) -> PyResult<Self> {
-        let inner = sendy_cd::HealthCheck {
-            path: path.to_owned(),
-            expected_status: expected_status.0,
-            consecutive_successes: consecutive_successes.0,
-            failure_threshold: failure_threshold.0,
-            request_timeout: seconds("request_timeout", request_timeout)?,
-            interval: seconds("interval", interval)?,
-        };
+        let inner = sendy_cd::HealthCheck::default()
+            .path(path)
+            .expected_status(expected_status.0)
+            .consecutive_successes(consecutive_successes.0)
+            .failure_threshold(failure_threshold.0)
+            .request_timeout(seconds("request_timeout", request_timeout)?)
+            .interval(seconds("interval", interval)?);
         // Checked here, at the call that received the values.
         inner.validate().map_err(|e| InvalidInputError::new_err(e.to_string()))?;
         Ok(HealthCheck { inner })
@@ -177,11 +176,7 @@ impl EnvironmentBuilder {
         mut slf: PyRefMut<'py, Self>,
         parameters: std::collections::BTreeMap<String, String>,
     ) -> PyResult<PyRefMut<'py, Self>> {
-        let mut p = sendy_cd::StackParameters::new();
-        for (k, v) in parameters {
-            p = py(p.with(&k, v).map_err(Into::into))?;
-        }
-        slf.parameters = Some(p);
+        slf.parameters = Some(py(sendy_cd::StackParameters::parse(parameters).map_err(Into::into))?);
         Ok(slf)
     }
     /// The stack parameter that receives the image (default `ImageUri`), or None when the deployer

@@ -25,6 +25,7 @@ use crate::wait::{Check, PollPolicy, Wait};
 
 /// How the checks wait: the harness's pace and patience.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Patience {
     /// How to poll.
     pub poll: PollPolicy,
@@ -360,3 +361,5 @@ pub async fn verifier(h: &dyn VerifierHarness) {
     let err = verifier.probe(&h.unreachable(), &request).await.expect_err("nobody answers");
     assert!(err.is_retryable(), "no answer is a retryable error, not {err:?}");
 }
+
+setters!(Patience { poll: PollPolicy, deadline: Duration });

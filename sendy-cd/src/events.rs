@@ -17,6 +17,7 @@ use crate::record::{Outcome, StageOutcome, Step, StepOutcome};
 
 /// Something that happened during an execution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Event {
     /// The execution it belongs to.
     pub execution: Id,
@@ -47,7 +48,7 @@ pub enum EventKind {
         environment: Option<EnvironmentName>,
     },
     /// A stage of a followed CodePipeline execution started
-    /// ([`CodePipelines::follow`](crate::aws::CodePipelines::follow)), by its name in the pipeline.
+    /// ([`CodePipelines::follow`](crate::codepipeline::CodePipelines::follow)), by its name in the pipeline.
     PipelineStageStarted {
         /// The CodePipeline stage's name (`Source`, `Build`, `Deploy`, or any other).
         name: String,

@@ -15,7 +15,6 @@
 //! conformance suite every backend passes ([`conformance`]).
 //!
 //! ```
-//! use std::sync::Arc;
 //! use sendy_cd::{Outcome, Pipeline, memory::Account};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> sendy_cd::Result<()> {
@@ -23,40 +22,65 @@
 //! account.create_environment("blue")?;
 //! account.create_environment("green")?;
 //! let pipeline = Pipeline::builder()
-//!     .image_builder(Arc::new(account.image_builder()))
+//!     .image_builder(account.image_builder())
 //!     .environment(account.environment("blue")?)
 //!     .environment(account.environment("green")?)
-//!     .dns(Arc::new(account.dns()))
+//!     .dns(account.dns())
 //!     .build()?;
 //! let record = pipeline.run(account.push("main", "Add checkout", "Ada")?).await?;
 //! assert_eq!(record.outcome, Outcome::Succeeded);
 //! # Ok(()) }
 //! ```
 
+/// Chainable setters, one per field, for a `#[non_exhaustive]` settings struct: outside the crate
+/// such a struct cannot be written as a literal (`..Default::default()` included), so
+/// `HealthCheck::default().interval(Duration::from_secs(1))` is how it is built.
+/// Numbers and durations are taken as they are (so literals infer); fields marked `#[into]` (text,
+/// options, lists) through `Into`: `setters!(HealthCheck { #[into] path: String, interval: Duration })`.
+macro_rules! setters {
+    ($ty:ident { $($(#[$mode:ident])? $field:ident : $t:ty),* $(,)? }) => {
+        impl $ty {
+            $( setters!(@one [$($mode)?] $field $t); )*
+        }
+    };
+    (@one [] $field:ident $t:ty) => {
+        #[doc = concat!("With [`", stringify!($field), "`](Self::", stringify!($field), ") set.")]
+        #[must_use]
+        pub fn $field(mut self, value: $t) -> Self {
+            self.$field = value;
+            self
+        }
+    };
+    (@one [into] $field:ident $t:ty) => {
+        #[doc = concat!("With [`", stringify!($field), "`](Self::", stringify!($field), ") set.")]
+        #[must_use]
+        pub fn $field(mut self, value: impl Into<$t>) -> Self {
+            self.$field = value.into();
+            self
+        }
+    };
+}
+
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod builder;
+#[cfg(feature = "aws")]
+pub mod codepipeline;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod deployer;
 pub mod dns;
 pub mod error;
 pub mod events;
-#[cfg(feature = "git")]
-pub mod git;
-#[cfg(feature = "http")]
-pub mod github;
-#[cfg(feature = "http")]
-pub mod http;
 pub mod memory;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod model;
 pub mod pipeline;
 pub mod record;
+pub mod shared;
 pub mod source;
 pub mod stack;
-pub mod stack_deployer;
 pub mod verify;
 pub mod wait;
 
@@ -64,7 +88,7 @@ pub mod wait;
 /// not add the crate themselves.
 pub use async_trait::async_trait;
 pub use builder::{BuildStatus, Builder, BuiltImage};
-pub use deployer::{DeployedRevision, Deployer, RollbackTarget, RolloutStatus, ServiceRevisions};
+pub use deployer::{DeployedRevision, Deployer, RollbackTarget, RolloutStatus, ServiceRevisions, StackDeployer};
 pub use dns::{ChangeStatus, DnsSwitch};
 pub use error::{Detail, Error, Result};
 pub use events::{Event, EventKind, EventSink, EventStream, JsonLinesSink};
@@ -77,11 +101,11 @@ pub use record::{
     ExecutionKind, ExecutionRecord, MetricComparison, Outcome, Recovery, StageOutcome, StageRecord, Step, StepOutcome,
     StepRecord, VerificationRecord,
 };
+pub use shared::Shared;
 pub use source::Source;
 pub use stack::{
     ChangeAction, Plan, PlanKind, Replacement, ResourceChange, Stack, StackChange, StackPlan, StackStatus,
 };
-pub use stack_deployer::StackDeployer;
 pub use tokio_util::sync::CancellationToken;
 pub use verify::{HealthCheck, ProbeRequest, ProbeResponse, VerificationReport, Verifier};
 pub use wait::{PollPolicy, RetryPolicy};
@@ -108,6 +132,11 @@ mod object_safety {
         let _: Arc<dyn Stack> = Arc::new(account.stacks());
         let _: Arc<dyn DnsSwitch> = Arc::new(account.dns());
         let _: Arc<dyn Verifier> = Arc::new(account.verifier());
+        // A setter takes the backend, an `Arc` of it, or an `Arc<dyn Trait>` without wrapping it again.
+        let shared: Arc<dyn DnsSwitch> = Arc::new(account.dns());
+        assert!(Arc::ptr_eq(&shared.clone().into_shared(), &shared));
+        let _: Arc<dyn DnsSwitch> = account.dns().into_shared();
+        let _: Arc<dyn DnsSwitch> = Arc::new(account.dns()).into_shared();
     }
 
     /// A pipeline's futures can be spawned on a multi-threaded runtime.
@@ -116,7 +145,7 @@ mod object_safety {
         fn is_send<T: Send>(_: &T) {}
         let account = memory::Account::new();
         let pipeline = Pipeline::builder()
-            .image_builder(Arc::new(account.image_builder()))
+            .image_builder(account.image_builder())
             .environment({
                 account.create_environment("blue").unwrap();
                 account.environment("blue").unwrap()

@@ -93,6 +93,7 @@ pub enum StepOutcome {
 
 /// One step in the record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StepRecord {
     /// The step.
     pub step: Step,
@@ -114,6 +115,7 @@ pub struct StepRecord {
 
 /// One stage in the record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StageRecord {
     /// The stage.
     pub stage: Stage,
@@ -138,6 +140,7 @@ impl StageRecord {
 
 /// One health check in the record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct VerificationRecord {
     /// The environment checked.
     pub environment: EnvironmentName,
@@ -226,6 +229,7 @@ pub enum ExecutionKind {
 /// "traffic_restored", "to": "blue"}}`, each stage's and step's `"outcome": {"status": ...}`, and
 /// durations and instants in milliseconds since the execution started.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ExecutionRecord {
     /// The shape of this JSON: [`ExecutionRecord::SCHEMA_VERSION`] when written by this version.
     #[serde(default = "schema_version")]
@@ -316,6 +320,7 @@ impl ExecutionRecord {
 
 /// One figure of an execution next to its baseline's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MetricComparison {
     /// What is measured.
     pub metric: String,

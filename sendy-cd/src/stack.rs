@@ -160,7 +160,7 @@ impl StackStatus {
 /// account.create_environment("blue")?; // creates the stack "app-blue"
 /// let stacks = account.stacks();
 /// let name = StackName::parse("app-blue")?;
-/// let change = StackChange { parameters: StackParameters::new().with("DesiredCount", "4")?, template: None };
+/// let change = StackChange { parameters: StackParameters::parse([("DesiredCount", "4")])?, template: None };
 /// let Plan::Ready(plan) = stacks.plan(&name, &change).await? else { panic!() };
 /// stacks.apply(&plan).await?;
 /// tokio::time::sleep(std::time::Duration::from_secs(3600)).await;

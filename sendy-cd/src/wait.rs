@@ -40,6 +40,7 @@ pub enum Check<T> {
 
 /// How to poll. Every field has a documented default ([`PollPolicy::default`]).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PollPolicy {
     /// The shortest interval between two status calls, used when the stage is expected to finish soon.
     /// Default 2.5 s.
@@ -132,6 +133,7 @@ impl PollPolicy {
 
 /// What a wait cost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct PollStats {
     /// Status calls made.
     pub calls: u32,
@@ -269,6 +271,7 @@ fn throttle_backoff(rng: &mut fastrand::Rng, policy: &PollPolicy, n: u32) -> Dur
 
 /// How to retry a single call that may be throttled or fail transiently.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts in all, the first included. Default 6.
     pub max_attempts: u32,
@@ -371,6 +374,20 @@ where
 {
     Wait::new(policy, operation, deadline).until(check).await
 }
+
+setters!(PollPolicy {
+    first: Duration,
+    max: Duration,
+    growth: f64,
+    jitter: f64,
+    lead: f64,
+    call_timeout: Duration,
+    max_throttle_backoff: Duration,
+    max_consecutive_errors: u32,
+    #[into] seed: Option<u64>,
+});
+
+setters!(RetryPolicy { max_attempts: u32, base: Duration, max_backoff: Duration, call_timeout: Duration, #[into] seed: Option<u64> });
 
 #[cfg(test)]
 mod tests {

@@ -42,12 +42,7 @@ async fn main() {
     let config = emulator::config().await;
     emulator::ecs_service(&aws_sdk_ecs::Client::new(config.sdk_config())).await;
     let deployer = EcsDeployer::new(&config, "shop", "api").unwrap();
-    let poll = PollPolicy {
-        first: Duration::from_millis(200),
-        max: Duration::from_millis(200),
-        jitter: 0.0,
-        ..PollPolicy::default()
-    };
+    let poll = PollPolicy::default().first(Duration::from_millis(200)).max(Duration::from_millis(200)).jitter(0.0);
     emulator::start_recording().await;
     let rollout = deployer.deploy(&ImageRef::parse("registry.example.com/shop/api:v2").unwrap()).await.unwrap();
     let (status, stats) = Wait::new(&poll, "rollout", Duration::from_secs(60))

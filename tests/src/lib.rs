@@ -68,7 +68,7 @@ pub fn pipeline(account: &Account, strategy: Strategy) -> Pipeline {
 
 /// A canary with 10 %, 50 %, 100 % steps and a one-minute bake.
 pub fn canary() -> Strategy {
-    Strategy::Canary(Canary { steps: vec![10, 50, 100], bake: Duration::from_secs(60) })
+    Strategy::Canary(Canary::new([10, 50, 100], Duration::from_secs(60)))
 }
 
 /// The image each environment serves now, by environment name.

@@ -12,9 +12,8 @@ use sendy_cd::{DnsSwitch, Result, SetIdentifier};
 use sendy_cd_tests::emulator;
 
 fn quick() -> Patience {
-    let poll =
-        PollPolicy { first: Duration::from_millis(50), max: Duration::from_millis(200), ..PollPolicy::default() };
-    Patience { poll, deadline: Duration::from_secs(60) }
+    let poll = PollPolicy::default().first(Duration::from_millis(50)).max(Duration::from_millis(200));
+    Patience::default().poll(poll).deadline(Duration::from_secs(60))
 }
 
 /// A hosted zone with `app.sendy.test` CNAME records `blue` (weight 100) and `green` (weight 0).
@@ -107,7 +106,7 @@ impl conformance::StackHarness for CfnHarness {
     }
     fn change(&self, n: u32) -> sendy_cd::StackChange {
         sendy_cd::StackChange {
-            parameters: sendy_cd::StackParameters::new().with("DesiredCount", (n + 1).to_string()).unwrap(),
+            parameters: sendy_cd::StackParameters::parse([("DesiredCount", (n + 1).to_string())]).unwrap(),
             template: None,
         }
     }
@@ -135,7 +134,7 @@ async fn cloudformation_creates_a_stack_through_a_create_change_set() {
     let stack = sendy_cd::aws::CloudFormationStack::new(&config).plan_polling(quick().poll, Duration::from_secs(30));
     let name = StackName::parse("created-by-plan").unwrap();
     let change = StackChange {
-        parameters: StackParameters::new().with("DesiredCount", "1").unwrap(),
+        parameters: StackParameters::parse([("DesiredCount", "1")]).unwrap(),
         template: Some(TINY_TEMPLATE.into()),
     };
     let Plan::Ready(plan) = stack.plan(&name, &change).await.unwrap() else { panic!("a create is a plan") };
@@ -306,8 +305,8 @@ async fn healthy_endpoint() -> String {
 async fn a_commit_goes_blue_green_through_every_aws_backend() {
     use aws_sdk_cloudformation::types::Parameter;
     use sendy_cd::aws::{CloudFormationStack, EcsDeployer};
-    use sendy_cd::git::GitSource;
-    use sendy_cd::http::HttpVerifier;
+    use sendy_cd::source::git::GitSource;
+    use sendy_cd::verify::http::HttpVerifier;
     use sendy_cd::{Environment, HealthCheck, Outcome, Pipeline, Source, Strategy};
     use sendy_cd_tests::{git, scratch};
 
@@ -375,7 +374,7 @@ async fn a_commit_goes_blue_green_through_every_aws_backend() {
         .dns(Arc::new(dns))
         .strategy(Strategy::BlueGreen)
         .poll_policy(quick().poll)
-        .health_check(HealthCheck { interval: Duration::from_millis(20), ..HealthCheck::default() })
+        .health_check(HealthCheck::default().interval(Duration::from_millis(20)))
         .build()
         .unwrap();
 
@@ -418,7 +417,7 @@ async fn a_commit_goes_blue_green_through_every_aws_backend() {
 #[tokio::test]
 #[ignore = "needs the local AWS emulator: run through `bash scripts/test`"]
 async fn codepipeline_is_created_then_updated() {
-    use sendy_cd::aws::{CodePipelines, PipelineSpec};
+    use sendy_cd::codepipeline::{CodePipelines, PipelineSpec};
     let _emulator = emulator::acquire().await;
     let config = emulator::config().await;
     // The emulator checks that the pipeline's role exists: create it (with boto3, the fixture's client).

@@ -388,7 +388,7 @@ mod cloudformation {
         let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &create, &failed, &delete]);
         let stacks = CloudFormationStack::from_client(client);
         let change =
-            StackChange { parameters: StackParameters::new().with("ImageUri", "app:1").unwrap(), template: None };
+            StackChange { parameters: StackParameters::parse([("ImageUri", "app:1")]).unwrap(), template: None };
         let plan = stacks.plan(&StackName::parse("app-green").unwrap(), &change).await.unwrap();
         assert_eq!(plan, Plan::NoChanges);
         assert_eq!((create.num_calls(), delete.num_calls()), (1, 1));
@@ -690,7 +690,7 @@ mod codepipeline {
         ActionExecution, ActionState, ErrorDetails, PipelineExecution, PipelineExecutionStatus, StageExecution,
         StageExecutionStatus, StageState,
     };
-    use sendy_cd::aws::{CodePipelineOutcome, CodePipelines};
+    use sendy_cd::codepipeline::{CodePipelineOutcome, CodePipelines};
     use sendy_cd::{Event, EventKind, StageOutcome};
 
     use super::*;

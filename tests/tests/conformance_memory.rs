@@ -60,7 +60,7 @@ impl StackHarness for Memory {
     fn change(&self, n: u32) -> StackChange {
         self.changes.fetch_add(1, Ordering::Relaxed);
         StackChange {
-            parameters: StackParameters::new().with("DesiredCount", (n + 2).to_string()).unwrap(),
+            parameters: StackParameters::parse([("DesiredCount", (n + 2).to_string())]).unwrap(),
             template: None,
         }
     }
@@ -95,7 +95,7 @@ impl DnsHarness for Memory {
         Ok((SetIdentifier::parse("blue")?, SetIdentifier::parse("green")?))
     }
     fn patience(&self) -> Patience {
-        Patience { deadline: Duration::from_secs(600), ..Patience::default() }
+        Patience::default().deadline(Duration::from_secs(600))
     }
 }
 

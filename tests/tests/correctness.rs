@@ -41,7 +41,7 @@ fn strategies() -> [Strategy; 3] {
     [
         Strategy::AllAtOnce,
         Strategy::BlueGreen,
-        Strategy::Canary(Canary { steps: vec![10, 50, 100], bake: Duration::from_secs(60) }),
+        Strategy::Canary(Canary::default().steps(vec![10, 50, 100]).bake(Duration::from_secs(60))),
     ]
 }
 
@@ -53,7 +53,7 @@ async fn a_simulated_stack_update_of_the_image_rolls_the_service_out() {
     let image = account.image_for(&account.push("main", "x", "a").unwrap().commit).unwrap();
     let stacks = account.stacks();
     let change =
-        StackChange { parameters: StackParameters::new().with("ImageUri", image.to_string()).unwrap(), template: None };
+        StackChange { parameters: StackParameters::parse([("ImageUri", image.to_string())]).unwrap(), template: None };
     let Plan::Ready(plan) = stacks.plan(&StackName::parse("app-blue").unwrap(), &change).await.unwrap() else {
         panic!("a plan")
     };
@@ -75,7 +75,7 @@ async fn a_failed_deployment_returns_to_the_revision_that_ran_before_for_every_s
             let account = account();
             let pipeline = pipeline(&account, strategy.clone(), image_parameter);
             let bad = account.push("main", "bad", "a").unwrap();
-            account.set_behavior(&bad.commit, Behavior { health: Health::Unhealthy, ..Behavior::default() });
+            account.set_behavior(&bad.commit, Behavior::default().health(Health::Unhealthy));
             let before = serving(&account);
             let initial = account.serving("blue").unwrap();
             let record = pipeline.run(bad.clone()).await.unwrap();
@@ -134,7 +134,7 @@ async fn every_strategy_and_image_parameter_deploys() {
 #[tokio::test(start_paused = true)]
 async fn switch_back_after_an_abandoned_canary_returns_to_the_verified_environment() {
     let account = account();
-    let canary = Strategy::Canary(Canary { steps: vec![10, 50, 100], bake: Duration::from_secs(300) });
+    let canary = Strategy::Canary(Canary::default().steps(vec![10, 50, 100]).bake(Duration::from_secs(300)));
     let pipeline = pipeline(&account, canary, Some("ImageUri"));
     let revision = account.push("main", "canary", "a").unwrap();
     // Build 5 min, stack 3 min, rollout 2 min, verification, DNS 30 s + TTL 60 s, then a 5-minute bake
@@ -291,7 +291,7 @@ async fn records_serialize_in_one_flat_documented_shape() {
     let account = account();
     let pipeline = pipeline(&account, Strategy::BlueGreen, Some("ImageUri"));
     let bad = account.push("main", "bad", "a").unwrap();
-    account.set_behavior(&bad.commit, Behavior { health: Health::UnhealthyUnderTraffic, ..Behavior::default() });
+    account.set_behavior(&bad.commit, Behavior::default().health(Health::UnhealthyUnderTraffic));
     let record = pipeline.run(bad).await.unwrap();
     let json = serde_json::to_value(&record).unwrap();
     assert_eq!(json["schema_version"], 2);

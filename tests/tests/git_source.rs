@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sendy_cd::conformance::{self, SourceHarness};
-use sendy_cd::git::GitSource;
+use sendy_cd::source::git::GitSource;
 use sendy_cd::{BranchName, CommitId, Error, Result, Source};
 use sendy_cd_tests::{git, scratch};
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use sendy_cd::conformance::{self, SourceHarness};
-use sendy_cd::github::GitHubSource;
+use sendy_cd::source::github::GitHubSource;
 use sendy_cd::{BranchName, CommitId, Error, Result, Source};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -102,7 +102,7 @@ impl SourceHarness for Harness {
 async fn setup() -> Harness {
     let state = Arc::new(Mutex::new(Fake::default()));
     let api = fake_github(state.clone()).await;
-    let source = GitHubSource::new("example", "shop-api").unwrap().token("t0ken").api_url(&api).unwrap();
+    let source = GitHubSource::builder("example", "shop-api").token("t0ken").api_url(&api).build().unwrap();
     Harness { state, source: Arc::new(source), pushes: Mutex::new(0) }
 }
 
@@ -135,8 +135,26 @@ async fn unchanged_branches_are_answered_not_modified() {
 async fn a_bad_token_is_access_denied() {
     let h = setup().await;
     let api = fake_github(h.state.clone()).await;
-    let anonymous = GitHubSource::new("example", "shop-api").unwrap().api_url(&api).unwrap();
+    let anonymous = GitHubSource::builder("example", "shop-api").api_url(&api).build().unwrap();
     let err = anonymous.latest(&BranchName::parse("main").unwrap()).await.unwrap_err();
     assert!(matches!(err, Error::AccessDenied(_)), "{err:?}");
     assert!(matches!(GitHubSource::new("ex ample", "x"), Err(Error::InvalidConfig(_))));
+}
+
+#[test]
+fn every_setting_is_checked_by_build_and_the_token_never_printed() {
+    let bad = |b: sendy_cd::source::github::GitHubSourceBuilder| match b.build() {
+        Err(Error::InvalidConfig(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    assert!(bad(GitHubSource::builder("example", "shop-api").api_url("ftp://example.com")).contains("http(s)"));
+    assert!(bad(GitHubSource::builder("example", "shop-api").api_url("not a url")).contains("http(s)"));
+    assert!(bad(GitHubSource::builder("example", "shop-api").token("line\nbreak")).contains("token"));
+    assert!(bad(GitHubSource::builder("ex/ample", "shop-api")).contains("malformed"));
+    let builder =
+        GitHubSource::builder("example", "shop-api").token("ghp_SECRETSECRET").api_url("https://ghe.test/api/v3");
+    assert!(!format!("{builder:?}").contains("SECRET"), "{builder:?}");
+    let source = builder.build().unwrap();
+    let shown = format!("{source:?}");
+    assert!(!shown.contains("SECRET") && shown.contains("<redacted>") && shown.contains("ghe.test"), "{shown}");
 }

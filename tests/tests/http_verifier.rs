@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sendy_cd::conformance::{self, VerifierHarness};
-use sendy_cd::http::HttpVerifier;
+use sendy_cd::verify::http::HttpVerifier;
 use sendy_cd::{Error, HealthCheck, ProbeRequest, Result, ServiceUrl, Verifier};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -71,16 +71,16 @@ async fn http_verifier_conforms() {
 async fn a_health_check_passes_and_fails_on_real_answers() {
     let url = server().await;
     let verifier = HttpVerifier::new().unwrap();
-    let quick = HealthCheck { interval: Duration::from_millis(10), ..HealthCheck::default() };
+    let quick = HealthCheck::default().interval(Duration::from_millis(10));
     let report = quick.run(&verifier, &url, Duration::from_secs(30)).await.unwrap();
     assert_eq!((report.probes, report.successes, report.failures), (3, 3, 0));
     assert!(report.latency_max_ms > 0.0);
 
-    let broken = HealthCheck { path: "/broken".into(), ..quick.clone() };
+    let broken = quick.clone().path("/broken");
     let err = broken.run(&verifier, &url, Duration::from_secs(30)).await.unwrap_err();
     assert!(matches!(&err, Error::StageFailed { reason, .. } if reason.contains("answered 500")), "{err}");
 
-    let wrong_status = HealthCheck { expected_status: 204, ..quick };
+    let wrong_status = quick.expected_status(204);
     assert!(wrong_status.run(&verifier, &url, Duration::from_secs(30)).await.is_err());
 }
 

@@ -92,19 +92,7 @@ proptest! {
         registry in any_text(),
         repository in any_text(),
     ) {
-        let cfg = SimConfig {
-            build_duration: build,
-            stack_duration: stack,
-            rollout_duration: rollout,
-            dns_propagation: dns,
-            ttl,
-            jitter,
-            desired_count: desired,
-            seed,
-            registry,
-            repository,
-            ..SimConfig::default()
-        };
+        let cfg = SimConfig::default().build_duration(build).stack_duration(stack).rollout_duration(rollout).dns_propagation(dns).ttl(ttl).jitter(jitter).desired_count(desired).seed(seed).registry(registry).repository(repository);
         let rt = runtime();
         let _enter = rt.enter();
         match Account::with_config(cfg) {
@@ -142,7 +130,7 @@ proptest! {
         previous in proptest::option::of(any_duration()),
         expected in proptest::option::of(any_duration()),
     ) {
-        let policy = PollPolicy { first, max, growth, jitter, lead, ..PollPolicy::default() };
+        let policy = PollPolicy::default().first(first).max(max).growth(growth).jitter(jitter).lead(lead);
         let _ = policy.next_interval(elapsed, previous, expected);
         let valid = policy.validate().is_ok();
         let rt = runtime();
@@ -192,17 +180,10 @@ proptest! {
             .environment(account.environment("blue").unwrap())
             .environment(account.environment("green").unwrap())
             .dns(Arc::new(account.dns()))
-            .strategy(DeployStrategy::Canary(Canary { steps, bake }))
-            .retry_policy(RetryPolicy { max_attempts: attempts, call_timeout, ..RetryPolicy::default() })
-            .health_check(HealthCheck {
-                request_timeout,
-                interval,
-                expected_status,
-                consecutive_successes: successes,
-                failure_threshold: threshold,
-                ..HealthCheck::default()
-            })
-            .deadlines(Deadlines { verify, ..Deadlines::default() })
+            .strategy(DeployStrategy::Canary(Canary::default().steps(steps).bake(bake)))
+            .retry_policy(RetryPolicy::default().max_attempts(attempts).call_timeout(call_timeout))
+            .health_check(HealthCheck::default().request_timeout(request_timeout).interval(interval).expected_status(expected_status).consecutive_successes(successes).failure_threshold(threshold))
+            .deadlines(Deadlines::default().verify(verify))
             .build();
         match built {
             Err(e) => {

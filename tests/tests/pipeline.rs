@@ -158,10 +158,7 @@ async fn a_failed_build_changes_nothing() {
     let account = account();
     let pipeline = pipeline(&account, Strategy::BlueGreen);
     let revision = account.push("main", "Broken build", "Ada").unwrap();
-    account.set_behavior(
-        &revision.commit,
-        Behavior { build_failure: Some("npm test failed".into()), ..Behavior::default() },
-    );
+    account.set_behavior(&revision.commit, Behavior::default().build_failure(Some("npm test failed".into())));
     let record = run_checked(&account, &pipeline, revision).await;
     let Outcome::Failed { stage, reason, recovery } = &record.outcome else { panic!("{:?}", record.outcome) };
     assert_eq!(*stage, Stage::Build);
@@ -176,10 +173,7 @@ async fn a_rolled_back_stack_update_changes_nothing() {
     let pipeline = pipeline(&account, Strategy::BlueGreen);
     let params_before = account.stack_parameters("app-green").unwrap();
     let revision = account.push("main", "Bad template", "Ada").unwrap();
-    account.set_behavior(
-        &revision.commit,
-        Behavior { stack_failure: Some("Invalid memory".into()), ..Behavior::default() },
-    );
+    account.set_behavior(&revision.commit, Behavior::default().stack_failure(Some("Invalid memory".into())));
     let record = run_checked(&account, &pipeline, revision).await;
     let Outcome::Failed { stage, reason, recovery } = &record.outcome else { panic!("{:?}", record.outcome) };
     assert_eq!(*stage, Stage::Stack);
@@ -193,7 +187,7 @@ async fn a_circuit_breaker_rollback_is_a_failed_rollout_not_a_success() {
     let account = account();
     let pipeline = pipeline(&account, Strategy::BlueGreen);
     let revision = account.push("main", "Crashes on start", "Ada").unwrap();
-    account.set_behavior(&revision.commit, Behavior { crashing: true, ..Behavior::default() });
+    account.set_behavior(&revision.commit, Behavior::default().crashing(true));
     let record = run_checked(&account, &pipeline, revision).await;
     let Outcome::Failed { stage, reason, recovery } = &record.outcome else { panic!("{:?}", record.outcome) };
     assert_eq!(*stage, Stage::Rollout);
@@ -207,7 +201,7 @@ async fn a_failed_check_before_traffic_never_moves_traffic() {
     let account = account();
     let pipeline = pipeline(&account, Strategy::BlueGreen);
     let revision = account.push("main", "Always 500", "Ada").unwrap();
-    account.set_behavior(&revision.commit, Behavior { health: Health::Unhealthy, ..Behavior::default() });
+    account.set_behavior(&revision.commit, Behavior::default().health(Health::Unhealthy));
     let record = run_checked(&account, &pipeline, revision).await;
     let Outcome::Failed { stage, reason, recovery } = &record.outcome else { panic!("{:?}", record.outcome) };
     assert_eq!(*stage, Stage::Verify);
@@ -223,7 +217,7 @@ async fn a_failed_check_after_the_switch_sends_all_traffic_back() {
     let account = account();
     let pipeline = pipeline(&account, Strategy::BlueGreen);
     let revision = account.push("main", "Fails under load", "Ada").unwrap();
-    account.set_behavior(&revision.commit, Behavior { health: Health::UnhealthyUnderTraffic, ..Behavior::default() });
+    account.set_behavior(&revision.commit, Behavior::default().health(Health::UnhealthyUnderTraffic));
     let record = run_checked(&account, &pipeline, revision).await;
     let Outcome::Failed { stage, recovery, .. } = &record.outcome else { panic!("{:?}", record.outcome) };
     assert_eq!(*stage, Stage::Verify);
@@ -241,7 +235,7 @@ async fn a_canary_that_fails_at_its_first_step_goes_back_at_once() {
     let account = account();
     let pipeline = pipeline(&account, canary());
     let revision = account.push("main", "Fails under load", "Ada").unwrap();
-    account.set_behavior(&revision.commit, Behavior { health: Health::UnhealthyUnderTraffic, ..Behavior::default() });
+    account.set_behavior(&revision.commit, Behavior::default().health(Health::UnhealthyUnderTraffic));
     let record = run_checked(&account, &pipeline, revision).await;
     let Outcome::Failed { stage, reason, recovery } = &record.outcome else { panic!("{:?}", record.outcome) };
     assert_eq!(*stage, Stage::Verify);
@@ -264,7 +258,7 @@ async fn a_failed_dns_change_is_undone_or_never_happened() {
     // The change is made but never confirmed applied: it is reverted.
     let account = sendy_cd_tests::account();
     let pipeline = pipeline_builder(&account, Strategy::BlueGreen)
-        .poll_policy(sendy_cd::wait::PollPolicy { max_consecutive_errors: 2, ..Default::default() })
+        .poll_policy(sendy_cd::wait::PollPolicy::default().max_consecutive_errors(2))
         .build()
         .unwrap();
     account.inject(Injection::new(Op::DnsChangeStatus, Fault::Hang).times(3));
@@ -276,7 +270,7 @@ async fn a_failed_dns_change_is_undone_or_never_happened() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stage_past_its_deadline_fails_with_a_timeout() {
-    let account = account_with(SimConfig { build_duration: Duration::from_secs(7200), ..SimConfig::default() });
+    let account = account_with(SimConfig::default().build_duration(Duration::from_secs(7200)));
     let pipeline = pipeline(&account, Strategy::BlueGreen);
     let record = run_checked(&account, &pipeline, account.push("main", "slow", "a").unwrap()).await;
     let Outcome::Failed { stage, reason, .. } = &record.outcome else { panic!("{:?}", record.outcome) };
@@ -291,7 +285,7 @@ async fn all_at_once_rolls_the_live_service_back_when_its_check_fails() {
     let pipeline = pipeline(&account, Strategy::AllAtOnce);
     let initial = account.serving("blue");
     let revision = account.push("main", "Always 500", "Ada").unwrap();
-    account.set_behavior(&revision.commit, Behavior { health: Health::Unhealthy, ..Behavior::default() });
+    account.set_behavior(&revision.commit, Behavior::default().health(Health::Unhealthy));
     let record = run_checked(&account, &pipeline, revision).await;
     let Outcome::Failed { stage, recovery, .. } = &record.outcome else { panic!("{:?}", record.outcome) };
     assert_eq!(*stage, Stage::Verify);
@@ -299,7 +293,7 @@ async fn all_at_once_rolls_the_live_service_back_when_its_check_fails() {
     assert_eq!(account.serving("blue"), initial);
 
     let crashing = account.push("main", "Crashes", "Ada").unwrap();
-    account.set_behavior(&crashing.commit, Behavior { crashing: true, ..Behavior::default() });
+    account.set_behavior(&crashing.commit, Behavior::default().crashing(true));
     let record = run_checked(&account, &pipeline, crashing).await;
     let Outcome::Failed { stage, recovery, .. } = &record.outcome else { panic!("{:?}", record.outcome) };
     assert_eq!(*stage, Stage::Rollout);
@@ -501,7 +495,7 @@ async fn switch_back_refuses_an_environment_whose_revision_changed_since() {
     let account = account();
     let pipeline = pipeline(&account, Strategy::BlueGreen);
     let bad = account.push("main", "bad", "a").unwrap();
-    account.set_behavior(&bad.commit, Behavior { health: Health::UnhealthyUnderTraffic, ..Behavior::default() });
+    account.set_behavior(&bad.commit, Behavior::default().health(Health::UnhealthyUnderTraffic));
     run_checked(&account, &pipeline, account.push("main", "good", "a").unwrap()).await; // green
     // Put another image on idle blue behind the pipeline's back: it was never verified.
     use sendy_cd::Deployer;
@@ -594,7 +588,7 @@ async fn events_reach_every_subscriber_and_the_json_lines_file() {
 
 #[tokio::test(start_paused = true)]
 async fn records_compare_against_a_baseline() {
-    let account = account_with(SimConfig { jitter: 0.2, seed: 9, ..SimConfig::default() });
+    let account = account_with(SimConfig::default().jitter(0.2).seed(9));
     let pipeline = pipeline(&account, Strategy::BlueGreen);
     let a = pipeline.run(account.push("main", "a", "a").unwrap()).await.unwrap();
     let b = pipeline.run(account.push("main", "b", "a").unwrap()).await.unwrap();
@@ -622,14 +616,14 @@ fn bad_configuration_is_refused_before_any_call() {
         invalid(pipeline_builder(&account, Strategy::BlueGreen).environment(account.environment("blue").unwrap())),
         "twice"
     );
-    let canary = |steps: Vec<u8>| Strategy::Canary(sendy_cd::Canary { steps, bake: Duration::ZERO });
+    let canary = |steps: Vec<u8>| Strategy::Canary(sendy_cd::Canary::new(steps, Duration::ZERO));
     assert!(invalid(pipeline_builder(&account, canary(vec![50, 10, 100]))));
     assert!(invalid(pipeline_builder(&account, canary(vec![10, 50]))));
     assert!(invalid(pipeline_builder(&account, canary(vec![0, 100]))));
     assert!(invalid(pipeline_builder(&account, Strategy::BlueGreen).branch("bad..branch")));
-    let deadlines = sendy_cd::Deadlines { build: Duration::ZERO, ..Default::default() };
+    let deadlines = sendy_cd::Deadlines::default().build(Duration::ZERO);
     assert!(invalid(pipeline_builder(&account, Strategy::BlueGreen).deadlines(deadlines)));
-    let bad_check = sendy_cd::HealthCheck { consecutive_successes: 0, ..Default::default() };
+    let bad_check = sendy_cd::HealthCheck::default().consecutive_successes(0);
     assert!(invalid(pipeline_builder(&account, Strategy::BlueGreen).health_check(bad_check)));
     assert!(sendy_cd::Environment::builder("Blue").build().is_err());
     assert!(matches!(

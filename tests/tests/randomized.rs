@@ -68,7 +68,7 @@ fn random_faults(rng: &mut fastrand::Rng) -> Vec<Injection> {
 /// Returns how the random execution ended.
 async fn run_seed(seed: u64) -> String {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let account = account_with(SimConfig { jitter: 0.2, seed, ..SimConfig::default() });
+    let account = account_with(SimConfig::default().jitter(0.2).seed(seed));
     let strategy = random_strategy(&mut rng);
     let pipeline = pipeline_builder(&account, strategy.clone()).seed(seed).build().expect("a valid pipeline");
     // A first, clean deployment so that every environment has a history.
@@ -155,7 +155,7 @@ async fn invariants_hold_under_random_faults() {
 async fn a_seed_reproduces_its_run_exactly() {
     async fn record(seed: u64) -> (Vec<sendy_cd::StageRecord>, Vec<sendy_cd::StepRecord>, Outcome) {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let account = account_with(SimConfig { jitter: 0.2, seed, ..SimConfig::default() });
+        let account = account_with(SimConfig::default().jitter(0.2).seed(seed));
         let pipeline = pipeline_builder(&account, random_strategy(&mut rng)).seed(seed).build().unwrap();
         let revision = account.push("main", "random", "seed").unwrap();
         account.set_behavior(&revision.commit, random_behavior(&mut rng));

@@ -11,7 +11,6 @@
 
 mod cloudformation;
 mod codebuild;
-mod codepipeline;
 mod ecs;
 pub mod error;
 pub mod provision;
@@ -21,7 +20,6 @@ use std::time::Duration;
 
 pub use cloudformation::CloudFormationStack;
 pub use codebuild::CodeBuildBuilder;
-pub use codepipeline::{CodePipelineOutcome, CodePipelines, PipelineSpec};
 pub use ecs::EcsDeployer;
 pub use route53::{RecordType, Route53Dns};
 

@@ -46,6 +46,7 @@ use crate::model::{
 
 /// How the simulated account behaves. [`SimConfig::default`] has realistic durations.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SimConfig {
     /// How long a build takes. Default 5 min.
     pub build_duration: Duration,
@@ -305,6 +306,7 @@ pub enum Health {
 
 /// What a revision does when it goes through the account. The default is a revision that works.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Behavior {
     /// Its build fails in the `BUILD` phase with this reason.
     pub build_failure: Option<String>,
@@ -325,7 +327,7 @@ pub struct Behavior {
 /// account.create_environment("blue")?;
 /// account.create_environment("green")?;
 /// let bad = account.push("main", "Break checkout", "Ada")?;
-/// account.set_behavior(&bad.commit, Behavior { health: Health::UnhealthyUnderTraffic, ..Behavior::default() });
+/// account.set_behavior(&bad.commit, Behavior::default().health(Health::UnhealthyUnderTraffic));
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -565,9 +567,10 @@ impl Account {
             ("ClusterName".to_owned(), format!("app-{env}")),
             ("ServiceName".to_owned(), env.to_string()),
         ]);
-        let parameters = StackParameters::new()
-            .with("ImageUri", image.to_string())?
-            .with("DesiredCount", s.cfg.desired_count.to_string())?;
+        let parameters = StackParameters::parse([
+            ("ImageUri", image.to_string()),
+            ("DesiredCount", s.cfg.desired_count.to_string()),
+        ])?;
         s.stacks.insert(
             stack_name.clone(),
             stack::StackRec::new(parameters, "simulated environment template".into(), outputs),
@@ -685,3 +688,23 @@ impl Account {
             .verifier(Arc::new(self.verifier())))
     }
 }
+
+setters!(SimConfig {
+    build_duration: Duration,
+    stack_duration: Duration,
+    rollout_duration: Duration,
+    dns_propagation: Duration,
+    ttl: Duration,
+    probe_latency: Duration,
+    desired_count: u32,
+    jitter: f64,
+    seed: u64,
+    #[into]
+    registry: String,
+    #[into]
+    repository: String,
+    #[into]
+    domain: String,
+});
+
+setters!(Behavior { #[into] build_failure: Option<String>, #[into] stack_failure: Option<String>, crashing: bool, health: Health });

@@ -295,9 +295,12 @@ mod tests {
         for bad in ["", "1app", "app_blue", "app.blue", &"a".repeat(129)] {
             assert_eq!(StackName::parse(bad).unwrap_err().kind, ValueKind::StackName);
         }
-        let p = StackParameters::new().with("ImageUri", "app:v1").unwrap();
+        let p = StackParameters::parse([("ImageUri", "app:v1")]).unwrap();
         assert_eq!(p.get("ImageUri"), Some("app:v1"));
-        assert!(StackParameters::new().with("Image-Uri", "x").is_err());
+        let err = StackParameters::parse([("Env", "blue"), ("Image-Uri", "x")]).unwrap_err();
+        assert_eq!(err.kind, ValueKind::ParameterKey);
+        let p = p.with(ParameterKey::parse("Env").unwrap(), "blue");
+        assert_eq!(p.get("Env"), Some("blue"));
     }
 
     #[test]

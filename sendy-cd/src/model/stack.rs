@@ -42,13 +42,24 @@ impl StackParameters {
         StackParameters::default()
     }
 
-    /// Adds or replaces `key`.
+    /// Parameters from `(key, value)` pairs, every key checked at once:
+    /// `StackParameters::parse([("Env", "blue"), ("DesiredCount", "4")])?`.
     ///
     /// # Errors
-    /// A [`ParseError`] if `key` is not a valid parameter key.
-    pub fn with(mut self, key: &str, value: impl Into<String>) -> Result<Self, ParseError> {
-        self.0.insert(ParameterKey::parse(key)?, value.into());
-        Ok(self)
+    /// A [`ParseError`] for the first key that is not a valid parameter key.
+    pub fn parse<K: AsRef<str>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Self, ParseError> {
+        let mut parameters = Self::new();
+        for (key, value) in pairs {
+            parameters.insert(ParameterKey::parse(key.as_ref())?, value);
+        }
+        Ok(parameters)
+    }
+
+    /// With `key` added or replaced (a [`ParameterKey`] is valid already, so this never fails).
+    #[must_use]
+    pub fn with(mut self, key: ParameterKey, value: impl Into<String>) -> Self {
+        self.0.insert(key, value.into());
+        self
     }
 
     /// Adds or replaces `key`.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::deployer::Deployer;
 use crate::error::{Error, Result};
 use crate::model::{EnvironmentName, ParameterKey, SetIdentifier, StackName, StackParameters};
+use crate::shared::Shared;
 use crate::stack::Stack;
 use crate::verify::Verifier;
 
@@ -82,8 +83,8 @@ pub struct EnvironmentBuilder {
 
 impl EnvironmentBuilder {
     /// The stack (required) and its name.
-    pub fn stack(mut self, stack: Arc<dyn Stack>, name: &str) -> Self {
-        self.stack = Some((stack, name.to_owned()));
+    pub fn stack(mut self, stack: impl Shared<dyn Stack>, name: &str) -> Self {
+        self.stack = Some((stack.into_shared(), name.to_owned()));
         self
     }
 
@@ -107,14 +108,14 @@ impl EnvironmentBuilder {
     }
 
     /// The deployer of the environment's service (required).
-    pub fn deployer(mut self, deployer: Arc<dyn Deployer>) -> Self {
-        self.deployer = Some(deployer);
+    pub fn deployer(mut self, deployer: impl Shared<dyn Deployer>) -> Self {
+        self.deployer = Some(deployer.into_shared());
         self
     }
 
     /// The verifier that reaches the service URL (required).
-    pub fn verifier(mut self, verifier: Arc<dyn Verifier>) -> Self {
-        self.verifier = Some(verifier);
+    pub fn verifier(mut self, verifier: impl Shared<dyn Verifier>) -> Self {
+        self.verifier = Some(verifier.into_shared());
         self
     }
 
@@ -152,6 +153,7 @@ impl EnvironmentBuilder {
 
 /// How a canary moves traffic.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Canary {
     /// The new environment's share of traffic at each step, in percent: strictly increasing, ending at
     /// 100. Default `[10, 50, 100]`.
@@ -161,6 +163,12 @@ pub struct Canary {
 }
 
 impl Canary {
+    /// A canary with these steps (percent of traffic on the new environment) and bake time; the
+    /// pipeline's `build()` checks them ([`validate`](Self::validate)).
+    pub fn new(steps: impl Into<Vec<u8>>, bake: Duration) -> Self {
+        Canary { steps: steps.into(), bake }
+    }
+
     /// Checks the steps: strictly increasing, from above 0 to 100.
     ///
     /// # Errors
@@ -209,6 +217,7 @@ impl Strategy {
 
 /// How long each stage may take before it is a failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Deadlines {
     /// The build. Default 60 min (CodeBuild's own default timeout).
     pub build: Duration,
@@ -233,3 +242,7 @@ impl Default for Deadlines {
         }
     }
 }
+
+setters!(Deadlines { build: Duration, stack: Duration, rollout: Duration, verify: Duration, traffic: Duration });
+
+setters!(Canary { #[into] steps: Vec<u8>, bake: Duration });

@@ -43,6 +43,7 @@ use crate::error::{Error, Result};
 use crate::events::{EventHub, EventSink, EventStream};
 use crate::model::{BranchName, CommitId, Revision, Stage};
 use crate::record::{ExecutionKind, ExecutionRecord, Step};
+use crate::shared::Shared;
 use crate::source::Source;
 use crate::verify::HealthCheck;
 use crate::wait::{PollPolicy, RetryPolicy};
@@ -99,16 +100,15 @@ impl Inner {
 /// # Example
 /// ```
 /// use sendy_cd::{Outcome, Pipeline, memory::Account};
-/// use std::sync::Arc;
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> sendy_cd::Result<()> {
 /// let account = Account::new();
 /// account.create_environment("blue")?;
 /// account.create_environment("green")?;
 /// let pipeline = Pipeline::builder()
-///     .image_builder(Arc::new(account.image_builder()))
+///     .image_builder(account.image_builder())
 ///     .environment(account.environment("blue")?)
 ///     .environment(account.environment("green")?)
-///     .dns(Arc::new(account.dns()))
+///     .dns(account.dns())
 ///     .build()?;
 /// let revision = account.push("main", "First feature", "Ada")?;
 /// let record = pipeline.run(revision).await?;
@@ -347,9 +347,9 @@ impl Pipeline {
 }
 
 impl PipelineBuilder {
-    /// The source [`watch`](Pipeline::watch) polls.
-    pub fn source(mut self, source: Arc<dyn Source>) -> Self {
-        self.source = Some(source);
+    /// The source [`watch`](Pipeline::watch) polls (the source itself, or an `Arc` of it: see [`Shared`]).
+    pub fn source(mut self, source: impl Shared<dyn Source>) -> Self {
+        self.source = Some(source.into_shared());
         self
     }
 
@@ -360,8 +360,8 @@ impl PipelineBuilder {
     }
 
     /// The image builder, a [`Builder`] (required).
-    pub fn image_builder(mut self, builder: Arc<dyn Builder>) -> Self {
-        self.builder = Some(builder);
+    pub fn image_builder(mut self, builder: impl Shared<dyn Builder>) -> Self {
+        self.builder = Some(builder.into_shared());
         self
     }
 
@@ -378,8 +378,8 @@ impl PipelineBuilder {
     }
 
     /// The DNS switch (required for blue/green and canary).
-    pub fn dns(mut self, dns: Arc<dyn DnsSwitch>) -> Self {
-        self.dns = Some(dns);
+    pub fn dns(mut self, dns: impl Shared<dyn DnsSwitch>) -> Self {
+        self.dns = Some(dns.into_shared());
         self
     }
 

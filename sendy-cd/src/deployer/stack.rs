@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::deployer::{Deployer, RollbackTarget, RolloutStatus, ServiceRevisions};
 use crate::error::{Error, Result};
 use crate::model::{ImageRef, ParameterKey, Rollout, StackName, StackParameters, Stage};
+use crate::shared::Shared;
 use crate::stack::{Plan, Stack, StackChange, StackPlan, StackStatus};
 use crate::wait::{Check, PollPolicy, Wait};
 
@@ -48,7 +49,8 @@ impl StackDeployer {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a malformed stack name.
-    pub fn new(stack: Arc<dyn Stack>, stack_name: &str, service: Arc<dyn Deployer>) -> Result<Self> {
+    pub fn new(stack: impl Shared<dyn Stack>, stack_name: &str, service: impl Shared<dyn Deployer>) -> Result<Self> {
+        let (stack, service) = (stack.into_shared(), service.into_shared());
         Ok(StackDeployer {
             stack,
             stack_name: StackName::parse(stack_name)?,

@@ -20,11 +20,12 @@ use crate::source::Source;
 ///
 /// ```
 /// # fn f() -> sendy_cd::Result<()> {
-/// use sendy_cd::github::GitHubSource;
-/// let source = GitHubSource::new("example", "shop-api")?.token(&std::env::var("GITHUB_TOKEN").unwrap_or_default());
+/// use sendy_cd::source::github::GitHubSource;
+/// let source = GitHubSource::builder("example", "shop-api")
+///     .token(std::env::var("GITHUB_TOKEN").unwrap_or_default())
+///     .build()?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct GitHubSource {
     client: reqwest::Client,
     api: String,
@@ -32,6 +33,17 @@ pub struct GitHubSource {
     repo: String,
     token: Option<String>,
     seen: Mutex<HashMap<BranchName, (String, Revision)>>,
+}
+
+impl std::fmt::Debug for GitHubSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubSource")
+            .field("api", &self.api)
+            .field("owner", &self.owner)
+            .field("repo", &self.repo)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Deserialize)]
@@ -58,50 +70,95 @@ fn name_ok(s: &str) -> bool {
 }
 
 impl GitHubSource {
-    /// Repository `owner/repo` on api.github.com, read anonymously until [`token`](Self::token).
+    /// Repository `owner/repo` on api.github.com, read anonymously.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] for a malformed owner or repository name, or if the HTTP client cannot be
     /// set up.
     pub fn new(owner: &str, repo: &str) -> Result<Self> {
-        if !name_ok(owner) || !name_ok(repo) {
-            return Err(Error::InvalidConfig(format!("GitHub repository {owner:?}/{repo:?} is malformed")));
+        Self::builder(owner, repo).build()
+    }
+
+    /// A source for `owner/repo` with a token or another API root; everything is checked by
+    /// [`build`](GitHubSourceBuilder::build).
+    pub fn builder(owner: impl Into<String>, repo: impl Into<String>) -> GitHubSourceBuilder {
+        GitHubSourceBuilder { owner: owner.into(), repo: repo.into(), token: None, api: None }
+    }
+}
+
+/// Builds a [`GitHubSource`]; the setters never fail, [`build`](Self::build) checks everything.
+#[derive(Clone)]
+#[must_use]
+pub struct GitHubSourceBuilder {
+    owner: String,
+    repo: String,
+    token: Option<String>,
+    api: Option<String>,
+}
+
+impl std::fmt::Debug for GitHubSourceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubSourceBuilder")
+            .field("owner", &self.owner)
+            .field("repo", &self.repo)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("api", &self.api)
+            .finish()
+    }
+}
+
+impl GitHubSourceBuilder {
+    /// Authenticates with `token` (a personal access token or an app installation token). An empty
+    /// token keeps the source anonymous.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        let token = token.into();
+        self.token = (!token.is_empty()).then_some(token);
+        self
+    }
+
+    /// Another API root (GitHub Enterprise Server: `https://HOST/api/v3`).
+    pub fn api_url(mut self, url: impl Into<String>) -> Self {
+        self.api = Some(url.into());
+        self
+    }
+
+    /// The source.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a malformed owner or repository name, a token that cannot be sent
+    /// in a header, an API root that is not an http(s) URL, or if the HTTP client cannot be set up.
+    pub fn build(self) -> Result<GitHubSource> {
+        let GitHubSourceBuilder { owner, repo, token, api } = self;
+        if !name_ok(&owner) || !name_ok(&repo) {
+            return Err(Error::InvalidConfig(format!(
+                "GitHub repository {:?}/{:?} is malformed",
+                crate::error::truncate(&owner),
+                crate::error::truncate(&repo)
+            )));
         }
+        if let Some(t) = &token
+            && reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).is_err()
+        {
+            return Err(Error::InvalidConfig("the GitHub token is not a valid header".into()));
+        }
+        let api = match api {
+            None => "https://api.github.com".to_owned(),
+            Some(url) => match url::Url::parse(&url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => url.trim_end_matches('/').to_owned(),
+                _ => {
+                    return Err(Error::InvalidConfig(format!(
+                        "GitHub API URL {:?} is not an http(s) URL",
+                        crate::error::truncate(&url)
+                    )));
+                }
+            },
+        };
         let client = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| Error::InvalidConfig(format!("HTTP client: {e}")))?;
-        Ok(GitHubSource {
-            client,
-            api: "https://api.github.com".into(),
-            owner: owner.to_owned(),
-            repo: repo.to_owned(),
-            token: None,
-            seen: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// Authenticates with `token` (a personal access token or an app installation token). An empty
-    /// token keeps the source anonymous.
-    #[must_use]
-    pub fn token(mut self, token: &str) -> Self {
-        self.token = (!token.is_empty()).then(|| token.to_owned());
-        self
-    }
-
-    /// Another API root (GitHub Enterprise Server: `https://HOST/api/v3`).
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] if `url` is not an http(s) URL.
-    pub fn api_url(mut self, url: &str) -> Result<Self> {
-        match url::Url::parse(url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {
-                self.api = url.trim_end_matches('/').to_owned();
-                Ok(self)
-            }
-            _ => Err(Error::InvalidConfig(format!("GitHub API URL {url:?} is not an http(s) URL"))),
-        }
+        Ok(GitHubSource { client, api, owner, repo, token, seen: Mutex::new(HashMap::new()) })
     }
 }
 

@@ -1,4 +1,4 @@
-# Sourced by scripts/test and scripts/bench-aws: installs the pinned emulator into .venv, starts it
+# Sourced by scripts/test and scripts/bench-aws (never run directly): installs the pinned emulator into .venv, starts it
 # on a free loopback port, exports SENDY_TEST_EMULATOR and SENDY_TEST_PYTHON, and stops it by its PID
 # when the calling script exits.
 

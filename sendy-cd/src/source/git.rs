@@ -26,7 +26,7 @@ use crate::source::Source;
 ///
 /// ```
 /// # async fn f() -> sendy_cd::Result<()> {
-/// use sendy_cd::{BranchName, Source, git::GitSource};
+/// use sendy_cd::{BranchName, Source, source::git::GitSource};
 /// let source = GitSource::new("https://github.com/example/shop-api.git", "/var/cache/sendy-cd/shop-api.git")?;
 /// let revision = source.latest(&BranchName::parse("main")?).await?;
 /// # Ok(()) }

@@ -1,4 +1,7 @@
-//! Provisioning and following an AWS CodePipeline that runs the same flow inside AWS.
+//! AWS CodePipeline (feature `aws`): provisioning a CodePipeline that runs the same flow inside AWS,
+//! and following its executions as [`Event`]s.
+//!
+//! A different job from [`pipeline`](crate::pipeline), which runs the flow itself, in this process.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,8 +12,8 @@ use aws_sdk_codepipeline::types::{
 };
 use tokio::time::Instant;
 
-use super::AwsConfig;
-use super::error::from_sdk;
+use crate::aws::AwsConfig;
+use crate::aws::error::from_sdk;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind, EventSink};
 use crate::model::Id;

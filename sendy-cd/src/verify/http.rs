@@ -14,7 +14,7 @@ use crate::verify::{ProbeRequest, ProbeResponse, Verifier};
 ///
 /// ```
 /// use std::time::Duration;
-/// use sendy_cd::{HealthCheck, ServiceUrl, http::HttpVerifier};
+/// use sendy_cd::{HealthCheck, ServiceUrl, verify::http::HttpVerifier};
 /// # async fn f() -> sendy_cd::Result<()> {
 /// let verifier = HttpVerifier::new()?;
 /// let url = ServiceUrl::parse("https://green.shop.example.com/")?;

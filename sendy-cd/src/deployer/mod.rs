@@ -1,10 +1,14 @@
 //! [`Deployer`]: rolls a service out to a new image.
 
+mod stack;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::model::{Id, ImageRef, Rollout};
+
+pub use stack::StackDeployer;
 
 /// Where one rollout (one deployment id) is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

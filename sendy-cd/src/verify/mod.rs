@@ -4,6 +4,9 @@
 //! (N consecutive successes, or too many failures) and a [`VerificationReport`] whose latency and error
 //! figures let one deployment be compared with another.
 
+#[cfg(feature = "http")]
+pub mod http;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -65,6 +68,7 @@ pub trait Verifier: Send + Sync {
 
 /// How to decide that an environment is healthy. Defaults are documented per field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct HealthCheck {
     /// The path to GET. Default `/health`.
     pub path: String,
@@ -95,6 +99,7 @@ impl Default for HealthCheck {
 
 /// What a health check saw: the figures a deployment is compared with its baseline on.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct VerificationReport {
     /// Probes sent.
     pub probes: u32,
@@ -255,3 +260,13 @@ struct Tally {
     latencies: Vec<Duration>,
     in_a_row: u32,
 }
+
+setters!(HealthCheck {
+    #[into]
+    path: String,
+    expected_status: u16,
+    consecutive_successes: u32,
+    failure_threshold: u32,
+    request_timeout: Duration,
+    interval: Duration,
+});

@@ -1,5 +1,10 @@
 //! [`Source`]: where revisions come from.
 
+#[cfg(feature = "git")]
+pub mod git;
+#[cfg(feature = "http")]
+pub mod github;
+
 use async_trait::async_trait;
 
 use crate::error::Result;
