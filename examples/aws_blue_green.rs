@@ -112,7 +112,7 @@ async fn main() -> Result<()> {
         }
         None => None,
     };
-    let dns = Route53Dns::new(&config, &zone, &record)?.record_type(RecordType::Cname);
+    let dns = Route53Dns::builder(zone.as_str(), record.as_str()).record_type(RecordType::Cname).build(&config)?;
     // The emulator's environment template holds its weighted record: keep the weights DNS has now, so
     // that setting up never moves traffic.
     let current = match dns.weights().await {

@@ -157,13 +157,14 @@ impl Route53Dns {
         record_type: Option<&str>,
         ttl: Option<Secs>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let mut d = py(live(|| sendy_cd::aws::Route53Dns::new(&config.inner, zone_id, name)))?;
+        let mut b = sendy_cd::aws::Route53Dns::builder(zone_id, name);
         if let Some(t) = record_type {
-            d = d.record_type(py(t.parse())?);
+            b = b.record_type(py(t.parse())?);
         }
         if let Some(t) = ttl {
-            d = py(d.ttl(seconds("ttl", t)?))?;
+            b = b.ttl(seconds("ttl", t)?);
         }
+        let d = py(live(|| b.build(&config.inner)))?;
         Ok(PyClassInitializer::from(DnsSwitch::new(Arc::new(d), Some(Rt::real()))).add_subclass(Route53Dns {}))
     }
 }

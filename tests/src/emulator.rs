@@ -120,6 +120,15 @@ pub async fn recorded() -> Vec<String> {
     parse_recording(&lines)
 }
 
+/// As [`recorded`], where no request at all is the expected answer (a refused configuration).
+///
+/// # Panics
+/// If the recording holds a line that is not a recorded request.
+pub async fn recorded_maybe_none() -> Vec<String> {
+    let lines = get("/moto-api/recorder/download-recording").await;
+    if lines.trim().is_empty() { Vec::new() } else { parse_recording(&lines) }
+}
+
 /// The operations of a recording (see [`recorded`]).
 ///
 /// # Panics

@@ -68,7 +68,10 @@ async fn route53_dns_conforms() {
     let config = emulator::config().await;
     let r53 = aws_sdk_route53::Client::new(config.sdk_config());
     let zone = weighted_zone(&r53).await;
-    let dns = Route53Dns::new(&config, &zone, "app.sendy.test").unwrap().record_type(sendy_cd::aws::RecordType::Cname);
+    let dns = Route53Dns::builder(zone.as_str(), "app.sendy.test")
+        .record_type(sendy_cd::aws::RecordType::Cname)
+        .build(&config)
+        .unwrap();
     conformance::dns(&Route53Harness(Arc::new(dns))).await;
 
     // Each change kept the records' targets and set the TTL to 60 s.
@@ -365,7 +368,10 @@ async fn a_commit_goes_blue_green_through_every_aws_backend() {
             .unwrap()
     };
     let source = GitSource::new(repo.to_str().unwrap(), dir.join("cache.git")).unwrap();
-    let dns = Route53Dns::new(&config, &zone, "app.sendy.test").unwrap().record_type(sendy_cd::aws::RecordType::Cname);
+    let dns = Route53Dns::builder(zone.as_str(), "app.sendy.test")
+        .record_type(sendy_cd::aws::RecordType::Cname)
+        .build(&config)
+        .unwrap();
     let pipeline = Pipeline::builder()
         .source(Arc::new(source.clone()))
         .image_builder(builds.builder.clone())
@@ -506,4 +512,102 @@ async fn provisioning_creates_what_is_missing_once() {
 
     let incomplete = ProjectSpec { service_role_arn: "codebuild".into(), ..spec };
     assert!(matches!(provisioner.codebuild_project(&incomplete).await, Err(sendy_cd::Error::InvalidConfig(_))));
+}
+
+/// Hostile values given to every AWS backend's constructor, and to a pipeline of AWS backends: each
+/// builds or is refused with a typed error, and the refused ones sent nothing, as the emulator's
+/// recorder shows (it is first shown to record a request, so an empty recording means something).
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: run through `bash scripts/test`"]
+async fn refused_aws_configurations_send_no_request() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    use sendy_cd::aws::{CloudFormationStack, CodeBuildBuilder, EcsDeployer, RecordType};
+    use sendy_cd::{Environment, Error, Pipeline, StackDeployer};
+
+    let _guard = emulator::acquire().await;
+    let config = emulator::config().await;
+    // The recorder sees a request that is sent.
+    emulator::start_recording().await;
+    let probe = Route53Dns::new(&config, "ZPROBE", "app.sendy.test").unwrap();
+    let _ = probe.weights().await;
+    emulator::stop_recording().await;
+    assert_eq!(emulator::recorded().await, ["ListResourceRecordSets"]);
+
+    let text = prop_oneof![
+        Just(String::new()),
+        Just("x".repeat(100_000)),
+        Just("Z1".to_owned()),
+        Just("app-blue".to_owned()),
+        Just("shop.example.com".to_owned()),
+        ".{0,40}",
+        "[a-zA-Z0-9.:/_-]{0,40}",
+    ];
+    let ttl =
+        prop_oneof![Just(Duration::ZERO), Just(Duration::MAX), (0u64..5_000_000_000).prop_map(Duration::from_secs)];
+    let strategy = (text.clone(), text.clone(), text.clone(), text, ttl);
+    let mut runner = TestRunner::new_with_rng(
+        Config { cases: 128, ..Config::default() },
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
+    emulator::start_recording().await;
+    let (refused, built) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
+    runner
+        .run(&strategy, |(a, b, c, d, ttl)| {
+            let typed = |e: &Error| matches!(e, Error::InvalidConfig(_) | Error::InvalidInput(_));
+            let mut outcomes = vec![
+                Route53Dns::builder(a.as_str(), b.as_str())
+                    .ttl(ttl)
+                    .record_type(RecordType::Cname)
+                    .build(&config)
+                    .err(),
+                CodeBuildBuilder::new(&config, &a, &b).err(),
+                EcsDeployer::new(&config, &c, &d).err(),
+                StackDeployer::new(
+                    CloudFormationStack::new(&config),
+                    &c,
+                    EcsDeployer::new(&config, "shop", "api").unwrap(),
+                )
+                .err(),
+            ];
+            // A pipeline of AWS backends with the hostile values where it takes them.
+            let environment = |name: &str| {
+                Environment::builder(name)
+                    .stack(CloudFormationStack::new(&config), &c)
+                    .url_output(&d)
+                    .deployer(EcsDeployer::new(&config, "shop", "api").unwrap())
+                    .verifier(sendy_cd::verify::http::HttpVerifier::new().unwrap())
+                    .build()
+            };
+            let pipeline = match (environment(&a), environment("green")) {
+                (Ok(blue), Ok(green)) => Pipeline::builder()
+                    .image_builder(CodeBuildBuilder::new(&config, "shop-api", "shop/api").unwrap())
+                    .environment(blue)
+                    .environment(green)
+                    .dns(Route53Dns::new(&config, "Z1", "app.sendy.test").unwrap())
+                    .branch(&b)
+                    .build()
+                    .err(),
+                (Err(e), _) | (_, Err(e)) => Some(e),
+            };
+            outcomes.push(pipeline);
+            for e in outcomes {
+                match e {
+                    Some(e) => {
+                        prop_assert!(typed(&e), "{e:?}");
+                        prop_assert!(e.to_string().len() < 1_000, "{}", e.to_string().len());
+                        refused.set(refused.get() + 1);
+                    }
+                    None => built.set(built.get() + 1),
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    emulator::stop_recording().await;
+    let sent = emulator::recorded_maybe_none().await;
+    let (refused, built) = (refused.get(), built.get());
+    eprintln!("AWS configurations refused: {refused}, built: {built}, requests sent: {}", sent.len());
+    assert!(refused > 100 && built > 50, "the values reach both sides: {refused} refused, {built} built");
+    assert!(sent.is_empty(), "{sent:?}");
 }

@@ -54,7 +54,10 @@ mod route53 {
     }
 
     fn dns(client: Client) -> Route53Dns {
-        Route53Dns::from_client(client, "Z1", "app.sendy.test").unwrap().record_type(sendy_cd::aws::RecordType::Cname)
+        Route53Dns::builder("Z1", "app.sendy.test")
+            .record_type(sendy_cd::aws::RecordType::Cname)
+            .build_with_client(client)
+            .unwrap()
     }
 
     #[tokio::test(start_paused = true)]

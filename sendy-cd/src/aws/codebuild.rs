@@ -53,12 +53,18 @@ impl CodeBuildBuilder {
         let project_ok = (2..=255).contains(&project.len())
             && project.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !project_ok {
-            return Err(Error::InvalidConfig(format!("CodeBuild project name {project:?} is malformed")));
+            return Err(Error::InvalidConfig(format!(
+                "CodeBuild project name {:?} is malformed",
+                crate::error::truncate(project)
+            )));
         }
         let repo_ok = (2..=256).contains(&repository.len())
             && repository.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c));
         if !repo_ok {
-            return Err(Error::InvalidConfig(format!("ECR repository name {repository:?} is malformed")));
+            return Err(Error::InvalidConfig(format!(
+                "ECR repository name {:?} is malformed",
+                crate::error::truncate(repository)
+            )));
         }
         Ok(CodeBuildBuilder { codebuild, ecr, project: project.to_owned(), repository: repository.to_owned() })
     }

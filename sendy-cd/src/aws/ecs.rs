@@ -75,7 +75,11 @@ impl EcsDeployer {
     /// As [`new`](Self::new).
     pub fn from_client(client: aws_sdk_ecs::Client, cluster: &str, service: &str) -> Result<Self> {
         if !name_ok(cluster) || !name_ok(service) {
-            return Err(Error::InvalidConfig(format!("ECS cluster {cluster:?} or service {service:?} is malformed")));
+            return Err(Error::InvalidConfig(format!(
+                "ECS cluster {:?} or service {:?} is malformed",
+                crate::error::truncate(cluster),
+                crate::error::truncate(service)
+            )));
         }
         Ok(EcsDeployer {
             client,

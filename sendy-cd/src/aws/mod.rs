@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use cloudformation::CloudFormationStack;
 pub use codebuild::CodeBuildBuilder;
 pub use ecs::EcsDeployer;
-pub use route53::{RecordType, Route53Dns};
+pub use route53::{RecordType, Route53Dns, Route53DnsBuilder};
 
 use crate::error::{Error, Result};
 
@@ -119,13 +119,13 @@ impl AwsConfigBuilder {
         if let Some(r) = &self.region {
             let ok = !r.is_empty() && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if !ok {
-                return bad(format!("region {r:?}: expected something like eu-west-1"));
+                return bad(format!("region {:?}: expected something like eu-west-1", crate::error::truncate(r)));
             }
         }
         if let Some(e) = &self.endpoint {
             match url::Url::parse(e) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
-                _ => return bad(format!("endpoint {e:?}: expected an http(s) URL")),
+                _ => return bad(format!("endpoint {:?}: expected an http(s) URL", crate::error::truncate(e))),
             }
         }
         if self.max_attempts == 0 || self.connect_timeout.is_zero() || self.attempt_timeout.is_zero() {

@@ -83,7 +83,10 @@ impl Provisioner {
     /// usual.
     pub async fn codebuild_project(&self, spec: &ProjectSpec) -> Result<bool> {
         if spec.name.is_empty() || spec.source_url.is_empty() || !spec.service_role_arn.starts_with("arn:") {
-            return Err(Error::InvalidConfig(format!("CodeBuild project spec {spec:?} is incomplete")));
+            return Err(Error::InvalidConfig(format!(
+                "CodeBuild project spec {} is incomplete",
+                crate::error::truncate(&format!("{spec:?}"))
+            )));
         }
         let existing = self
             .codebuild

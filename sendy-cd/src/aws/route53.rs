@@ -24,7 +24,7 @@ use crate::model::{Id, SetIdentifier, TrafficSplit};
 /// # async fn f() -> sendy_cd::Result<()> {
 /// use sendy_cd::aws::{AwsConfig, RecordType, Route53Dns};
 /// let config = AwsConfig::builder().region("us-east-1").load().await?;
-/// let dns = Route53Dns::new(&config, "Z0123456789ABCDEFGHIJ", "shop.example.com")?.record_type(RecordType::Cname);
+/// let dns = Route53Dns::builder("Z0123456789ABCDEFGHIJ", "shop.example.com").record_type(RecordType::Cname).build(&config)?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -43,13 +43,13 @@ fn fqdn(name: &str) -> String {
 }
 
 impl Route53Dns {
-    /// The weighted records of `name` in hosted zone `zone_id` (type `A` until
-    /// [`record_type`](Self::record_type) says otherwise).
+    /// The weighted `A` records of `name` in hosted zone `zone_id`, with a 60 s TTL; see
+    /// [`builder`](Self::builder) for another record type or TTL.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] for an empty zone id or a malformed name.
     pub fn new(config: &AwsConfig, zone_id: &str, name: &str) -> Result<Self> {
-        Self::from_client(aws_sdk_route53::Client::new(config.sdk_config()), zone_id, name)
+        Self::builder(zone_id, name).build(config)
     }
 
     /// As [`new`](Self::new), with a client of your own.
@@ -57,9 +57,65 @@ impl Route53Dns {
     /// # Errors
     /// As [`new`](Self::new).
     pub fn from_client(client: aws_sdk_route53::Client, zone_id: &str, name: &str) -> Result<Self> {
+        Self::builder(zone_id, name).build_with_client(client)
+    }
+
+    /// The weighted records of `name` in hosted zone `zone_id`, with the record type and TTL to set;
+    /// everything is checked by [`build`](Route53DnsBuilder::build).
+    pub fn builder(zone_id: impl Into<String>, name: impl Into<String>) -> Route53DnsBuilder {
+        Route53DnsBuilder {
+            zone_id: zone_id.into(),
+            name: name.into(),
+            record_type: RecordType::A,
+            ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Builds a [`Route53Dns`]: the setters never fail, [`build`](Self::build) checks everything.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Route53DnsBuilder {
+    zone_id: String,
+    name: String,
+    record_type: RecordType,
+    ttl: Duration,
+}
+
+impl Route53DnsBuilder {
+    /// The record type. Default [`RecordType::A`].
+    pub fn record_type(mut self, record_type: RecordType) -> Self {
+        self.record_type = record_type;
+        self
+    }
+
+    /// The TTL set on every change: 1 s to 2^31 - 1 s. Default 60 s.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The switch, on a client made from `config`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an empty zone id, a malformed name or a TTL out of range; nothing
+    /// is sent.
+    pub fn build(self, config: &AwsConfig) -> Result<Route53Dns> {
+        self.build_with_client(aws_sdk_route53::Client::new(config.sdk_config()))
+    }
+
+    /// The switch, on a client of your own.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build).
+    pub fn build_with_client(self, client: aws_sdk_route53::Client) -> Result<Route53Dns> {
+        let Route53DnsBuilder { zone_id, name, record_type, ttl } = self;
         let zone_id = zone_id.trim_start_matches("/hostedzone/");
         if zone_id.is_empty() || !zone_id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Error::InvalidConfig(format!("hosted zone id {zone_id:?} is malformed")));
+            return Err(Error::InvalidConfig(format!(
+                "hosted zone id {:?} is malformed",
+                crate::error::truncate(zone_id)
+            )));
         }
         let ok_label = |l: &str| {
             !l.is_empty()
@@ -68,40 +124,21 @@ impl Route53Dns {
         };
         let trimmed = name.trim_end_matches('.');
         if trimmed.len() > 253 || !trimmed.split('.').all(ok_label) {
-            return Err(Error::InvalidConfig(format!("DNS name {name:?} is malformed")));
+            return Err(Error::InvalidConfig(format!("DNS name {:?} is malformed", crate::error::truncate(&name))));
         }
-        Ok(Route53Dns {
-            client,
-            zone_id: zone_id.to_owned(),
-            name: fqdn(name),
-            record_type: RrType::A,
-            ttl: Duration::from_secs(60),
-        })
-    }
-
-    /// The record type. Default [`RecordType::A`].
-    #[must_use]
-    pub fn record_type(mut self, record_type: RecordType) -> Self {
-        self.record_type = match record_type {
+        if ttl.as_secs() == 0 || ttl.as_secs() > i32::MAX as u64 {
+            return Err(Error::InvalidConfig(format!("TTL {ttl:?} is out of range (1 s to 2^31 - 1 s)")));
+        }
+        let record_type = match record_type {
             RecordType::A => RrType::A,
             RecordType::Aaaa => RrType::Aaaa,
             RecordType::Cname => RrType::Cname,
         };
-        self
+        Ok(Route53Dns { client, zone_id: zone_id.to_owned(), name: fqdn(&name), record_type, ttl })
     }
+}
 
-    /// The TTL set on every change. Default 60 s.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] for zero or more than 2^31 - 1 seconds.
-    pub fn ttl(mut self, ttl: Duration) -> Result<Self> {
-        if ttl.is_zero() || ttl.as_secs() > i32::MAX as u64 {
-            return Err(Error::InvalidConfig(format!("TTL {ttl:?} is out of range")));
-        }
-        self.ttl = ttl;
-        Ok(self)
-    }
-
+impl Route53Dns {
     /// The weighted record sets of the name, by set identifier.
     async fn record_sets(&self) -> Result<BTreeMap<SetIdentifier, ResourceRecordSet>> {
         let mut sets = BTreeMap::new();

@@ -152,7 +152,10 @@ impl HealthCheck {
             return Err(Error::InvalidConfig("health check: timeout and interval must be at most a day".into()));
         }
         if !self.path.starts_with('/') {
-            return Err(Error::InvalidConfig(format!("health check: path {:?} must start with '/'", self.path)));
+            return Err(Error::InvalidConfig(format!(
+                "health check: path {:?} must start with '/'",
+                crate::error::truncate(&self.path)
+            )));
         }
         Ok(())
     }
