@@ -98,21 +98,42 @@ async fn a_directory_that_is_not_a_repository_is_not_retried() {
     assert!(!err.is_retryable(), "{err:?}");
 }
 
-/// A fetch whose future was dropped holds the source until its thread is done, and the next fetch
-/// into the same cache succeeds (no overlapping writers, no half-written cache).
+/// A fetch dropped part-way (a clone here: it removes its half-written cache when interrupted) must
+/// end before the next fetch starts into the same cache; if the two overlapped, the dropped clone's
+/// cleanup would delete the next clone's files under it. The repository is large enough (4 MB of
+/// incompressible blobs) that each clone takes far longer than the moment it is dropped at.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dropped_fetch_never_overlaps_the_next() {
-    let repo = repository("dropped");
-    for i in 0..20 {
-        git(&repo, &["commit", "--quiet", "--allow-empty", "-m", &format!("c{i}")]);
+async fn a_fetch_dropped_mid_clone_never_overlaps_the_next() {
+    let repo = repository("dropped-clone");
+    let mut rng = fastrand::Rng::with_seed(7);
+    for i in 0..1000 {
+        let blob: Vec<u8> = std::iter::repeat_with(|| rng.u8(..)).take(4096).collect();
+        std::fs::write(repo.join(format!("blob-{i}")), blob).unwrap();
     }
-    let dir = scratch("git-dropped-cache");
-    let source = GitSource::new(&repo.display().to_string(), dir.join("cache.git")).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "--quiet", "-m", "4 MB of blobs"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
     let main = BranchName::parse("main").unwrap();
-    for _ in 0..10 {
-        // Dropped at once or part-way: either way the next read must work.
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(1), source.latest(&main)).await;
-        let revision = source.latest(&main).await.unwrap();
-        assert_eq!(revision.commit.as_str(), git(&repo, &["rev-parse", "HEAD"]));
+    let url = repo.display().to_string();
+    let mut dropped_mid_way = 0;
+    for (round, after_ms) in [2u64, 5, 10, 20, 2, 5].into_iter().enumerate() {
+        let cache = scratch(&format!("git-dropped-clone-{round}")).join("cache.git");
+        let source = GitSource::new(&url, &cache).unwrap();
+        let first = tokio::time::timeout(std::time::Duration::from_millis(after_ms), source.latest(&main)).await;
+        if first.is_err() {
+            dropped_mid_way += 1;
+        }
+        let revision = source.latest(&main).await;
+        assert_eq!(
+            revision.as_ref().map(|r| r.commit.as_str().to_owned()).ok(),
+            Some(head.clone()),
+            "round {round}: {revision:?}"
+        );
+        // The cache is whole: a third read fetches into it.
+        assert_eq!(source.latest(&main).await.unwrap().commit.as_str(), head);
     }
+    assert!(
+        dropped_mid_way >= 5,
+        "only {dropped_mid_way} of 10 clones were dropped part-way: the repository is too small"
+    );
 }
