@@ -46,6 +46,8 @@ python_exceptions!(
     TimeoutError,
     StageFailedError,
     CancelledError,
+    LeaseHeldError,
+    LeaseLostError,
     BackendError,
 );
 
@@ -70,6 +72,8 @@ pub(crate) fn to_py(e: &Error) -> PyErr {
         Error::Timeout { .. } => TimeoutError::new_err(message),
         Error::StageFailed { .. } => StageFailedError::new_err(message),
         Error::Cancelled => CancelledError::new_err(message),
+        Error::LeaseHeld { .. } => LeaseHeldError::new_err(message),
+        Error::LeaseLost { .. } => LeaseLostError::new_err(message),
         _ => BackendError::new_err(message),
     };
     Python::attach(|py| {

@@ -12,6 +12,8 @@ from sendy_cd import (
     ConflictError,
     InvalidConfigError,
     InvalidInputError,
+    LeaseHeldError,
+    LeaseLostError,
     NotFoundError,
     Pipeline,
     Revision,
@@ -36,6 +38,8 @@ VARIANTS = [
     TimeoutError,
     StageFailedError,
     CancelledError,
+    LeaseHeldError,
+    LeaseLostError,
     BackendError,
 ]
 

@@ -362,4 +362,139 @@ pub async fn verifier(h: &dyn VerifierHarness) {
     assert!(err.is_retryable(), "no answer is a retryable error, not {err:?}");
 }
 
+/// A [`Store`](crate::store::Store) under test, and the clock its leases are measured with.
+pub trait StoreHarness: Send + Sync {
+    /// The store.
+    fn store(&self) -> Arc<dyn crate::store::Store>;
+    /// The clock the store was given.
+    fn clock(&self) -> &crate::store::ManualClock;
+}
+
+fn sample_record(id: &str, commit: char) -> crate::record::ExecutionRecord {
+    use crate::record::{ExecutionKind, ExecutionRecord, Outcome, Step, StepOutcome, StepRecord};
+    let revision = Revision {
+        commit: CommitId::parse(commit.to_string().repeat(40)).expect("a valid commit id"),
+        branch: BranchName::parse("main").expect("a valid branch"),
+        message: "a change".into(),
+        author: "Ada <ada@example.com>".into(),
+        time: jiff::Timestamp::UNIX_EPOCH,
+    };
+    ExecutionRecord {
+        schema_version: ExecutionRecord::SCHEMA_VERSION,
+        id: Id::parse(id).expect("a valid id"),
+        kind: ExecutionKind::Deploy,
+        revision: Some(revision),
+        strategy: "blue_green".into(),
+        started_at: jiff::Timestamp::UNIX_EPOCH,
+        duration_ms: None,
+        target: None,
+        previous: None,
+        live_revision: None,
+        image: None,
+        traffic_before: None,
+        traffic_after: None,
+        stages: vec![],
+        steps: vec![StepRecord {
+            step: Step::StartBuild,
+            stage: crate::model::Stage::Build,
+            environment: None,
+            started_ms: 0,
+            finished_ms: None,
+            outcome: StepOutcome::Started,
+            detail: None,
+            calls: 0,
+        }],
+        verifications: vec![],
+        outcome: Outcome::Running,
+    }
+}
+
+/// The store's contract: records saved and read back newest first, page by page; a save replaces
+/// what was saved of that execution; learned durations keep the newest five; pipelines kept apart;
+/// one lease holder at a time, fencing tokens that only grow, an expired lease taken over and its old
+/// holder refused, acquisitions that never overlap.
+pub async fn store(h: &dyn StoreHarness) {
+    use crate::record::{Outcome, Step};
+    use crate::store::Holder;
+    let store = h.store();
+    // Records.
+    assert_eq!(store.count("p").await.expect("count"), 0, "a new store is empty");
+    for n in 1..=7 {
+        store.save("p", &sample_record(&format!("exec-{n}"), 'a')).await.expect("save");
+    }
+    let mut last = sample_record("exec-7", 'a');
+    last.outcome = Outcome::Succeeded;
+    last.steps[0].finished_ms = Some(5);
+    store.save("p", &last).await.expect("save again");
+    assert_eq!(store.count("p").await.expect("count"), 7, "saving an execution again replaces it");
+    let got = store.execution("p", &Id::parse("exec-7").expect("id")).await.expect("read");
+    assert_eq!(got.as_ref(), Some(&last), "an execution reads back as saved last");
+    assert_eq!(store.execution("q", &Id::parse("exec-7").expect("id")).await.expect("read"), None, "kept per pipeline");
+    let page = store.history("p", 3, None).await.expect("history");
+    let ids: Vec<_> = page.records.iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(ids, ["exec-7", "exec-6", "exec-5"], "newest first");
+    let mut all = ids.clone();
+    let mut next = page.next;
+    while let Some(cursor) = next {
+        let page = store.history("p", 3, Some(cursor)).await.expect("history");
+        all.extend(page.records.iter().map(|r| r.id.to_string()));
+        next = page.next;
+    }
+    let expected: Vec<_> = (1..=7).rev().map(|n| format!("exec-{n}")).collect();
+    assert_eq!(all, expected, "pages follow each other, each execution once, and the last says so");
+    assert!(store.history("q", 10, None).await.expect("history").records.is_empty(), "kept per pipeline");
+    // Learned durations.
+    for ms in 1..=7 {
+        store.learn("p", Step::WaitBuild, Duration::from_millis(ms)).await.expect("learn");
+    }
+    store.learn("p", Step::WaitStack, Duration::from_secs(9)).await.expect("learn");
+    let learned = store.durations("p").await.expect("durations");
+    let builds: Vec<_> = learned[&Step::WaitBuild].iter().map(Duration::as_millis).collect();
+    assert_eq!(builds, [3, 4, 5, 6, 7], "the newest five, oldest first");
+    assert_eq!(learned[&Step::WaitStack], [Duration::from_secs(9)]);
+    assert!(store.durations("q").await.expect("durations").is_empty(), "kept per pipeline");
+    // Leases.
+    let ttl = Duration::from_secs(60);
+    assert!(matches!(
+        store.acquire("p", &Holder::this_process("x"), Duration::ZERO).await,
+        Err(Error::InvalidConfig(_))
+    ));
+    let a = Holder { host: "host-a".into(), pid: 1, task: "run".into() };
+    let b = Holder { host: "host-b".into(), pid: 2, task: "run".into() };
+    let first = store.acquire("p", &a, ttl).await.expect("a free lease is taken");
+    match store.acquire("p", &b, ttl).await {
+        Err(Error::LeaseHeld { holder, expires_at }) => {
+            assert!(holder.contains("host-a") && holder.contains("pid 1"), "the error names the holder: {holder}");
+            assert_eq!(expires_at, first.expires_at, "and when its lease ends");
+        }
+        other => panic!("a held lease is refused to another holder: {other:?}"),
+    }
+    let other_pipeline = store.acquire("q", &b, ttl).await.expect("leases are per pipeline");
+    h.clock().advance(Duration::from_secs(30));
+    let renewed = store.renew(&first, ttl).await.expect("the holder renews");
+    assert!(renewed.expires_at > first.expires_at && renewed.token == first.token, "renewing extends");
+    h.clock().advance(Duration::from_secs(61));
+    assert!(
+        matches!(store.renew(&renewed, ttl).await, Err(Error::LeaseLost { .. })),
+        "an expired lease is not renewed"
+    );
+    let second = store.acquire("p", &b, ttl).await.expect("an expired lease is taken over");
+    assert!(second.token > renewed.token, "fencing tokens only grow");
+    assert!(matches!(store.renew(&renewed, ttl).await, Err(Error::LeaseLost { .. })), "the old holder is refused");
+    store.release(&renewed).await.expect("releasing a lost lease is nothing");
+    assert!(store.acquire("p", &a, ttl).await.is_err(), "and leaves the new holder's lease in place");
+    store.release(&second).await.expect("release");
+    let third = store.acquire("p", &a, ttl).await.expect("a released lease is free at once");
+    assert!(third.token > second.token, "fencing tokens only grow, across releases too");
+    store.release(&third).await.expect("release");
+    store.release(&other_pipeline).await.expect("release");
+    let log = store.acquisitions("p").await.expect("acquisitions");
+    let tokens: Vec<_> = log.iter().map(|a| a.token).collect();
+    assert_eq!(tokens, [first.token, second.token, third.token], "every acquisition is logged");
+    for pair in log.windows(2) {
+        assert!(pair[0].ended_at <= pair[1].acquired_at, "holders never overlap: {pair:?}");
+        assert!(pair[0].acquired_at <= pair[0].ended_at);
+    }
+}
+
 setters!(Patience { poll: PollPolicy, deadline: Duration });

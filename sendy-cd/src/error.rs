@@ -173,6 +173,23 @@ pub enum Error {
     /// The operation was cancelled by its caller.
     Cancelled,
 
+    /// Another holder runs this pipeline: its lease has not expired. Nothing was changed.
+    LeaseHeld {
+        /// Who holds the lease (host, pid and what it runs).
+        holder: String,
+        /// When its lease ends unless renewed.
+        expires_at: jiff::Timestamp,
+    },
+
+    /// This process's lease on the pipeline expired or was taken by another holder: it made no
+    /// further mutating call, and leaves the execution for the new holder to settle.
+    LeaseLost {
+        /// The pipeline id.
+        pipeline: String,
+        /// The fencing token it held.
+        token: u64,
+    },
+
     /// Any other error a backend reported; not retryable.
     Backend(Detail),
 }
@@ -190,6 +207,15 @@ impl fmt::Display for Error {
             Error::Timeout { operation, after } => write!(f, "{operation} did not finish within {after:?}"),
             Error::StageFailed { stage, reason } => write!(f, "{stage} failed: {reason}"),
             Error::Cancelled => f.write_str("cancelled"),
+            Error::LeaseHeld { holder, expires_at } => {
+                write!(f, "the pipeline is running elsewhere: {holder} holds its lease until {expires_at}")
+            }
+            Error::LeaseLost { pipeline, token } => {
+                write!(
+                    f,
+                    "the lease on pipeline {pipeline} (token {token}) was lost: stopped before any further change"
+                )
+            }
             Error::Backend(d) => d.fmt(f),
         }
     }
@@ -282,6 +308,8 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::StageFailed { .. } => "stage_failed",
             Error::Cancelled => "cancelled",
+            Error::LeaseHeld { .. } => "lease_held",
+            Error::LeaseLost { .. } => "lease_lost",
             Error::Backend(_) => "backend",
         }
     }

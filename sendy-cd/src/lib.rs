@@ -81,6 +81,7 @@ pub mod record;
 pub mod shared;
 pub mod source;
 pub mod stack;
+pub mod store;
 pub mod verify;
 pub mod wait;
 

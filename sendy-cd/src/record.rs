@@ -73,6 +73,24 @@ pub enum Step {
     Bake,
 }
 
+impl Step {
+    /// Whether the step's call changes something in AWS (starts or stops a build, creates or
+    /// executes a change set, rolls a service out or back, changes DNS weights): such a step is
+    /// made only by the holder of the pipeline's lease, checked right before it.
+    pub fn is_mutating(self) -> bool {
+        matches!(
+            self,
+            Step::StartBuild
+                | Step::StopBuild
+                | Step::PlanStack
+                | Step::ApplyStack
+                | Step::Deploy
+                | Step::RollbackService
+                | Step::SetWeights
+        )
+    }
+}
+
 /// How a step ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]

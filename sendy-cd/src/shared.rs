@@ -7,6 +7,7 @@ use crate::deployer::Deployer;
 use crate::dns::DnsSwitch;
 use crate::source::Source;
 use crate::stack::Stack;
+use crate::store::Store;
 use crate::verify::Verifier;
 
 /// A backend a setter can take: the backend itself, an `Arc` of it, or an `Arc<dyn Trait>` shared
@@ -37,4 +38,4 @@ macro_rules! shared {
     )*};
 }
 
-shared!(Source, Builder, Stack, Deployer, DnsSwitch, Verifier);
+shared!(Source, Builder, Stack, Deployer, DnsSwitch, Verifier, Store);

@@ -410,8 +410,12 @@ async fn executions_never_overlap() {
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
     let err = pipeline.run(account.push("main", "y", "a").unwrap()).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    let Error::LeaseHeld { holder, .. } = &err else { panic!("{err:?}") };
+    assert!(holder.contains(&format!("pid {}", std::process::id())) && holder.contains("run"), "{holder}");
     assert_eq!(first.await.unwrap().unwrap().outcome, Outcome::Succeeded);
+    // Once it ended, the lease is free.
+    let next = pipeline.run(account.push("main", "z", "a").unwrap()).await.unwrap();
+    assert_eq!(next.outcome, Outcome::Succeeded);
 }
 
 #[tokio::test(start_paused = true)]

@@ -83,6 +83,18 @@ class CancelledError(SendyError):
     kind = "cancelled"
 
 
+class LeaseHeldError(SendyError):
+    """Another process runs this pipeline (its lease has not expired); nothing was changed."""
+
+    kind = "lease_held"
+
+
+class LeaseLostError(SendyError):
+    """This process lost its lease on the pipeline and stopped before any further change."""
+
+    kind = "lease_lost"
+
+
 class BackendError(SendyError):
     """A backend failed in a way no other error describes."""
 
@@ -101,6 +113,8 @@ for _cls in (
     TimeoutError,
     StageFailedError,
     CancelledError,
+    LeaseHeldError,
+    LeaseLostError,
     BackendError,
 ):
     _cls.__module__ = "sendy_cd"

@@ -25,6 +25,7 @@
 
 mod config;
 mod execution;
+mod lease;
 
 pub use config::{Canary, Deadlines, Environment, EnvironmentBuilder, Strategy};
 
@@ -45,6 +46,7 @@ use crate::model::{BranchName, CommitId, Revision, Stage};
 use crate::record::{ExecutionKind, ExecutionRecord, Step};
 use crate::shared::Shared;
 use crate::source::Source;
+use crate::store::{MemoryStore, Store};
 use crate::verify::HealthCheck;
 use crate::wait::{PollPolicy, RetryPolicy};
 
@@ -61,37 +63,100 @@ pub(crate) struct Config {
     pub(crate) recovery_retry: RetryPolicy,
     pub(crate) health: HealthCheck,
     pub(crate) watch_interval: Duration,
+    /// The pipeline id: what its records and lease are kept under in the store.
+    pub(crate) name: String,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) lease_ttl: Duration,
+    /// How long to wait for another holder's lease; `None`: fail at once.
+    pub(crate) lease_wait: Option<Duration>,
 }
+
+/// How many executions a pipeline keeps in this process's memory (its store keeps them all).
+const KEPT_IN_MEMORY: usize = 100;
 
 pub(crate) struct Inner {
     pub(crate) cfg: Config,
-    running: tokio::sync::Mutex<()>,
     history: Mutex<Vec<ExecutionRecord>>,
+    /// What the store holds of learned durations, read at the start of each execution.
     learned: Mutex<BTreeMap<Step, Vec<Duration>>>,
+    /// `PipelineBuilder::expected_duration`: what paces polling before anything was learned.
+    hints: BTreeMap<Step, Duration>,
     pub(crate) events: EventHub,
     pub(crate) counter: AtomicU64,
+    /// Writes a dropped execution left to tasks (its record, its lease's release): the next
+    /// execution waits for them before it takes the lease.
+    pub(crate) pending: Pending,
 }
+
+/// Tasks a dropped execution left behind.
+pub(crate) type Pending = Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>;
 
 impl Inner {
     pub(crate) fn history(&self) -> MutexGuard<'_, Vec<ExecutionRecord>> {
         self.history.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The usual duration of a wait step: the median of the last five that succeeded.
-    pub(crate) fn expected(&self, step: Step) -> Option<Duration> {
-        let learned = self.learned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut seen = learned.get(&step)?.clone();
-        seen.sort();
-        seen.get(seen.len() / 2).copied()
+    /// Keeps `record` in this process's memory, dropping the oldest finished ones beyond the cap.
+    pub(crate) fn remember(&self, record: ExecutionRecord) {
+        let mut history = self.history();
+        history.push(record);
+        while history.len() > KEPT_IN_MEMORY {
+            match history.iter().position(|r| r.outcome.is_final()) {
+                Some(oldest) => history.remove(oldest),
+                None => break,
+            };
+        }
     }
 
-    pub(crate) fn learn(&self, step: Step, took: Duration) {
-        let mut learned = self.learned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let seen = learned.entry(step).or_default();
-        seen.push(took);
-        if seen.len() > 5 {
-            seen.remove(0);
+    /// The usual duration of a wait step: the median of the last five that succeeded (as the store
+    /// has them), else the builder's hint.
+    pub(crate) fn expected(&self, step: Step) -> Option<Duration> {
+        let learned = self.learned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match learned.get(&step).filter(|seen| !seen.is_empty()) {
+            Some(seen) => {
+                let mut seen = seen.clone();
+                seen.sort();
+                seen.get(seen.len() / 2).copied()
+            }
+            None => self.hints.get(&step).copied(),
         }
+    }
+
+    /// Reads what the store learned (at the start of an execution: another process may have added).
+    pub(crate) async fn refresh_learned(&self) {
+        match self.cfg.store.durations(&self.cfg.name).await {
+            Ok(d) => *self.learned.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = d,
+            Err(e) => tracing::warn!(error = %e, "could not read the learned durations; keeping the ones known"),
+        }
+    }
+
+    pub(crate) async fn learn(&self, step: Step, took: Duration) {
+        {
+            let mut learned = self.learned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let seen = learned.entry(step).or_default();
+            seen.push(took);
+            if seen.len() > crate::store::LEARNED {
+                seen.remove(0);
+            }
+        }
+        if let Err(e) = self.cfg.store.learn(&self.cfg.name, step, took).await {
+            tracing::warn!(error = %e, "could not store a learned duration");
+        }
+    }
+
+    /// The pipeline's executions, newest first, from the store (every process's), at most `limit`.
+    pub(crate) async fn stored_history(&self, limit: usize) -> Result<Vec<ExecutionRecord>> {
+        let mut out = vec![];
+        let mut before = None;
+        while out.len() < limit {
+            let page = self.cfg.store.history(&self.cfg.name, (limit - out.len()).min(100), before).await?;
+            out.extend(page.records);
+            match page.next {
+                Some(next) => before = Some(next),
+                None => break,
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -148,7 +213,14 @@ pub struct PipelineBuilder {
     sinks: Vec<Arc<dyn EventSink>>,
     watch_interval: Duration,
     seed: Option<u64>,
+    name: String,
+    store: Option<Arc<dyn Store>>,
+    lease_ttl: Duration,
+    lease_wait: Option<Duration>,
 }
+
+/// How many of the newest executions `redeploy`, `switch_back` and `watch` look through.
+const SEARCHED: usize = 1000;
 
 impl Pipeline {
     /// Starts describing a pipeline.
@@ -168,6 +240,10 @@ impl Pipeline {
             sinks: vec![],
             watch_interval: Duration::from_secs(30),
             seed: None,
+            name: "default".into(),
+            store: None,
+            lease_ttl: Duration::from_secs(60),
+            lease_wait: None,
         }
     }
 
@@ -176,7 +252,10 @@ impl Pipeline {
     /// A stage that fails is reported in the record ([`Outcome::Failed`]), not as an `Err`.
     ///
     /// # Errors
-    /// [`Error::Conflict`] if another execution of this pipeline is running (deployments never overlap).
+    /// [`Error::LeaseHeld`] if another execution of this pipeline id is running, in this process or any
+    /// other sharing its store (deployments never overlap; see
+    /// [`wait_for_lease`](PipelineBuilder::wait_for_lease)); an error of the store if it cannot be
+    /// written (nothing was sent to AWS then).
     ///
     /// # Cancellation
     /// Dropping the future abandons the execution where it is: its record (in [`history`](Self::history))
@@ -193,8 +272,12 @@ impl Pipeline {
     /// # Errors
     /// As [`run`](Self::run).
     pub async fn run_until_cancelled(&self, revision: Revision, cancel: &CancellationToken) -> Result<ExecutionRecord> {
-        let _running = self.lock()?;
-        execution::execute(&self.inner, ExecutionKind::Deploy, Some(revision), None, None, cancel.clone()).await
+        let lease = lease::LeaseGuard::acquire(&self.inner, "run").await?;
+        let record =
+            execution::execute(&self.inner, &lease, ExecutionKind::Deploy, Some(revision), None, None, cancel.clone())
+                .await;
+        lease.release().await;
+        record
     }
 
     /// Deploys again an image that an earlier execution of this pipeline built from `commit` (a manual
@@ -204,21 +287,27 @@ impl Pipeline {
     /// succeeded, with that environment as its target): calling it twice ends where calling it once did.
     ///
     /// # Errors
-    /// [`Error::NotFound`] if no execution built `commit`; [`Error::Conflict`] as for [`run`](Self::run).
+    /// [`Error::NotFound`] if no execution built `commit`; [`Error::LeaseHeld`] as for [`run`](Self::run).
     pub async fn redeploy(&self, commit: &CommitId) -> Result<ExecutionRecord> {
-        let _running = self.lock()?;
+        let lease = lease::LeaseGuard::acquire(&self.inner, "redeploy").await?;
+        let record = self.redeploy_under(&lease, commit).await;
+        lease.release().await;
+        record
+    }
+
+    async fn redeploy_under(&self, lease: &lease::LeaseGuard, commit: &CommitId) -> Result<ExecutionRecord> {
         let (revision, image) = self
             .inner
-            .history()
+            .stored_history(SEARCHED)
+            .await?
             .iter()
-            .rev()
             .find_map(|r| {
                 let image = r.image.as_ref().filter(|i| &i.commit == commit)?;
                 Some((r.revision.clone(), image.clone()))
             })
             .ok_or_else(|| Error::NotFound { kind: "built revision", id: commit.to_string().into() })?;
-        execution::execute(&self.inner, ExecutionKind::Redeploy, revision, Some(image), None, CancellationToken::new())
-            .await
+        let cancel = CancellationToken::new();
+        execution::execute(&self.inner, lease, ExecutionKind::Redeploy, revision, Some(image), None, cancel).await
     }
 
     /// Sends all traffic back to the environment the newest deployment moved it from (a manual
@@ -237,11 +326,17 @@ impl Pipeline {
     /// - [`Error::Conflict`] when that environment no longer runs the revision it ran then (something
     ///   was deployed to it since), or as for [`run`](Self::run). Nothing is changed in either case.
     pub async fn switch_back(&self) -> Result<ExecutionRecord> {
-        let _running = self.lock()?;
         if self.inner.cfg.dns.is_none() {
             return Err(Error::InvalidConfig("switch_back needs a DNS switch".into()));
         }
-        let (to, expected) = self.switch_back_target()?;
+        let lease = lease::LeaseGuard::acquire(&self.inner, "switch_back").await?;
+        let record = self.switch_back_under(&lease).await;
+        lease.release().await;
+        record
+    }
+
+    async fn switch_back_under(&self, lease: &lease::LeaseGuard) -> Result<ExecutionRecord> {
+        let (to, expected) = self.switch_back_target().await?;
         let env = &self.inner.cfg.environments[to];
         let (revisions, _) = self.inner.cfg.retry.retry("read revisions", || env.deployer.revisions()).await?;
         match revisions.current {
@@ -260,12 +355,14 @@ impl Pipeline {
                 ));
             }
         }
-        execution::execute(&self.inner, ExecutionKind::SwitchBack, None, None, Some(to), CancellationToken::new()).await
+        let cancel = CancellationToken::new();
+        execution::execute(&self.inner, lease, ExecutionKind::SwitchBack, None, None, Some(to), cancel).await
     }
 
-    /// The environment [`switch_back`](Self::switch_back) returns to, and the revision it must run.
-    fn switch_back_target(&self) -> Result<(usize, DeployedRevision)> {
-        let history = self.inner.history();
+    /// The environment [`switch_back`](Self::switch_back) returns to, and the revision it must run,
+    /// from the store's history (so it works in a new process).
+    async fn switch_back_target(&self) -> Result<(usize, DeployedRevision)> {
+        let history = self.inner.stored_history(SEARCHED).await?;
         let moved_traffic =
             |r: &ExecutionRecord| r.steps.iter().any(|s| s.step == Step::SetWeights && s.stage == Stage::Traffic);
         let unknown = |why: &str| Error::NotFound {
@@ -274,7 +371,6 @@ impl Pipeline {
         };
         let last = history
             .iter()
-            .rev()
             .find(|r| matches!(r.kind, ExecutionKind::Deploy | ExecutionKind::Redeploy) && moved_traffic(r))
             .ok_or_else(|| unknown("no deployment of this pipeline moved traffic"))?;
         let name =
@@ -302,15 +398,32 @@ impl Pipeline {
     /// read is retried at the next tick.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] if the pipeline has no source; [`Error::Conflict`] as for [`run`](Self::run).
+    /// [`Error::InvalidConfig`] if the pipeline has no source; [`Error::LeaseHeld`] as for [`run`](Self::run).
     pub async fn watch(&self, cancel: &CancellationToken) -> Result<Vec<ExecutionRecord>> {
-        let _running = self.lock()?;
-        execution::watch(&self.inner, cancel).await
+        let lease = lease::LeaseGuard::acquire(&self.inner, "watch").await?;
+        let records = execution::watch(&self.inner, &lease, cancel).await;
+        lease.release().await;
+        records
     }
 
-    /// Every execution so far, oldest first, the running one included.
+    /// The executions this process ran (the newest 100), oldest first, the running one included. For
+    /// every process's, read the store: [`executions`](Self::executions).
     pub fn history(&self) -> Vec<ExecutionRecord> {
         self.inner.history().clone()
+    }
+
+    /// The pipeline's executions as its store has them (every process's), newest first, at most
+    /// `limit`.
+    ///
+    /// # Errors
+    /// As the store's [`history`](Store::history).
+    pub async fn executions(&self, limit: usize) -> Result<Vec<ExecutionRecord>> {
+        self.inner.stored_history(limit).await
+    }
+
+    /// The pipeline id its records and lease are kept under.
+    pub fn name(&self) -> &str {
+        &self.inner.cfg.name
     }
 
     /// The newest execution.
@@ -336,13 +449,6 @@ impl Pipeline {
     /// The strategy.
     pub fn strategy(&self) -> &Strategy {
         &self.inner.cfg.strategy
-    }
-
-    fn lock(&self) -> Result<tokio::sync::MutexGuard<'_, ()>> {
-        self.inner
-            .running
-            .try_lock()
-            .map_err(|_| Error::Conflict("an execution of this pipeline is already running".into()))
     }
 }
 
@@ -444,6 +550,38 @@ impl PipelineBuilder {
         self
     }
 
+    /// The pipeline id: what its executions, learned durations and lease are kept under in its
+    /// store. Pipelines that deploy the same service share it (across processes and machines);
+    /// different services need different ids in a shared store. 1 to 200 letters, digits, `.`, `_`,
+    /// `-`. Default `default`.
+    pub fn name(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.name);
+        self
+    }
+
+    /// Where executions live (see [`store`](crate::store)): a
+    /// [`SqliteStore`](crate::store::sqlite::SqliteStore) for executions that outlast the process and
+    /// a lease shared with other processes. Default: a [`MemoryStore`] of this pipeline's own.
+    pub fn store(mut self, store: impl Shared<dyn Store>) -> Self {
+        self.store = Some(store.into_shared());
+        self
+    }
+
+    /// How long the lease on the pipeline id lasts unless renewed (it is renewed every third of it
+    /// while an execution runs, and checked before every mutating call). A process that dies holds
+    /// it this long at most. 1 s to a day. Default 60 s.
+    pub fn lease_time(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// Waits up to `wait` (on the wall clock) for another holder's lease to end, instead of failing
+    /// at once with [`Error::LeaseHeld`]. At most a day. Default: fail at once.
+    pub fn wait_for_lease(mut self, wait: Duration) -> Self {
+        self.lease_wait = Some(wait);
+        self
+    }
+
     /// Validates and builds.
     ///
     /// # Errors
@@ -490,6 +628,20 @@ impl PipelineBuilder {
         self.poll.validate()?;
         self.health.validate()?;
         self.retry.validate()?;
+        let name_ok =
+            |n: &str| (1..=200).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !name_ok(&self.name) {
+            return bad(format!(
+                "pipeline name {:?} must be 1 to 200 letters, digits, '.', '_' or '-'",
+                crate::error::truncate(&self.name)
+            ));
+        }
+        if self.lease_ttl < Duration::from_secs(1) || self.lease_ttl > crate::store::MAX_LEASE {
+            return bad(format!("lease time {:?} must be 1 s to a day", self.lease_ttl));
+        }
+        if self.lease_wait.is_some_and(|w| w > crate::store::MAX_LEASE) {
+            return bad(format!("waiting for the lease ({:?}) is limited to a day", self.lease_wait));
+        }
         let recovery_retry =
             RetryPolicy { max_attempts: self.retry.max_attempts.saturating_mul(2), ..self.retry.clone() };
         let inner = Inner {
@@ -506,23 +658,26 @@ impl PipelineBuilder {
                 recovery_retry,
                 health: self.health,
                 watch_interval: self.watch_interval,
+                name: self.name,
+                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                lease_ttl: self.lease_ttl,
+                lease_wait: self.lease_wait,
             },
-            running: tokio::sync::Mutex::new(()),
             history: Mutex::new(vec![]),
             learned: Mutex::new(BTreeMap::new()),
+            hints: [
+                (Stage::Build, Step::WaitBuild),
+                (Stage::Stack, Step::WaitStack),
+                (Stage::Rollout, Step::WaitRollout),
+                (Stage::Traffic, Step::WaitDnsChange),
+            ]
+            .into_iter()
+            .filter_map(|(stage, step)| Some((step, *self.expected.get(&stage)?)))
+            .collect(),
             events: EventHub::default(),
             counter: AtomicU64::new(0),
+            pending: Pending::default(),
         };
-        for (stage, step) in [
-            (Stage::Build, Step::WaitBuild),
-            (Stage::Stack, Step::WaitStack),
-            (Stage::Rollout, Step::WaitRollout),
-            (Stage::Traffic, Step::WaitDnsChange),
-        ] {
-            if let Some(d) = self.expected.get(&stage) {
-                inner.learn(step, *d);
-            }
-        }
         for sink in self.sinks {
             inner.events.add_sink(sink);
         }

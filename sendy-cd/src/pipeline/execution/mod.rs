@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::lease::LeaseGuard;
 use super::{Inner, Strategy};
 use crate::builder::{BuildStatus, BuiltImage};
 use crate::deployer::{DeployedRevision, RollbackTarget, RolloutStatus};
@@ -48,13 +49,15 @@ const RESTORE_ATTEMPTS: u32 = 5;
 /// Runs one execution to its end and returns its record.
 pub(super) async fn execute(
     inner: &Inner,
+    lease: &LeaseGuard,
     kind: ExecutionKind,
     revision: Option<Revision>,
     prebuilt: Option<BuiltImage>,
     switch_to: Option<usize>,
     cancel: CancellationToken,
 ) -> Result<ExecutionRecord> {
-    let mut exec = Execution::start(inner, kind.clone(), revision.clone(), cancel);
+    inner.refresh_learned().await;
+    let mut exec = Execution::start(inner, lease, kind.clone(), revision.clone(), cancel).await?;
     let result = match (&kind, &revision, switch_to) {
         (ExecutionKind::SwitchBack, _, Some(to)) => exec.switch_back(to).await,
         (ExecutionKind::SwitchBack, _, None) => {
@@ -65,6 +68,14 @@ pub(super) async fn execute(
     };
     let outcome = match result {
         Ok(()) => Outcome::Succeeded,
+        // Another holder has the pipeline now: this process changes nothing more, undoing included.
+        Err(error @ Error::LeaseLost { .. }) => Outcome::Failed {
+            stage: exec.last_stage.unwrap_or(Stage::Source),
+            reason: error.to_string(),
+            recovery: Recovery::Failed {
+                reason: "nothing undone by this process: its lease was lost to another holder".into(),
+            },
+        },
         Err(error) => {
             let failed_stage = exec.last_stage;
             // Undoing is never cancelled: it is what makes cancelling safe.
@@ -86,14 +97,21 @@ pub(super) async fn execute(
     {
         exec.update(|r| r.traffic_after = Some(split));
     }
-    Ok(exec.finish(outcome))
+    Ok(exec.finish(outcome).await)
 }
 
 /// Polls the source and deploys each new revision once.
-pub(super) async fn watch(inner: &Inner, cancel: &CancellationToken) -> Result<Vec<ExecutionRecord>> {
+pub(super) async fn watch(
+    inner: &Inner,
+    lease: &LeaseGuard,
+    cancel: &CancellationToken,
+) -> Result<Vec<ExecutionRecord>> {
     let Some(source) = inner.cfg.source.clone() else {
         return Err(Error::InvalidConfig("watch needs a source".into()));
     };
+    // Every commit the pipeline ever deployed, in any process, as the store has them.
+    let mut deployed: std::collections::HashSet<_> =
+        inner.stored_history(super::SEARCHED).await?.into_iter().filter_map(|r| r.revision.map(|r| r.commit)).collect();
     let mut records = vec![];
     let mut live_checked = false;
     loop {
@@ -104,14 +122,17 @@ pub(super) async fn watch(inner: &Inner, cancel: &CancellationToken) -> Result<V
         };
         match latest {
             Ok((revision, _)) => {
-                let seen =
-                    inner.history().iter().any(|r| r.revision.as_ref().is_some_and(|x| x.commit == revision.commit));
+                let seen = deployed.contains(&revision.commit);
                 let live = if seen || live_checked { false } else { live_runs(inner, &revision).await };
                 live_checked = true;
                 if !seen && !live {
+                    deployed.insert(revision.commit.clone());
                     let record =
-                        execute(inner, ExecutionKind::Deploy, Some(revision), None, None, cancel.clone()).await?;
+                        execute(inner, lease, ExecutionKind::Deploy, Some(revision), None, None, cancel.clone())
+                            .await?;
                     records.push(record);
+                    // A watcher that lost its lease stops: the new holder watches now.
+                    lease.check().await?;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not read the source; trying again at the next tick"),

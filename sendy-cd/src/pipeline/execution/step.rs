@@ -47,7 +47,7 @@ pub(super) fn millis(d: Duration) -> u64 {
 
 pub(super) struct Execution<'a> {
     pub(super) inner: &'a Inner,
-    pub(super) index: usize,
+    pub(super) lease: &'a LeaseGuard,
     pub(super) id: Id,
     pub(super) start: Instant,
     pub(super) cancel: CancellationToken,
@@ -75,15 +75,20 @@ pub(super) struct Execution<'a> {
 }
 
 impl<'a> Execution<'a> {
-    pub(super) fn start(
+    /// Opens the execution: numbered after every execution the store holds of this pipeline (taken
+    /// under the lease, so unique across processes), and saved before anything else happens.
+    pub(super) async fn start(
         inner: &'a Inner,
+        lease: &'a LeaseGuard,
         kind: ExecutionKind,
         revision: Option<Revision>,
         cancel: CancellationToken,
-    ) -> Self {
-        let n = inner.counter.fetch_add(1, Ordering::Relaxed) + 1;
+    ) -> Result<Self> {
+        let stored = inner.cfg.store.count(&inner.cfg.name).await?;
+        let n = stored.max(inner.counter.fetch_add(1, Ordering::Relaxed)) + 1;
+        inner.counter.store(n, Ordering::Relaxed);
         let suffix = revision.as_ref().map_or("switch-back", |r| r.commit.short());
-        let id = Id::parse(format!("exec-{n}-{suffix}")).expect("a valid execution id");
+        let id = Id::parse(format!("exec-{n}-{suffix}"))?;
         let record = ExecutionRecord {
             schema_version: ExecutionRecord::SCHEMA_VERSION,
             id: id.clone(),
@@ -103,14 +108,11 @@ impl<'a> Execution<'a> {
             verifications: vec![],
             outcome: Outcome::Running,
         };
-        let index = {
-            let mut history = inner.history();
-            history.push(record);
-            history.len() - 1
-        };
+        inner.cfg.store.save(&inner.cfg.name, &record).await?;
+        inner.remember(record);
         let exec = Execution {
             inner,
-            index,
+            lease,
             id,
             start: Instant::now(),
             cancel,
@@ -129,7 +131,7 @@ impl<'a> Execution<'a> {
             rolled_back_by_backend: false,
         };
         exec.emitter().emit(EventKind::ExecutionStarted { revision, strategy: inner.cfg.strategy.name().into() });
-        exec
+        Ok(exec)
     }
 
     pub(super) fn emitter(&self) -> Emitter<'a> {
@@ -142,7 +144,23 @@ impl<'a> Execution<'a> {
 
     /// Changes the record in the pipeline's history, where it is kept from the first step on.
     pub(super) fn update(&self, f: impl FnOnce(&mut ExecutionRecord)) {
-        f(&mut self.inner.history()[self.index]);
+        let mut history = self.inner.history();
+        if let Some(record) = history.iter_mut().rev().find(|r| r.id == self.id) {
+            f(record);
+        }
+    }
+
+    /// The record as it stands.
+    pub(super) fn record(&self) -> Option<ExecutionRecord> {
+        self.inner.history().iter().rev().find(|r| r.id == self.id).cloned()
+    }
+
+    /// Writes the record to the store: durable when this returns.
+    pub(super) async fn persist(&self) -> Result<()> {
+        match self.record() {
+            Some(record) => self.inner.cfg.store.save(&self.inner.cfg.name, &record).await,
+            None => Ok(()),
+        }
     }
 
     pub(super) fn env_name(&self, env: Option<usize>) -> Option<crate::model::EnvironmentName> {
@@ -208,6 +226,10 @@ impl<'a> Execution<'a> {
         describe: impl FnOnce(&T) -> Option<String>,
     ) -> Result<T> {
         self.last_stage = Some(stage);
+        // A mutating call is made only by the lease's holder: proven right before it.
+        if step.is_mutating() {
+            self.lease.check().await?;
+        }
         let started_ms = self.now_ms();
         let environment = self.env_name(env);
         let mut at = 0;
@@ -224,6 +246,19 @@ impl<'a> Execution<'a> {
             });
             at = r.steps.len() - 1;
         });
+        // The journal entry is on disk before the call it announces is made. Undoing goes on even
+        // when the store cannot be written: it is the last line of defence.
+        if let Err(e) = self.persist().await
+            && stage != Stage::Rollback
+        {
+            self.update(|r| {
+                let s = &mut r.steps[at];
+                s.finished_ms = Some(started_ms);
+                s.outcome =
+                    StepOutcome::Failed { reason: format!("not started: the journal could not be written: {e}") };
+            });
+            return Err(e);
+        }
         self.emitter().emit(EventKind::StepStarted { step, stage });
         let began = Instant::now();
         let cancel = self.cancel.clone();
@@ -240,7 +275,7 @@ impl<'a> Execution<'a> {
         if matches!(outcome, StepOutcome::Done)
             && matches!(step, Step::WaitBuild | Step::WaitStack | Step::WaitRollout | Step::WaitDnsChange)
         {
-            self.inner.learn(step, began.elapsed());
+            self.inner.learn(step, began.elapsed()).await;
         }
         let finished_ms = self.now_ms();
         self.update(|r| {
@@ -250,8 +285,17 @@ impl<'a> Execution<'a> {
             s.detail.clone_from(&detail);
             s.calls = calls;
         });
+        let saved = match self.persist().await {
+            Err(e) if stage == Stage::Rollback => {
+                tracing::error!(execution = %self.id, error = %e, "undoing goes on without the journal");
+                Ok(())
+            }
+            other => other,
+        };
         self.emitter().emit(EventKind::StepFinished { step, stage, outcome });
-        result.map(|(v, _)| v)
+        let value = result.map(|(v, _)| v)?;
+        // The call was made: what it produced is in the record in memory even if it is not on disk.
+        saved.map(|()| value)
     }
 
     /// Polls `check` until it reports a final status, as one recorded step (see [`step`](Self::step)):
@@ -306,15 +350,18 @@ impl<'a> Execution<'a> {
 
     // ---- undoing -----------------------------------------------------------------------------------
 
-    pub(super) fn finish(mut self, outcome: Outcome) -> ExecutionRecord {
+    pub(super) async fn finish(mut self, outcome: Outcome) -> ExecutionRecord {
         self.finished = true;
         let duration_ms = self.now_ms();
         self.update(|r| {
             r.outcome = outcome.clone();
             r.duration_ms = Some(duration_ms);
         });
+        if let Err(e) = self.persist().await {
+            tracing::error!(execution = %self.id, error = %e, "the final record could not be written to the store");
+        }
         self.emitter().emit(EventKind::ExecutionFinished { outcome, duration_ms });
-        self.inner.history()[self.index].clone()
+        self.record().unwrap_or_else(|| unreachable_record(&self.id))
     }
 
     // ---- the flows -------------------------------------------------------------------------------
@@ -347,6 +394,40 @@ impl Drop for Execution<'_> {
             r.outcome = outcome.clone();
             r.duration_ms = Some(now);
         });
+        // Best effort: the store already holds the journal up to the step that was running, which
+        // is what a crash leaves too.
+        if let (Some(record), Ok(handle)) = (self.record(), tokio::runtime::Handle::try_current()) {
+            let (store, name) = (std::sync::Arc::clone(&self.inner.cfg.store), self.inner.cfg.name.clone());
+            let task = handle.spawn(async move {
+                let _ = store.save(&name, &record).await;
+            });
+            self.inner.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(task);
+        }
         self.emitter().emit(EventKind::ExecutionFinished { outcome, duration_ms: now });
+    }
+}
+
+/// A record for an execution this process no longer keeps in memory (only if more than
+/// `KEPT_IN_MEMORY` executions ran while this one did, which one lease makes impossible).
+fn unreachable_record(id: &Id) -> ExecutionRecord {
+    tracing::error!(execution = %id, "the record is no longer in memory");
+    ExecutionRecord {
+        schema_version: ExecutionRecord::SCHEMA_VERSION,
+        id: id.clone(),
+        kind: ExecutionKind::Deploy,
+        revision: None,
+        strategy: String::new(),
+        started_at: jiff::Timestamp::now(),
+        duration_ms: None,
+        target: None,
+        previous: None,
+        live_revision: None,
+        image: None,
+        traffic_before: None,
+        traffic_after: None,
+        stages: vec![],
+        steps: vec![],
+        verifications: vec![],
+        outcome: Outcome::Running,
     }
 }

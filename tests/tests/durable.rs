@@ -1,0 +1,283 @@
+//! Durable executions (issue 11): the store's contract on every implementation, executions that
+//! outlast their process, one holder of a pipeline at a time across processes, a holder that lost its
+//! lease changing nothing more, and a process killed with `kill -9` leaving its journal on disk.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sendy_cd::conformance::{self, StoreHarness};
+use sendy_cd::memory::Op;
+use sendy_cd::store::sqlite::SqliteStore;
+use sendy_cd::store::{Holder, ManualClock, MemoryStore, Store};
+use sendy_cd::{Error, ExecutionKind, Outcome, Step, StepOutcome, Strategy};
+use sendy_cd_tests::{account, pipeline_builder, scratch};
+
+struct Harness {
+    store: Arc<dyn Store>,
+    clock: ManualClock,
+}
+
+impl StoreHarness for Harness {
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+    fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+}
+
+fn clock() -> ManualClock {
+    ManualClock::new(jiff::Timestamp::from_second(2_000_000_000).unwrap())
+}
+
+fn sqlite(name: &str, clock: &ManualClock) -> SqliteStore {
+    SqliteStore::open_with(scratch(name).join("state.db"), Arc::new(clock.clone())).unwrap()
+}
+
+#[tokio::test]
+async fn the_memory_store_conforms() {
+    let clock = clock();
+    conformance::store(&Harness { store: Arc::new(MemoryStore::new().clock(clock.clone())), clock }).await;
+}
+
+#[tokio::test]
+async fn the_sqlite_store_conforms() {
+    let clock = clock();
+    let store = sqlite("store-conforms", &clock);
+    assert_eq!(store.schema_version().unwrap(), sendy_cd::store::sqlite::SCHEMA_VERSION);
+    conformance::store(&Harness { store: Arc::new(store), clock }).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_memory_store_keeps_the_newest_executions_only() {
+    let account = account();
+    let pipeline =
+        pipeline_builder(&account, Strategy::AllAtOnce).store(MemoryStore::new().capacity(3)).build().unwrap();
+    for n in 0..5 {
+        pipeline.run(account.push("main", &format!("c{n}"), "a").unwrap()).await.unwrap();
+    }
+    let kept = pipeline.executions(10).await.unwrap();
+    let ids: Vec<_> = kept.iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids[0].starts_with("exec-5-") && ids[2].starts_with("exec-3-"), "{ids:?}");
+}
+
+/// What one process ran, another reads: the history, the learned durations, and `switch_back`, which
+/// needs to know where traffic came from.
+#[tokio::test(start_paused = true)]
+async fn a_new_process_on_the_same_store_knows_the_history() {
+    let path = scratch("durable-new-process").join("state.db");
+    let account = account();
+    let first =
+        pipeline_builder(&account, Strategy::BlueGreen).store(SqliteStore::open(&path).unwrap()).build().unwrap();
+    let record = first.run(account.push("main", "one", "a").unwrap()).await.unwrap();
+    assert_eq!(record.outcome, Outcome::Succeeded);
+    assert_eq!(account.weights().unwrap().to_string(), "blue=0 green=100");
+    drop(first);
+
+    // A fresh pipeline over a freshly opened store: what a new process builds.
+    let fresh =
+        pipeline_builder(&account, Strategy::BlueGreen).store(SqliteStore::open(&path).unwrap()).build().unwrap();
+    assert!(fresh.history().is_empty(), "nothing ran in this process");
+    let stored = fresh.executions(10).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0], record, "the record reads back as it ended");
+    let back = fresh.switch_back().await.unwrap();
+    assert_eq!(back.kind, ExecutionKind::SwitchBack);
+    assert_eq!(back.outcome, Outcome::Succeeded, "{:?}", back.outcome);
+    assert_eq!(account.weights().unwrap().to_string(), "blue=100 green=0");
+    assert!(back.id.as_str().starts_with("exec-2-"), "numbered after the stored ones: {}", back.id);
+    let learned = SqliteStore::open(&path).unwrap().durations("default").await.unwrap();
+    assert!(learned.contains_key(&Step::WaitBuild), "{learned:?}");
+}
+
+/// Every step is in the store before its call is made: a sink (called in order, inside the
+/// execution, as each step is announced and before its call) reads the step's entry back from disk.
+#[tokio::test(start_paused = true)]
+async fn the_journal_is_written_before_each_call() {
+    use std::sync::Mutex;
+    use std::task::{Context, Poll, Waker};
+    let path = scratch("durable-journal").join("state.db");
+    let account = account();
+    let reader = SqliteStore::open(&path).unwrap();
+    let checked = Arc::new(Mutex::new(Vec::new()));
+    let sink = {
+        let checked = Arc::clone(&checked);
+        move |event: &sendy_cd::Event| {
+            if let sendy_cd::EventKind::StepStarted { step, .. } = event.kind {
+                // The SQLite store answers without waiting: its future is ready at the first poll.
+                let read = std::pin::pin!(reader.execution("default", &event.execution));
+                let Poll::Ready(record) = read.poll(&mut Context::from_waker(Waker::noop())) else {
+                    panic!("the store answered at once")
+                };
+                let record = record.unwrap().expect("saved");
+                let last = record.steps.last().expect("a step");
+                checked.lock().unwrap().push((step, last.step, last.outcome.clone()));
+            }
+        }
+    };
+    let pipeline = pipeline_builder(&account, Strategy::BlueGreen)
+        .store(SqliteStore::open(&path).unwrap())
+        .sink(Arc::new(sink))
+        .build()
+        .unwrap();
+    let record = pipeline.run(account.push("main", "one", "a").unwrap()).await.unwrap();
+    assert_eq!(record.outcome, Outcome::Succeeded);
+    let checked = checked.lock().unwrap().clone();
+    assert!(checked.len() >= 10, "{checked:?}");
+    for (announced, on_disk, outcome) in checked.iter() {
+        assert_eq!((announced, outcome), (on_disk, &StepOutcome::Started), "{checked:?}");
+    }
+    let stored = SqliteStore::open(&path).unwrap().execution("default", &record.id).await.unwrap();
+    assert_eq!(stored.unwrap(), record, "and the record as it ended");
+}
+
+/// A holder whose lease was taken (it was paused past its expiry) makes no further mutating call,
+/// not even to undo: the new holder owns the pipeline.
+#[tokio::test(start_paused = true)]
+async fn a_holder_that_lost_its_lease_changes_nothing_more() {
+    let clock = clock();
+    let store = Arc::new(MemoryStore::new().clock(clock.clone()));
+    let account = account();
+    let pipeline = pipeline_builder(&account, Strategy::BlueGreen)
+        .store(Arc::clone(&store))
+        .lease_time(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let run = tokio::spawn({
+        let pipeline = pipeline.clone();
+        let revision = account.push("main", "one", "a").unwrap();
+        async move { pipeline.run(revision).await }
+    });
+    // Two minutes into the five-minute build, the process "pauses": its lease expires and another
+    // holder takes the pipeline.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(account.calls(Op::BuildStart), 1, "the build started");
+    clock.advance(Duration::from_secs(600));
+    let other = store.acquire("default", &Holder::this_process("someone else"), Duration::from_secs(3600)).await;
+    assert!(other.is_ok(), "{other:?}");
+    let record = run.await.unwrap().unwrap();
+    let Outcome::Failed { reason, recovery, .. } = &record.outcome else { panic!("{:?}", record.outcome) };
+    assert!(reason.contains("lease") && reason.contains("lost"), "{reason}");
+    assert!(matches!(recovery, sendy_cd::Recovery::Failed { .. }), "{recovery:?}");
+    for op in [Op::BuildStop, Op::StackPlan, Op::StackApply, Op::Deploy, Op::Rollback, Op::DnsSetWeights] {
+        assert_eq!(account.calls(op), 0, "{op:?} was called after the lease was lost");
+    }
+    assert_eq!(account.weights().unwrap().to_string(), "blue=100 green=0");
+}
+
+fn deploy_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_sendy-deploy")
+}
+
+/// Starts `n` deploying processes at once on the store at `path` and returns each one's JSON line.
+fn race(path: &Path, n: usize, mode: &str, build_ms: u64) -> Vec<serde_json::Value> {
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            Command::new(deploy_binary())
+                .args([path.to_str().unwrap(), mode, &build_ms.to_string()])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "{out:?}");
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect()
+}
+
+/// The acquisitions of the race pipeline's lease never overlap; returns how many there were.
+async fn no_overlap(path: &Path) -> usize {
+    let log = SqliteStore::open(path).unwrap().acquisitions("race").await.unwrap();
+    for pair in log.windows(2) {
+        assert!(pair[0].ended_at <= pair[1].acquired_at, "two holders at once: {pair:?}");
+        assert!(pair[0].token < pair[1].token);
+    }
+    log.len()
+}
+
+/// Eight processes start the same pipeline at once: one deploys, the seven others are refused with
+/// the typed error naming it; the store's log of acquisitions shows no two holders at any instant.
+#[tokio::test]
+async fn eight_processes_racing_deploy_once() {
+    let path = scratch("durable-race").join("state.db");
+    SqliteStore::open(&path).unwrap();
+    let results = race(&path, 8, "fail", 1500);
+    let won: Vec<_> = results.iter().filter(|r| r["result"] == "succeeded").collect();
+    let refused: Vec<_> = results.iter().filter(|r| r["result"] == "lease_held").collect();
+    assert_eq!((won.len(), refused.len()), (1, 7), "{results:?}");
+    let winner = format!("pid {}", won[0]["pid"]);
+    assert!(refused.iter().all(|r| r["error"].as_str().unwrap().contains(&winner)), "{results:?}");
+    assert_eq!(no_overlap(&path).await, 1);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.count("race").await.unwrap(), 1, "one execution in the store");
+}
+
+/// Told to wait, four racing processes deploy one after another, never two at once.
+#[tokio::test]
+async fn four_processes_that_wait_take_turns() {
+    let path = scratch("durable-wait").join("state.db");
+    SqliteStore::open(&path).unwrap();
+    let results = race(&path, 4, "wait", 300);
+    assert!(results.iter().all(|r| r["result"] == "succeeded"), "{results:?}");
+    assert_eq!(no_overlap(&path).await, 4);
+    let history = SqliteStore::open(&path).unwrap().history("race", 10, None).await.unwrap();
+    let ids: Vec<_> = history.records.iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    for (n, id) in ids.iter().rev().enumerate() {
+        assert!(id.starts_with(&format!("exec-{}-", n + 1)), "numbered in turn, no id twice: {ids:?}");
+    }
+}
+
+/// `kill -9` during the build: the store opens cleanly and says where the execution stood (its
+/// build step started, the build id it got), and the dead process's lease holds the pipeline until
+/// it expires, named in the error.
+#[tokio::test]
+async fn a_process_killed_mid_build_leaves_its_journal() {
+    let path: PathBuf = scratch("durable-kill").join("state.db");
+    SqliteStore::open(&path).unwrap();
+    let mut child = Command::new(deploy_binary())
+        .args([path.to_str().unwrap(), "fail", "60000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let mut waiting = None;
+    for _ in 0..200 {
+        let page = store.history("race", 1, None).await.unwrap();
+        if let Some(r) = page.records.first()
+            && r.steps.iter().any(|s| s.step == Step::WaitBuild)
+        {
+            waiting = Some(r.clone());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(waiting.is_some(), "the build wait was journaled");
+    Command::new("kill").args(["-9", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+
+    let reopened = SqliteStore::open(&path).expect("the store opens cleanly after kill -9");
+    let record = reopened.history("race", 1, None).await.unwrap().records.remove(0);
+    assert_eq!(record.outcome, Outcome::Running, "nothing closed it");
+    let start = record.steps.iter().find(|s| s.step == Step::StartBuild).expect("the build start");
+    assert_eq!(start.outcome, StepOutcome::Done);
+    assert!(start.detail.as_deref().is_some_and(|d| d.contains(':')), "the build id is journaled: {start:?}");
+    let last = record.steps.last().unwrap();
+    assert_eq!((last.step, &last.outcome), (Step::WaitBuild, &StepOutcome::Started), "where it stood");
+    match reopened.acquire("race", &Holder::this_process("next"), Duration::from_secs(2)).await {
+        Err(Error::LeaseHeld { holder, .. }) => {
+            assert!(holder.contains(&format!("pid {}", child.id())), "{holder}");
+        }
+        other => panic!("the dead process's lease holds until it expires: {other:?}"),
+    }
+}
