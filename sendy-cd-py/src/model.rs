@@ -320,7 +320,7 @@ impl StageRecord {
     fn duration<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.inner.duration_ms().map(|ms| timedelta(py, ms)).transpose()
     }
-    /// `running`, `succeeded`, `failed` or `cancelled`.
+    /// `running`, `succeeded`, `failed`, `cancelled` or `interrupted` (settled by a later process).
     #[getter]
     fn outcome(&self) -> String {
         tag(&self.inner.outcome, "status")
@@ -433,7 +433,9 @@ impl ExecutionRecord {
     fn failed_stage(&self) -> Option<String> {
         match &self.inner.outcome {
             sendy_cd::Outcome::Failed { stage, .. } => Some(stage.to_string()),
-            sendy_cd::Outcome::Cancelled { stage, .. } => stage.as_ref().map(ToString::to_string),
+            sendy_cd::Outcome::Cancelled { stage, .. } | sendy_cd::Outcome::Interrupted { stage, .. } => {
+                stage.as_ref().map(ToString::to_string)
+            }
             _ => None,
         }
     }
@@ -450,11 +452,16 @@ impl ExecutionRecord {
     #[getter]
     fn recovery<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         match &self.inner.outcome {
-            sendy_cd::Outcome::Failed { recovery, .. } | sendy_cd::Outcome::Cancelled { recovery, .. } => {
-                to_python(py, recovery).map(Some)
-            }
+            sendy_cd::Outcome::Failed { recovery, .. }
+            | sendy_cd::Outcome::Cancelled { recovery, .. }
+            | sendy_cd::Outcome::Interrupted { recovery, .. } => to_python(py, recovery).map(Some),
             _ => Ok(None),
         }
+    }
+    /// Who settled it after the process running it stopped part-way (`Pipeline.resume`), or None.
+    #[getter]
+    fn resumed_by(&self) -> Option<String> {
+        self.inner.resumed_by.clone()
     }
     /// Whether every stage and the execution itself have finished.
     fn is_complete(&self) -> bool {

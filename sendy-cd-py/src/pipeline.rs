@@ -263,6 +263,10 @@ pub(crate) struct PipelineBuilder {
     sinks: Vec<Arc<Py<PyAny>>>,
     expected: Vec<(sendy_cd::Stage, Duration)>,
     seed: Option<u64>,
+    name: Option<String>,
+    store: Option<Arc<dyn sendy_cd::store::Store>>,
+    lease_time: Option<Duration>,
+    wait_for_lease: Option<Duration>,
     rts: Vec<Rt>,
 }
 
@@ -336,8 +340,43 @@ impl PipelineBuilder {
         slf.seed = Some(seed.0);
         slf
     }
+    /// The pipeline id its executions and lease are kept under in its store (default `default`).
+    fn name(mut slf: PyRefMut<'_, Self>, name: String) -> PyRefMut<'_, Self> {
+        slf.name = Some(name);
+        slf
+    }
+    /// Keeps executions, learned durations and the pipeline's lease in the SQLite file at `path`
+    /// (created if missing, such as `.sendy/state.db`), shared with other processes.
+    #[pyo3(signature = (path))]
+    fn store(mut slf: PyRefMut<'_, Self>, path: std::path::PathBuf) -> PyResult<PyRefMut<'_, Self>> {
+        let store = py(sendy_cd::store::sqlite::SqliteStore::open(&path))?;
+        slf.store = Some(Arc::new(store));
+        Ok(slf)
+    }
+    /// How long the pipeline's lease lasts unless renewed, in seconds or a `timedelta` (default 60).
+    fn lease_time(mut slf: PyRefMut<'_, Self>, ttl: Secs) -> PyResult<PyRefMut<'_, Self>> {
+        slf.lease_time = Some(seconds("lease_time", ttl)?);
+        Ok(slf)
+    }
+    /// Waits up to `wait` for another process's lease instead of raising `LeaseHeldError` at once.
+    fn wait_for_lease(mut slf: PyRefMut<'_, Self>, wait: Secs) -> PyResult<PyRefMut<'_, Self>> {
+        slf.wait_for_lease = Some(seconds("wait_for_lease", wait)?);
+        Ok(slf)
+    }
     fn build(&self) -> PyResult<Pipeline> {
         let mut b = sendy_cd::Pipeline::builder();
+        if let Some(name) = &self.name {
+            b = b.name(name);
+        }
+        if let Some(store) = &self.store {
+            b = b.store(store.clone());
+        }
+        if let Some(ttl) = self.lease_time {
+            b = b.lease_time(ttl);
+        }
+        if let Some(wait) = self.wait_for_lease {
+            b = b.wait_for_lease(wait);
+        }
         if let Some(seed) = self.seed {
             b = b.seed(seed);
         }
@@ -526,7 +565,20 @@ impl Pipeline {
         self.rt.awaitable(py_, None, async move { record(p.redeploy(&commit).await) })
     }
 
-    /// The records of every execution so far, oldest first.
+    /// The pipeline's executions as its store has them (every process's), newest first.
+    #[pyo3(signature = (limit = Int(100)), text_signature = "($self, limit=100)")]
+    fn executions(&self, py_: Python<'_>, limit: Int<u32>) -> PyResult<Vec<ExecutionRecord>> {
+        let p = self.inner.clone();
+        records(self.rt.block_on(py_, None, async move { p.executions(limit.0 as usize).await })?)
+    }
+
+    /// The pipeline id its executions and lease are kept under.
+    #[getter]
+    fn name(&self) -> String {
+        self.inner.name().to_owned()
+    }
+
+    /// The records of the executions this process ran (the newest 100), oldest first.
     fn history(&self) -> Vec<ExecutionRecord> {
         self.inner.history().into_iter().map(|inner| ExecutionRecord { inner }).collect()
     }

@@ -406,6 +406,7 @@ fn sample_record(id: &str, commit: char) -> crate::record::ExecutionRecord {
         }],
         verifications: vec![],
         outcome: Outcome::Running,
+        resumed_by: None,
     }
 }
 

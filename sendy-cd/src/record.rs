@@ -219,6 +219,15 @@ pub enum Outcome {
         /// What was undone.
         recovery: Recovery,
     },
+    /// The process running it stopped part-way (killed, crashed, or it lost its lease); a later one
+    /// settled it from the journal ([`Pipeline::resume`](crate::Pipeline::resume)): `recovery` says
+    /// what that one undid, and the record's `resumed_by` who it was.
+    Interrupted {
+        /// The stage that was running.
+        stage: Option<Stage>,
+        /// What was undone.
+        recovery: Recovery,
+    },
 }
 
 impl Outcome {
@@ -287,6 +296,10 @@ pub struct ExecutionRecord {
     pub verifications: Vec<VerificationRecord>,
     /// How it ended.
     pub outcome: Outcome,
+    /// Who settled it after the process running it stopped part-way (host, pid), and what the journal
+    /// said it was doing: see [`Outcome::Interrupted`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_by: Option<String>,
 }
 
 fn schema_version() -> u32 {

@@ -281,3 +281,144 @@ async fn a_process_killed_mid_build_leaves_its_journal() {
         other => panic!("the dead process's lease holds until it expires: {other:?}"),
     }
 }
+
+/// A store that stops answering after `saves` records were written: the process "dies" there (the
+/// test then drops the execution's future, as a killed process would leave it).
+#[derive(Debug)]
+struct DiesAfter {
+    inner: SqliteStore,
+    saves: std::sync::atomic::AtomicUsize,
+    died: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Store for DiesAfter {
+    async fn save(&self, pipeline: &str, record: &sendy_cd::ExecutionRecord) -> sendy_cd::Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.saves.load(Ordering::SeqCst) == 0 {
+            self.died.store(true, Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }
+        self.saves.fetch_sub(1, Ordering::SeqCst);
+        self.inner.save(pipeline, record).await
+    }
+    async fn execution(&self, p: &str, id: &sendy_cd::Id) -> sendy_cd::Result<Option<sendy_cd::ExecutionRecord>> {
+        self.inner.execution(p, id).await
+    }
+    async fn history(
+        &self,
+        p: &str,
+        limit: usize,
+        before: Option<sendy_cd::store::Cursor>,
+    ) -> sendy_cd::Result<sendy_cd::store::HistoryPage> {
+        self.inner.history(p, limit, before).await
+    }
+    async fn count(&self, p: &str) -> sendy_cd::Result<u64> {
+        self.inner.count(p).await
+    }
+    async fn durations(&self, p: &str) -> sendy_cd::Result<std::collections::BTreeMap<Step, Vec<Duration>>> {
+        self.inner.durations(p).await
+    }
+    async fn learn(&self, p: &str, step: Step, took: Duration) -> sendy_cd::Result<()> {
+        self.inner.learn(p, step, took).await
+    }
+    async fn acquire(&self, p: &str, h: &Holder, ttl: Duration) -> sendy_cd::Result<sendy_cd::store::Lease> {
+        self.inner.acquire(p, h, ttl).await
+    }
+    async fn renew(&self, l: &sendy_cd::store::Lease, ttl: Duration) -> sendy_cd::Result<sendy_cd::store::Lease> {
+        if self.died.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.inner.renew(l, ttl).await
+    }
+    async fn release(&self, l: &sendy_cd::store::Lease) -> sendy_cd::Result<()> {
+        if self.died.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.inner.release(l).await
+    }
+    async fn acquisitions(&self, p: &str) -> sendy_cd::Result<Vec<sendy_cd::store::Acquisition>> {
+        self.inner.acquisitions(p).await
+    }
+}
+
+/// One run that dies after `saves` journal writes, then a new pipeline on the same file resumes it.
+/// Returns the saves a whole run makes when it does not die (`saves` = `usize::MAX`).
+async fn die_and_resume(strategy: Strategy, saves: usize, name: &str) -> usize {
+    use std::sync::atomic::Ordering;
+    let path = scratch(name).join("state.db");
+    let clock = clock();
+    let account = account();
+    let before = account.weights().unwrap();
+    let dying = Arc::new(DiesAfter {
+        inner: SqliteStore::open_with(&path, Arc::new(clock.clone())).unwrap(),
+        saves: std::sync::atomic::AtomicUsize::new(saves),
+        died: std::sync::atomic::AtomicBool::new(false),
+    });
+    let first = pipeline_builder(&account, strategy.clone()).store(Arc::clone(&dying)).build().unwrap();
+    let revision = account.push("main", "a change", "a").unwrap();
+    let mut run = Box::pin(first.run(revision.clone()));
+    let ran = loop {
+        tokio::select! {
+            r = &mut run => break Some(r.unwrap()),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                if dying.died.load(Ordering::SeqCst) { break None; }
+            }
+        }
+    };
+    if let Some(record) = ran {
+        assert_eq!(record.outcome, Outcome::Succeeded, "{:?}", record.outcome);
+        return usize::MAX - dying.saves.load(Ordering::SeqCst);
+    }
+    drop(run); // the process is gone: nothing it left to tasks runs against the store either
+    drop(first);
+    let weights_at_death = account.weights().unwrap();
+
+    clock.advance(Duration::from_secs(120)); // its lease expires
+    let store = SqliteStore::open_with(&path, Arc::new(clock.clone())).unwrap();
+    let second = pipeline_builder(&account, strategy).store(store).build().unwrap();
+    let settled = second.resume().await.unwrap();
+    let records = second.executions(10).await.unwrap();
+    assert_eq!(records.len(), 1, "{saves}: {records:?}");
+    let record = &records[0];
+    assert!(record.is_complete(), "{saves}: every record complete: {record:?}");
+    assert!(account.calls(sendy_cd::memory::Op::BuildStart) <= 1, "{saves}: at most one build of the commit");
+    let after = account.weights().unwrap();
+    if settled.is_empty() {
+        // It died after its last write: nothing was left to settle.
+        assert_eq!(record.outcome, Outcome::Succeeded, "{saves}");
+        assert_eq!(after, weights_at_death);
+    } else {
+        assert_eq!(settled[0].id, record.id);
+        let Outcome::Interrupted { recovery, .. } = &record.outcome else { panic!("{saves}: {:?}", record.outcome) };
+        assert!(record.resumed_by.as_deref().is_some_and(|r| r.contains("resume")), "{saves}: {record:?}");
+        // Traffic only on the environment that passed verification: the one that had it.
+        assert_eq!(after, before, "{saves}: weights back ({weights_at_death} at death); {recovery:?}");
+        assert!(!matches!(recovery, sendy_cd::Recovery::Failed { .. }), "{saves}: {recovery:?}");
+    }
+    // A build left running is stopped, never left to push an image nobody deploys.
+    assert_eq!(
+        account.calls(sendy_cd::memory::Op::BuildStop) > 0,
+        !settled.is_empty() && record.steps.iter().any(|s| s.step == Step::StopBuild),
+        "{saves}"
+    );
+    // And the next run works on the same store.
+    let next = second.run(account.push("main", "next", "a").unwrap()).await.unwrap();
+    assert_eq!(next.outcome, Outcome::Succeeded, "{saves}");
+    0
+}
+
+/// The crash drill on the simulated account: a blue/green and a canary run die after each of their
+/// journal writes in turn; each time a new pipeline on the same SQLite file settles what was left:
+/// every record complete, one build per commit, traffic back on the environment that had it.
+#[tokio::test(start_paused = true)]
+async fn a_run_that_dies_at_any_step_is_settled_by_the_next_process() {
+    for (name, strategy) in [("bg", Strategy::BlueGreen), ("canary", sendy_cd_tests::canary())] {
+        let total = die_and_resume(strategy.clone(), usize::MAX, &format!("drill-{name}-whole")).await;
+        assert!(total > 20, "{total}");
+        for saves in 1..total {
+            die_and_resume(strategy.clone(), saves, &format!("drill-{name}-{saves}")).await;
+        }
+        eprintln!("{name}: died after each of {} journal writes, settled every time", total - 1);
+    }
+}

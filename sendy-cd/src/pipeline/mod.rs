@@ -69,6 +69,7 @@ pub(crate) struct Config {
     pub(crate) lease_ttl: Duration,
     /// How long to wait for another holder's lease; `None`: fail at once.
     pub(crate) lease_wait: Option<Duration>,
+    pub(crate) resume_on_start: bool,
 }
 
 /// How many executions a pipeline keeps in this process's memory (its store keeps them all).
@@ -217,6 +218,7 @@ pub struct PipelineBuilder {
     store: Option<Arc<dyn Store>>,
     lease_ttl: Duration,
     lease_wait: Option<Duration>,
+    resume_on_start: bool,
 }
 
 /// How many of the newest executions `redeploy`, `switch_back` and `watch` look through.
@@ -244,6 +246,7 @@ impl Pipeline {
             store: None,
             lease_ttl: Duration::from_secs(60),
             lease_wait: None,
+            resume_on_start: true,
         }
     }
 
@@ -273,6 +276,7 @@ impl Pipeline {
     /// As [`run`](Self::run).
     pub async fn run_until_cancelled(&self, revision: Revision, cancel: &CancellationToken) -> Result<ExecutionRecord> {
         let lease = lease::LeaseGuard::acquire(&self.inner, "run").await?;
+        self.resume_on_start(&lease).await?;
         let record =
             execution::execute(&self.inner, &lease, ExecutionKind::Deploy, Some(revision), None, None, cancel.clone())
                 .await;
@@ -401,9 +405,41 @@ impl Pipeline {
     /// [`Error::InvalidConfig`] if the pipeline has no source; [`Error::LeaseHeld`] as for [`run`](Self::run).
     pub async fn watch(&self, cancel: &CancellationToken) -> Result<Vec<ExecutionRecord>> {
         let lease = lease::LeaseGuard::acquire(&self.inner, "watch").await?;
+        self.resume_on_start(&lease).await?;
         let records = execution::watch(&self.inner, &lease, cancel).await;
         lease.release().await;
         records
+    }
+
+    /// Settles every execution of this pipeline that a process left unfinished (it was killed, crashed,
+    /// or lost its lease), as its journal in the store says it stood, and returns their records.
+    ///
+    /// What users could see is undone through the handles the journal holds, never by doing a step
+    /// again: weights that had moved go back to the environment that had the traffic (the one that
+    /// last passed verification), after reading what they are now; an all-at-once service that may
+    /// have changed waits for the stack update it was in and goes back to the revision it ran; an
+    /// orphaned build is stopped. Each record then says [`Outcome::Interrupted`], what was undone,
+    /// and `resumed_by` (this process, and the steps it found open).
+    ///
+    /// [`run`](Self::run) and [`watch`](Self::watch) do this first, under their lease (see
+    /// [`PipelineBuilder::resume_on_start`]).
+    ///
+    /// # Errors
+    /// [`Error::LeaseHeld`] while the process that ran them still holds the pipeline's lease (it may
+    /// be running; its lease expires within [`lease_time`](PipelineBuilder::lease_time) of its death);
+    /// an error of the store.
+    pub async fn resume(&self) -> Result<Vec<ExecutionRecord>> {
+        let lease = lease::LeaseGuard::acquire(&self.inner, "resume").await?;
+        let settled = execution::resume(&self.inner, &lease).await;
+        lease.release().await;
+        settled
+    }
+
+    async fn resume_on_start(&self, lease: &lease::LeaseGuard) -> Result<()> {
+        if self.inner.cfg.resume_on_start {
+            execution::resume(&self.inner, lease).await?;
+        }
+        Ok(())
     }
 
     /// The executions this process ran (the newest 100), oldest first, the running one included. For
@@ -582,6 +618,13 @@ impl PipelineBuilder {
         self
     }
 
+    /// Whether [`run`](Pipeline::run) and [`watch`](Pipeline::watch) first settle the executions a
+    /// process left unfinished ([`Pipeline::resume`]). Default `true`.
+    pub fn resume_on_start(mut self, resume: bool) -> Self {
+        self.resume_on_start = resume;
+        self
+    }
+
     /// Validates and builds.
     ///
     /// # Errors
@@ -662,6 +705,7 @@ impl PipelineBuilder {
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 lease_ttl: self.lease_ttl,
                 lease_wait: self.lease_wait,
+                resume_on_start: self.resume_on_start,
             },
             history: Mutex::new(vec![]),
             learned: Mutex::new(BTreeMap::new()),

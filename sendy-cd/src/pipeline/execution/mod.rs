@@ -6,7 +6,8 @@
 //!   and `wait_step`, the one helper that waits for a backend;
 //! - [`stages`]: build, stack, rollout and verification;
 //! - [`traffic`]: reading and moving the weights;
-//! - [`recovery`]: undoing what users could see.
+//! - [`recovery`]: undoing what users could see;
+//! - [`resume`]: settling executions a process left unfinished, from their journal.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -99,6 +100,8 @@ pub(super) async fn execute(
     }
     Ok(exec.finish(outcome).await)
 }
+
+pub(super) use resume::resume;
 
 /// Polls the source and deploys each new revision once.
 pub(super) async fn watch(
@@ -293,6 +296,7 @@ impl Execution<'_> {
 
 // After `staged!`, which the submodules use.
 mod recovery;
+mod resume;
 mod stages;
 mod step;
 mod traffic;

@@ -107,6 +107,7 @@ impl<'a> Execution<'a> {
             steps: vec![],
             verifications: vec![],
             outcome: Outcome::Running,
+            resumed_by: None,
         };
         inner.cfg.store.save(&inner.cfg.name, &record).await?;
         inner.remember(record);
@@ -429,5 +430,6 @@ fn unreachable_record(id: &Id) -> ExecutionRecord {
         steps: vec![],
         verifications: vec![],
         outcome: Outcome::Running,
+        resumed_by: None,
     }
 }
