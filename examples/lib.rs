@@ -67,6 +67,11 @@ pub fn describe(outcome: &Outcome) -> String {
             format!("FAILED at {stage}: {reason}; {}", recovery_line(recovery))
         }
         Outcome::Cancelled { recovery, .. } => format!("cancelled; {}", recovery_line(recovery)),
+        Outcome::Interrupted { stage, recovery } => format!(
+            "interrupted{}; settled by a later process: {}",
+            stage.map(|s| format!(" during {s}")).unwrap_or_default(),
+            recovery_line(recovery)
+        ),
         Outcome::Running => "running".into(),
         other => format!("{other:?}"),
     }

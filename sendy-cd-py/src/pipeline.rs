@@ -267,6 +267,7 @@ pub(crate) struct PipelineBuilder {
     store: Option<Arc<dyn sendy_cd::store::Store>>,
     lease_time: Option<Duration>,
     wait_for_lease: Option<Duration>,
+    resume_on_start: Option<bool>,
     rts: Vec<Rt>,
 }
 
@@ -363,6 +364,11 @@ impl PipelineBuilder {
         slf.wait_for_lease = Some(seconds("wait_for_lease", wait)?);
         Ok(slf)
     }
+    /// Whether `run` and `watch` first settle what a process left unfinished (default True).
+    fn resume_on_start(mut slf: PyRefMut<'_, Self>, resume: bool) -> PyRefMut<'_, Self> {
+        slf.resume_on_start = Some(resume);
+        slf
+    }
     fn build(&self) -> PyResult<Pipeline> {
         let mut b = sendy_cd::Pipeline::builder();
         if let Some(name) = &self.name {
@@ -376,6 +382,9 @@ impl PipelineBuilder {
         }
         if let Some(wait) = self.wait_for_lease {
             b = b.wait_for_lease(wait);
+        }
+        if let Some(resume) = self.resume_on_start {
+            b = b.resume_on_start(resume);
         }
         if let Some(seed) = self.seed {
             b = b.seed(seed);
@@ -563,6 +572,13 @@ impl Pipeline {
         let commit = py(sendy_cd::CommitId::parse(commit).map_err(Into::into))?;
         let p = self.inner.clone();
         self.rt.awaitable(py_, None, async move { record(p.redeploy(&commit).await) })
+    }
+
+    /// Settles the executions a process left unfinished (killed, crashed), from their journal in the
+    /// store: undoes what users could see and returns their records (outcome `interrupted`).
+    fn resume(&self, py_: Python<'_>) -> PyResult<Vec<ExecutionRecord>> {
+        let p = self.inner.clone();
+        records(self.rt.block_on(py_, None, async move { p.resume().await })?)
     }
 
     /// The pipeline's executions as its store has them (every process's), newest first.

@@ -33,6 +33,7 @@ def test_a_new_pipeline_on_the_same_store_knows_the_history(tmp_path: Path) -> N
 
     fresh = pipeline_on(account, path)  # what a new process builds
     assert fresh.history() == []
+    assert fresh.resume() == [], "nothing was left unfinished"
     stored = fresh.executions()
     assert [r.id for r in stored] == [record.id]
     assert stored[0].to_dict() == record.to_dict()

@@ -11,7 +11,7 @@ use std::time::Duration;
 use sendy_cd::conformance::{self, StoreHarness};
 use sendy_cd::memory::Op;
 use sendy_cd::store::sqlite::SqliteStore;
-use sendy_cd::store::{Holder, ManualClock, MemoryStore, Store};
+use sendy_cd::store::{DyingStore, Holder, ManualClock, MemoryStore, Store};
 use sendy_cd::{Error, ExecutionKind, Outcome, Step, StepOutcome, Strategy};
 use sendy_cd_tests::{account, pipeline_builder, scratch};
 
@@ -282,79 +282,14 @@ async fn a_process_killed_mid_build_leaves_its_journal() {
     }
 }
 
-/// A store that stops answering after `saves` records were written: the process "dies" there (the
-/// test then drops the execution's future, as a killed process would leave it).
-#[derive(Debug)]
-struct DiesAfter {
-    inner: SqliteStore,
-    saves: std::sync::atomic::AtomicUsize,
-    died: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl Store for DiesAfter {
-    async fn save(&self, pipeline: &str, record: &sendy_cd::ExecutionRecord) -> sendy_cd::Result<()> {
-        use std::sync::atomic::Ordering;
-        if self.saves.load(Ordering::SeqCst) == 0 {
-            self.died.store(true, Ordering::SeqCst);
-            std::future::pending::<()>().await;
-        }
-        self.saves.fetch_sub(1, Ordering::SeqCst);
-        self.inner.save(pipeline, record).await
-    }
-    async fn execution(&self, p: &str, id: &sendy_cd::Id) -> sendy_cd::Result<Option<sendy_cd::ExecutionRecord>> {
-        self.inner.execution(p, id).await
-    }
-    async fn history(
-        &self,
-        p: &str,
-        limit: usize,
-        before: Option<sendy_cd::store::Cursor>,
-    ) -> sendy_cd::Result<sendy_cd::store::HistoryPage> {
-        self.inner.history(p, limit, before).await
-    }
-    async fn count(&self, p: &str) -> sendy_cd::Result<u64> {
-        self.inner.count(p).await
-    }
-    async fn durations(&self, p: &str) -> sendy_cd::Result<std::collections::BTreeMap<Step, Vec<Duration>>> {
-        self.inner.durations(p).await
-    }
-    async fn learn(&self, p: &str, step: Step, took: Duration) -> sendy_cd::Result<()> {
-        self.inner.learn(p, step, took).await
-    }
-    async fn acquire(&self, p: &str, h: &Holder, ttl: Duration) -> sendy_cd::Result<sendy_cd::store::Lease> {
-        self.inner.acquire(p, h, ttl).await
-    }
-    async fn renew(&self, l: &sendy_cd::store::Lease, ttl: Duration) -> sendy_cd::Result<sendy_cd::store::Lease> {
-        if self.died.load(std::sync::atomic::Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        self.inner.renew(l, ttl).await
-    }
-    async fn release(&self, l: &sendy_cd::store::Lease) -> sendy_cd::Result<()> {
-        if self.died.load(std::sync::atomic::Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        self.inner.release(l).await
-    }
-    async fn acquisitions(&self, p: &str) -> sendy_cd::Result<Vec<sendy_cd::store::Acquisition>> {
-        self.inner.acquisitions(p).await
-    }
-}
-
 /// One run that dies after `saves` journal writes, then a new pipeline on the same file resumes it.
 /// Returns the saves a whole run makes when it does not die (`saves` = `usize::MAX`).
 async fn die_and_resume(strategy: Strategy, saves: usize, name: &str) -> usize {
-    use std::sync::atomic::Ordering;
     let path = scratch(name).join("state.db");
     let clock = clock();
     let account = account();
     let before = account.weights().unwrap();
-    let dying = Arc::new(DiesAfter {
-        inner: SqliteStore::open_with(&path, Arc::new(clock.clone())).unwrap(),
-        saves: std::sync::atomic::AtomicUsize::new(saves),
-        died: std::sync::atomic::AtomicBool::new(false),
-    });
+    let dying = Arc::new(DyingStore::new(SqliteStore::open_with(&path, Arc::new(clock.clone())).unwrap(), saves));
     let first = pipeline_builder(&account, strategy.clone()).store(Arc::clone(&dying)).build().unwrap();
     let revision = account.push("main", "a change", "a").unwrap();
     let mut run = Box::pin(first.run(revision.clone()));
@@ -362,13 +297,13 @@ async fn die_and_resume(strategy: Strategy, saves: usize, name: &str) -> usize {
         tokio::select! {
             r = &mut run => break Some(r.unwrap()),
             () = tokio::time::sleep(Duration::from_secs(1)) => {
-                if dying.died.load(Ordering::SeqCst) { break None; }
+                if dying.died() { break None; }
             }
         }
     };
     if let Some(record) = ran {
         assert_eq!(record.outcome, Outcome::Succeeded, "{:?}", record.outcome);
-        return usize::MAX - dying.saves.load(Ordering::SeqCst);
+        return usize::MAX - dying.writes_left();
     }
     drop(run); // the process is gone: nothing it left to tasks runs against the store either
     drop(first);

@@ -393,3 +393,82 @@ impl Store for MemoryStore {
 pub(crate) fn lost(lease: &Lease) -> Error {
     Error::LeaseLost { pipeline: lease.pipeline.clone(), token: lease.token }
 }
+
+/// A store that "dies" after a number of record writes: the write that would exceed it never
+/// returns, and neither does anything after it that writes (renewing or releasing the lease). What
+/// the inner store holds then is exactly what a process killed at that instant leaves; drop the
+/// execution's future and settle it from a new pipeline on the same file
+/// ([`Pipeline::resume`](crate::Pipeline::resume)). For crash drills and examples.
+#[derive(Debug)]
+pub struct DyingStore<S> {
+    inner: S,
+    writes_left: std::sync::atomic::AtomicUsize,
+    died: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<S: Store> DyingStore<S> {
+    /// `inner`, dying at its `writes + 1`-th record write.
+    pub fn new(inner: S, writes: usize) -> Self {
+        DyingStore { inner, writes_left: std::sync::atomic::AtomicUsize::new(writes), died: Arc::default() }
+    }
+
+    /// Whether it died.
+    pub fn died(&self) -> bool {
+        self.died.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many record writes it has left before it dies.
+    pub fn writes_left(&self) -> usize {
+        self.writes_left.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn hang_if_dead(&self) {
+        if self.died() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[async_trait]
+impl<S: Store> Store for DyingStore<S> {
+    async fn save(&self, pipeline: &str, record: &ExecutionRecord) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.writes_left.load(Ordering::SeqCst) == 0 {
+            self.died.store(true, Ordering::SeqCst);
+        }
+        self.hang_if_dead().await;
+        self.writes_left.fetch_sub(1, Ordering::SeqCst);
+        self.inner.save(pipeline, record).await
+    }
+    async fn execution(&self, pipeline: &str, id: &Id) -> Result<Option<ExecutionRecord>> {
+        self.inner.execution(pipeline, id).await
+    }
+    async fn history(&self, pipeline: &str, limit: usize, before: Option<Cursor>) -> Result<HistoryPage> {
+        self.inner.history(pipeline, limit, before).await
+    }
+    async fn count(&self, pipeline: &str) -> Result<u64> {
+        self.inner.count(pipeline).await
+    }
+    async fn durations(&self, pipeline: &str) -> Result<BTreeMap<Step, Vec<Duration>>> {
+        self.inner.durations(pipeline).await
+    }
+    async fn learn(&self, pipeline: &str, step: Step, took: Duration) -> Result<()> {
+        self.hang_if_dead().await;
+        self.inner.learn(pipeline, step, took).await
+    }
+    async fn acquire(&self, pipeline: &str, holder: &Holder, ttl: Duration) -> Result<Lease> {
+        self.hang_if_dead().await;
+        self.inner.acquire(pipeline, holder, ttl).await
+    }
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Lease> {
+        self.hang_if_dead().await;
+        self.inner.renew(lease, ttl).await
+    }
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        self.hang_if_dead().await;
+        self.inner.release(lease).await
+    }
+    async fn acquisitions(&self, pipeline: &str) -> Result<Vec<Acquisition>> {
+        self.inner.acquisitions(pipeline).await
+    }
+}
