@@ -90,6 +90,18 @@ impl BuildStatus {
 pub trait Builder: Send + Sync {
     /// Starts a build of `revision`.
     async fn start(&self, revision: &Revision) -> Result<BuildId>;
+    /// Starts a build of `revision` at most once for `key`: called again with the same key (a retry
+    /// after an ambiguous failure, such as a timeout after the service accepted the call), it answers
+    /// the build the first call started instead of starting another. The pipeline calls this with a
+    /// key made of its name and the execution id. CodeBuild does it with `idempotencyToken` (for 5
+    /// minutes); the simulated account remembers keys.
+    ///
+    /// The default calls [`start`](Self::start) (no protection): implement it for a builder whose
+    /// service can recognise a repeated request.
+    async fn start_once(&self, revision: &Revision, key: &str) -> Result<BuildId> {
+        let _ = key;
+        self.start(revision).await
+    }
     /// Where build `build` is.
     async fn status(&self, build: &BuildId) -> Result<BuildStatus>;
     /// Asks build `build` to stop.

@@ -462,6 +462,65 @@ mod codebuild {
         assert_eq!(status.unwrap(), BuildStatus::InProgress { phase: "BUILD".into() });
     }
 
+    /// `start_once` sends what the buildspec needs (the commit as source version, `IMAGE_TAG`,
+    /// `IMAGE_REPO_NAME`, `COMMIT_ID`) and an idempotency token made from the key: the same token on
+    /// a retry, another for another key.
+    #[tokio::test]
+    async fn start_sends_the_overrides_and_one_idempotency_token_per_key() {
+        use aws_sdk_codebuild::operation::start_build::{StartBuildInput, StartBuildOutput};
+        use std::sync::{Arc, Mutex};
+        let seen: Arc<Mutex<Vec<StartBuildInput>>> = Arc::default();
+        let rule = {
+            let seen = Arc::clone(&seen);
+            mock!(Client::start_build)
+                .match_requests(move |r| {
+                    seen.lock().unwrap().push(r.clone());
+                    true
+                })
+                .then_output(|| {
+                    StartBuildOutput::builder().build_value(Build::builder().id("shop-api:9").build()).build()
+                })
+        };
+        let b = builder(mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, [&rule]));
+        let revision = sendy_cd::Revision {
+            commit: sendy_cd::CommitId::parse("ab".repeat(20)).unwrap(),
+            branch: sendy_cd::BranchName::parse("main").unwrap(),
+            message: "x".into(),
+            author: "a".into(),
+            time: jiff::Timestamp::UNIX_EPOCH,
+        };
+        for key in ["shop/exec-1/start-build", "shop/exec-1/start-build", "shop/exec-2/start-build"] {
+            assert_eq!(b.start_once(&revision, key).await.unwrap().as_str(), "shop-api:9");
+        }
+        b.start(&revision).await.unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 4);
+        let tokens: Vec<_> = seen.iter().map(|r| r.idempotency_token().map(str::to_owned)).collect();
+        let token = |k: &str| Some(sendy_cd::aws::idempotency_token(k));
+        assert_eq!(
+            tokens,
+            [
+                token("shop/exec-1/start-build"),
+                token("shop/exec-1/start-build"),
+                token("shop/exec-2/start-build"),
+                None
+            ]
+        );
+        assert_ne!(tokens[0], tokens[2]);
+        for r in seen.iter() {
+            assert_eq!(r.project_name(), Some("shop-api"));
+            assert_eq!(r.source_version(), Some("ab".repeat(20).as_str()));
+            let vars: Vec<_> = r
+                .environment_variables_override()
+                .iter()
+                .map(|v| (v.name().to_owned(), v.value().to_owned()))
+                .collect();
+            assert!(vars.contains(&("COMMIT_ID".into(), "ab".repeat(20))), "{vars:?}");
+            assert!(vars.contains(&("IMAGE_REPO_NAME".into(), "shop/api".into())), "{vars:?}");
+            assert!(vars.iter().any(|(k, v)| k == "IMAGE_TAG" && v == &revision.image_tag()), "{vars:?}");
+        }
+    }
+
     #[tokio::test]
     async fn a_queued_build_is_queued() {
         for phase in ["QUEUED", "SUBMITTED"] {

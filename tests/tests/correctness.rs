@@ -324,3 +324,20 @@ async fn the_stack_deployer_works_on_the_simulated_account() {
     assert_eq!(account.serving("blue"), Some(image.clone()));
     assert_eq!(account.stack_parameters("app-blue").unwrap().get("ImageUri"), Some(image.to_string().as_str()));
 }
+
+/// Issue 11: a `StartBuild` whose answer was lost (the build started) is retried with the same
+/// idempotency key and answers that build: one build of the commit, not two.
+#[tokio::test(start_paused = true)]
+async fn a_build_start_whose_answer_was_lost_starts_one_build() {
+    for strategy in strategies() {
+        let account = account();
+        let pipeline = pipeline(&account, strategy.clone(), Some("ImageUri"));
+        account.inject(Injection::new(Op::BuildStart, Fault::LoseAnswer).times(2));
+        let record = pipeline.run(account.push("main", "one", "a").unwrap()).await.unwrap();
+        assert_eq!(record.outcome, Outcome::Succeeded, "{strategy:?}: {:?}", record.outcome);
+        assert_eq!(account.calls(Op::BuildStart), 3, "{strategy:?}: two lost answers, then the answer");
+        assert_eq!(account.builds().len(), 1, "{strategy:?}: one build of the commit");
+        let start = record.steps.iter().find(|s| s.step == sendy_cd::Step::StartBuild).unwrap();
+        assert_eq!(start.calls, 3, "{strategy:?}");
+    }
+}

@@ -35,7 +35,11 @@ fn untouched_environment(name: &str) -> Environment {
 #[tokio::test(start_paused = true)]
 async fn a_failed_build_never_touches_the_environments() {
     let mut builder = MockBuilder::new();
-    builder.expect_start().times(1).returning(|_| Ok(BuildId::parse("app:build-1").unwrap()));
+    builder
+        .expect_start_once()
+        .withf(|_, key| key.ends_with("/start-build"))
+        .times(1)
+        .returning(|_, _| Ok(BuildId::parse("app:build-1").unwrap()));
     let mut polls = 0;
     builder.expect_status().returning(move |_| {
         polls += 1;

@@ -120,9 +120,37 @@ fn variable(name: &str, value: &str) -> EnvironmentVariable {
 #[async_trait]
 impl Builder for CodeBuildBuilder {
     async fn start(&self, revision: &Revision) -> Result<BuildId> {
+        self.start_build(revision, None).await
+    }
+
+    /// With `idempotencyToken`: the SHA-256 of `key` in hex (a token CodeBuild takes whatever the
+    /// key's length or characters). A repeated request with it, within 5 minutes, answers the build
+    /// the first one started.
+    async fn start_once(&self, revision: &Revision, key: &str) -> Result<BuildId> {
+        self.start_build(revision, Some(idempotency_token(key))).await
+    }
+
+    async fn status(&self, build: &BuildId) -> Result<BuildStatus> {
+        self.status_of(build).await
+    }
+
+    async fn stop(&self, build: &BuildId) -> Result<()> {
+        self.stop_build(build).await
+    }
+}
+
+/// The `idempotencyToken` of a key.
+pub fn idempotency_token(key: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl CodeBuildBuilder {
+    async fn start_build(&self, revision: &Revision, token: Option<String>) -> Result<BuildId> {
         let out = self
             .codebuild
             .start_build()
+            .set_idempotency_token(token)
             .project_name(&self.project)
             .source_version(revision.commit.as_str())
             .environment_variables_override(variable("IMAGE_TAG", revision.image_tag()))
@@ -136,7 +164,7 @@ impl Builder for CodeBuildBuilder {
         Ok(BuildId::parse(id)?)
     }
 
-    async fn status(&self, build: &BuildId) -> Result<BuildStatus> {
+    async fn status_of(&self, build: &BuildId) -> Result<BuildStatus> {
         let out = self
             .codebuild
             .batch_get_builds()
@@ -181,7 +209,7 @@ impl Builder for CodeBuildBuilder {
         })
     }
 
-    async fn stop(&self, build: &BuildId) -> Result<()> {
+    async fn stop_build(&self, build: &BuildId) -> Result<()> {
         match self.codebuild.stop_build().id(build.as_str()).send().await {
             Ok(_) => Ok(()),
             // Stopping a build that already ended is not an error: CodeBuild answers it with its typed

@@ -19,7 +19,7 @@ mod route53;
 use std::time::Duration;
 
 pub use cloudformation::CloudFormationStack;
-pub use codebuild::CodeBuildBuilder;
+pub use codebuild::{CodeBuildBuilder, idempotency_token};
 pub use ecs::EcsDeployer;
 pub use route53::{RecordType, Route53Dns, Route53DnsBuilder};
 

@@ -68,6 +68,14 @@ fn status_at(s: &mut State, id: &BuildId, now: Instant) -> Result<BuildStatus> {
 }
 
 impl Account {
+    /// Every build started in the account, in the order they started.
+    pub fn builds(&self) -> Vec<BuildId> {
+        let s = self.lock();
+        let mut builds: Vec<_> = s.builds.iter().map(|(id, b)| (b.started, id.clone())).collect();
+        builds.sort();
+        builds.into_iter().filter_map(|(_, id)| BuildId::parse(id).ok()).collect()
+    }
+
     /// How long build `id` takes (unless stopped): the truth a pipeline's detection lag is measured
     /// against.
     pub fn build_duration(&self, id: &BuildId) -> Option<Duration> {
@@ -75,20 +83,43 @@ impl Account {
     }
 }
 
+fn start_in(s: &mut State, revision: &Revision) -> Result<BuildId> {
+    let prefix = format!("{}:build-", s.cfg.repository);
+    let id = BuildId::parse(s.next_id(&prefix))?;
+    let duration = s.spread(s.cfg.build_duration);
+    let failure = s.behaviors.get(revision.commit.as_str()).and_then(|b| b.build_failure.clone());
+    s.builds.insert(
+        id.to_string(),
+        BuildRec { revision: revision.clone(), started: Instant::now(), duration, failure, stopped: None },
+    );
+    Ok(id)
+}
+
 #[async_trait]
 impl Builder for MemoryBuilder {
+    /// At most one build per key, as CodeBuild's `idempotencyToken` (whose 5-minute window the
+    /// simulated account does not apply: a key is remembered for good).
+    async fn start_once(&self, revision: &Revision, key: &str) -> Result<BuildId> {
+        let answer = self.account.enter(Op::BuildStart).await?;
+        let mut s = self.account.lock();
+        if let Some(id) = s.build_keys.get(key).cloned() {
+            let same = s.builds.get(id.as_str()).is_some_and(|b| b.revision.commit == revision.commit);
+            if !same {
+                return answer.deliver(Err(Error::Conflict(
+                    format!("idempotency key {key:?} was used for another revision").into(),
+                )));
+            }
+            return answer.deliver(Ok(id));
+        }
+        let id = start_in(&mut s, revision)?;
+        s.build_keys.insert(key.to_owned(), id.clone());
+        answer.deliver(Ok(id))
+    }
+
     async fn start(&self, revision: &Revision) -> Result<BuildId> {
         let answer = self.account.enter(Op::BuildStart).await?;
         let mut s = self.account.lock();
-        let prefix = format!("{}:build-", s.cfg.repository);
-        let id = BuildId::parse(s.next_id(&prefix))?;
-        let base = s.cfg.build_duration;
-        let duration = s.spread(base);
-        let failure = s.behaviors.get(revision.commit.as_str()).and_then(|b| b.build_failure.clone());
-        s.builds.insert(
-            id.to_string(),
-            BuildRec { revision: revision.clone(), started: Instant::now(), duration, failure, stopped: None },
-        );
+        let id = start_in(&mut s, revision)?;
         answer.deliver(Ok(id))
     }
 

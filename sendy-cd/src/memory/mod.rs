@@ -355,12 +355,14 @@ pub(crate) struct State {
     branches: BTreeMap<BranchName, Vec<Revision>>,
     pub(crate) registry: BTreeMap<String, Digest>,
     pub(crate) builds: BTreeMap<String, builder::BuildRec>,
+    /// Idempotency keys of `start_once`, and the build each started.
+    pub(crate) build_keys: BTreeMap<String, crate::model::BuildId>,
     pub(crate) stacks: BTreeMap<StackName, stack::StackRec>,
     pub(crate) plans: BTreeMap<String, stack::PlanRec>,
     pub(crate) services: BTreeMap<EnvironmentName, deployer::ServiceRec>,
     pub(crate) record: dns::RecordRec,
     pub(crate) endpoints: BTreeMap<String, EnvironmentName>,
-    behaviors: BTreeMap<String, Behavior>,
+    pub(crate) behaviors: BTreeMap<String, Behavior>,
     faults: Vec<Injection>,
     calls: BTreeMap<Op, u32>,
 }
@@ -424,6 +426,7 @@ impl Account {
                 branches: BTreeMap::new(),
                 registry: BTreeMap::new(),
                 builds: BTreeMap::new(),
+                build_keys: BTreeMap::new(),
                 stacks: BTreeMap::new(),
                 plans: BTreeMap::new(),
                 services: BTreeMap::new(),

@@ -31,13 +31,16 @@ impl<'a> Execution<'a> {
         let exec = self;
         let inner = exec.inner;
         let builder = &inner.cfg.builder;
+        // A retry after an ambiguous failure answers the build the first attempt started.
+        let key = format!("{}/{}/start-build", inner.cfg.name, exec.id);
+        let key = &key;
         let build = exec
             .step(
                 Step::StartBuild,
                 Stage::Build,
                 None,
                 Some(revision.commit.to_string()),
-                inner.cfg.retry.retry("start build", || builder.start(revision)),
+                inner.cfg.retry.retry("start build", || builder.start_once(revision, key)),
                 |b| Some(b.to_string()),
             )
             .await?;
