@@ -517,7 +517,7 @@ mod codebuild {
                 .collect();
             assert!(vars.contains(&("COMMIT_ID".into(), "ab".repeat(20))), "{vars:?}");
             assert!(vars.contains(&("IMAGE_REPO_NAME".into(), "shop/api".into())), "{vars:?}");
-            assert!(vars.iter().any(|(k, v)| k == "IMAGE_TAG" && v == &revision.image_tag()), "{vars:?}");
+            assert!(vars.iter().any(|(k, v)| k == "IMAGE_TAG" && *v == revision.image_tag()), "{vars:?}");
         }
     }
 
