@@ -12,7 +12,7 @@ use sendy_cd::conformance::{self, StoreHarness};
 use sendy_cd::memory::Op;
 use sendy_cd::store::sqlite::SqliteStore;
 use sendy_cd::store::{DyingStore, Holder, ManualClock, MemoryStore, Store};
-use sendy_cd::{Error, ExecutionKind, Outcome, Step, StepOutcome, Strategy};
+use sendy_cd::{Error, ExecutionKind, Outcome, Source, Step, StepOutcome, Strategy};
 use sendy_cd_tests::{account, pipeline_builder, scratch};
 
 struct Harness {
@@ -356,4 +356,89 @@ async fn a_run_that_dies_at_any_step_is_settled_by_the_next_process() {
         }
         eprintln!("{name}: died after each of {} journal writes, settled every time", total - 1);
     }
+}
+
+/// The secrets drill: a run whose configuration carries recognisable fake secrets (a GitHub token,
+/// AWS keys) leaves none of them in the events, the JSON-lines log, the store's file, the errors or
+/// the `Debug` output of what holds them.
+#[tokio::test(start_paused = true)]
+async fn no_secret_reaches_events_logs_the_store_errors_or_debug_output() {
+    use sendy_cd::source::github::GitHubSource;
+    const TOKEN: &str = "ghp_FAKESECRETTOKEN0123456789abcdefghij";
+    const KEY_ID: &str = "AKIAFAKESECRETKEYID0";
+    const SECRET_KEY: &str = "FAKE/SECRET/ACCESS/KEY+0123456789abcdefghij";
+    let dir = scratch("durable-secrets");
+    let (path, log) = (dir.join("state.db"), dir.join("events.jsonl"));
+    let account = account();
+    // A source with a token, whose API does not answer: its errors are logged and recorded.
+    let source =
+        GitHubSource::builder("example", "shop-api").token(TOKEN).api_url("http://127.0.0.1:9").build().unwrap();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_route53::config::Credentials::new(KEY_ID, SECRET_KEY, None, None, "drill"))
+        .load()
+        .await;
+    let aws = sendy_cd::aws::AwsConfig::from_sdk_config(sdk);
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = {
+        let events = Arc::clone(&events);
+        move |e: &sendy_cd::Event| events.lock().unwrap().push(format!("{e:?} {}", serde_json::to_string(e).unwrap()))
+    };
+    let pipeline = pipeline_builder(&account, Strategy::BlueGreen)
+        .source(source)
+        .store(SqliteStore::open(&path).unwrap())
+        .sink(Arc::new(sendy_cd::JsonLinesSink::create(&log).unwrap()))
+        .sink(Arc::new(sink))
+        .watch_interval(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    // `watch` reads the source (and fails), then a run deploys.
+    let cancel = sendy_cd::CancellationToken::new();
+    let watched = tokio::spawn({
+        let (pipeline, cancel) = (pipeline.clone(), cancel.clone());
+        async move { pipeline.watch(&cancel).await }
+    });
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    cancel.cancel();
+    let watched = watched.await.unwrap();
+    let record = pipeline.run(account.push("main", "one", "a").unwrap()).await.unwrap();
+    let err = GitHubSource::builder("example", "shop-api")
+        .token(TOKEN)
+        .api_url("http://127.0.0.1:9")
+        .build()
+        .unwrap()
+        .latest(&sendy_cd::BranchName::parse("main").unwrap())
+        .await
+        .unwrap_err();
+    let shown = format!("{pipeline:?}");
+    drop(pipeline);
+    let mut haystacks = vec![
+        ("Debug of the pipeline", shown),
+        ("events", events.lock().unwrap().join("\n")),
+        ("JSON-lines log", std::fs::read_to_string(&log).unwrap()),
+        ("record", format!("{record:?} {}", serde_json::to_string(&record).unwrap())),
+        ("watch", format!("{watched:?}")),
+        ("error", format!("{err} {err:?}")),
+        ("Debug of the AWS config", format!("{aws:?}")),
+    ];
+    let mut store_bytes = std::fs::read(&path).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        store_bytes.extend(std::fs::read(format!("{}{suffix}", path.display())).unwrap_or_default());
+    }
+    haystacks.push(("store file", String::from_utf8_lossy(&store_bytes).into_owned()));
+    let builder = GitHubSource::builder("example", "shop-api").token(TOKEN);
+    haystacks.push(("Debug of the source builder", format!("{builder:?}")));
+    haystacks.push(("Debug of the source", format!("{:?}", builder.build().unwrap())));
+    let mut found = 0;
+    for (what, text) in &haystacks {
+        assert!(!text.is_empty(), "{what} is empty: nothing was scanned");
+        for secret in [TOKEN, KEY_ID, SECRET_KEY, "FAKESECRET"] {
+            if text.contains(secret) {
+                found += 1;
+                eprintln!("secret {secret:?} found in {what}");
+            }
+        }
+    }
+    assert_eq!(found, 0, "secrets found");
+    assert!(haystacks[1].1.lines().count() > 20, "the log holds the run");
 }

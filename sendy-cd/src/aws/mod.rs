@@ -26,9 +26,21 @@ pub use route53::{RecordType, Route53Dns, Route53DnsBuilder};
 use crate::error::{Error, Result};
 
 /// The AWS settings every backend is built from.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AwsConfig {
     sdk: aws_config::SdkConfig,
+}
+
+/// Shows the region and endpoint, never the credentials (the SDK's own `Debug` prints the access key
+/// id).
+impl std::fmt::Debug for AwsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsConfig")
+            .field("region", &self.sdk.region().map(ToString::to_string))
+            .field("endpoint", &self.sdk.endpoint_url())
+            .field("credentials", &self.sdk.credentials_provider().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl AwsConfig {
