@@ -611,3 +611,65 @@ async fn refused_aws_configurations_send_no_request() {
     assert!(refused > 100 && built > 50, "the values reach both sides: {refused} refused, {built} built");
     assert!(sent.is_empty(), "{sent:?}");
 }
+
+/// The DynamoDB store on the emulator: its contract (the conformance suite, with a clock moved by
+/// hand), then 4 processes racing for one pipeline's lease: one deploys, three are refused with the
+/// typed error, and the acquisitions never overlap.
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: run through `bash scripts/test`"]
+async fn dynamodb_store_conforms_and_serializes_racing_processes() {
+    use sendy_cd::conformance::StoreHarness;
+    use sendy_cd::store::dynamodb::DynamoDbStore;
+    use sendy_cd::store::{ManualClock, Store};
+    struct Harness(Arc<dyn Store>, ManualClock);
+    impl StoreHarness for Harness {
+        fn store(&self) -> Arc<dyn Store> {
+            self.0.clone()
+        }
+        fn clock(&self) -> &ManualClock {
+            &self.1
+        }
+    }
+    let _guard = emulator::acquire().await;
+    let config = emulator::config().await;
+    let clock = ManualClock::new(jiff::Timestamp::from_second(2_000_000_000).unwrap());
+    let table = emulator::unique("sendy-state");
+    let store = DynamoDbStore::new(&config, &table).unwrap().clock(Arc::new(clock.clone()));
+    assert!(store.create_table().await.unwrap(), "the table is created");
+    assert!(!store.create_table().await.unwrap(), "and only once");
+    conformance::store(&Harness(Arc::new(store), clock)).await;
+
+    let race_table = emulator::unique("sendy-race");
+    DynamoDbStore::new(&config, &race_table).unwrap().create_table().await.unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_sendy-deploy"))
+                .args([&format!("dynamodb:{race_table}"), "fail", "1500"])
+                .env("AWS_ENDPOINT_URL", emulator::endpoint())
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_REGION", "us-east-1")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "{out:?}");
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    let won = results.iter().filter(|r| r["result"] == "succeeded").count();
+    let refused = results.iter().filter(|r| r["result"] == "lease_held").count();
+    assert_eq!((won, refused), (1, 3), "{results:?}");
+    let store = DynamoDbStore::new(&config, &race_table).unwrap();
+    let log = store.acquisitions("race").await.unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    for pair in log.windows(2) {
+        assert!(pair[0].ended_at <= pair[1].acquired_at, "{pair:?}");
+    }
+    assert_eq!(store.count("race").await.unwrap(), 1);
+}

@@ -9,9 +9,13 @@
 //! - [`MemoryStore`]: this process only, bounded; the default.
 //! - [`SqliteStore`](sqlite::SqliteStore) (feature `sqlite`): one file that several processes open at
 //!   once; the embedded default for real use.
+//! - [`DynamoDbStore`](dynamodb::DynamoDbStore) (feature `aws`): one table, for runners on many
+//!   machines.
 //!
 //! Every implementation passes the same checks ([`conformance::store`](crate::conformance)).
 
+#[cfg(feature = "aws")]
+pub mod dynamodb;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

@@ -1,7 +1,8 @@
 //! One deployment on a simulated account, on the real clock, with its executions and lease in a
 //! SQLite store: the process the durability tests start several of at once, or kill.
 //!
-//! `sendy-deploy STORE MODE BUILD_MS`: MODE `fail` fails at once when another process holds the
+//! `sendy-deploy STORE MODE BUILD_MS`: STORE is a SQLite file, or `dynamodb:TABLE` (a table on the
+//! endpoint `AWS_ENDPOINT_URL` names, with the environment's credentials); MODE `fail` fails at once when another process holds the
 //! pipeline's lease, `wait` waits for it (up to 60 s). Prints one JSON line: the process id, the
 //! result (`succeeded`, `failed`, `lease_held`, or the error's kind) and the execution id.
 
@@ -21,7 +22,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let line = rt.block_on(async move {
         let quick = Duration::from_millis(50);
         let cfg = SimConfig::default()
@@ -34,9 +35,16 @@ fn main() {
         let account = Account::with_config(cfg).expect("a valid configuration");
         account.create_environment("blue").expect("blue");
         account.create_environment("green").expect("green");
+        let store: std::sync::Arc<dyn sendy_cd::store::Store> = match store.strip_prefix("dynamodb:") {
+            Some(table) => {
+                let config = sendy_cd::aws::AwsConfig::builder().region("us-east-1").load().await.expect("AWS config");
+                std::sync::Arc::new(sendy_cd::store::dynamodb::DynamoDbStore::new(&config, table).expect("a table"))
+            }
+            None => std::sync::Arc::new(SqliteStore::open(&store).expect("the store opens")),
+        };
         let mut builder = Pipeline::builder()
             .name("race")
-            .store(SqliteStore::open(&store).expect("the store opens"))
+            .store(store)
             .lease_time(Duration::from_secs(2))
             .image_builder(account.image_builder())
             .environment(account.environment("blue").expect("blue"))
