@@ -13,7 +13,7 @@ use crate::runtime::Rt;
 /// with the same keys as in Rust. `endpoint` (or `AWS_ENDPOINT_URL`) reaches a local emulator.
 #[pyclass(module = "sendy_cd._sendy_cd", frozen)]
 pub(crate) struct AwsConfig {
-    inner: sendy_cd::aws::AwsConfig,
+    pub(crate) inner: sendy_cd::aws::AwsConfig,
 }
 
 fn builder(

@@ -347,11 +347,33 @@ impl PipelineBuilder {
         slf
     }
     /// Keeps executions, learned durations and the pipeline's lease in the SQLite file at `path`
-    /// (created if missing, such as `.sendy/state.db`), shared with other processes.
-    #[pyo3(signature = (path))]
-    fn store(mut slf: PyRefMut<'_, Self>, path: std::path::PathBuf) -> PyResult<PyRefMut<'_, Self>> {
-        let store = py(sendy_cd::store::sqlite::SqliteStore::open(&path))?;
-        slf.store = Some(Arc::new(store));
+    /// (created if missing, such as `.sendy/state.db`), shared with other processes; or, with
+    /// `dynamodb_table` and `config` (an `AwsConfig`), in that DynamoDB table, shared with runners on
+    /// other machines (`DynamoDbStore.create_table` semantics: created if missing).
+    #[pyo3(signature = (path = None, *, dynamodb_table = None, config = None))]
+    fn store<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        path: Option<std::path::PathBuf>,
+        dynamodb_table: Option<String>,
+        config: Option<PyRef<'py, crate::aws::AwsConfig>>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        let store: Arc<dyn sendy_cd::store::Store> = match (path, dynamodb_table, config) {
+            (Some(path), None, None) => Arc::new(py(sendy_cd::store::sqlite::SqliteStore::open(&path))?),
+            (None, Some(table), Some(config)) => {
+                let store = py(sendy_cd::store::dynamodb::DynamoDbStore::new(&config.inner, &table))?;
+                let created = store.clone();
+                crate::runtime::Rt::real()
+                    .block_on(slf.py(), None, async move { created.create_table().await })?
+                    .map_err(|e| to_py(&e))?;
+                Arc::new(store)
+            }
+            _ => {
+                return Err(InvalidConfigError::new_err(
+                    "store: give either path, or dynamodb_table with config (an AwsConfig)",
+                ));
+            }
+        };
+        slf.store = Some(store);
         Ok(slf)
     }
     /// How long the pipeline's lease lasts unless renewed, in seconds or a `timedelta` (default 60).

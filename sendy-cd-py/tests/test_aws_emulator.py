@@ -83,6 +83,8 @@ def test_blue_green_through_the_aws_backends(aws: Any, healthy_url: str) -> None
         .dns(Route53Dns(config, zone, "app.sendy.test", record_type="CNAME", ttl=1))
         .strategy(Strategy.blue_green())
         .health_check(HealthCheck(interval=0.02))
+        .name("shop-api")
+        .store(dynamodb_table="sendy-state", config=config)  # created if missing
     )
     for env in ("blue", "green"):
         b = b.environment(
@@ -105,6 +107,10 @@ def test_blue_green_through_the_aws_backends(aws: Any, healthy_url: str) -> None
 
     record = pipeline.run(revision)
     assert record.succeeded, record.to_json()
+    # The record is in the DynamoDB table, as another runner reads it.
+    assert [r.id for r in pipeline.executions()] == [record.id]
+    items = aws.client("dynamodb", endpoint_url=ENDPOINT).scan(TableName="sendy-state")["Items"]
+    assert any(i["sk"]["S"] == "lease" for i in items) and any(i["sk"]["S"].startswith("exec#") for i in items)
     assert record.target == "green" and record.image is not None and ("ab" * 20) in record.image
 
     # boto3 checks the account independently.
