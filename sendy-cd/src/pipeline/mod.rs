@@ -261,8 +261,10 @@ impl Pipeline {
     /// written (nothing was sent to AWS then).
     ///
     /// # Cancellation
-    /// Dropping the future abandons the execution where it is: its record (in [`history`](Self::history))
-    /// is closed as cancelled, but nothing is undone. To cancel *and* undo (stop the build, send traffic
+    /// Dropping the future interrupts the execution where it is, as a crash would: when it owes an
+    /// undo (traffic moved, the live service may have changed, a build is under way) its record stays
+    /// unfinished and the pipeline's next execution settles it first ([`resume`](Self::resume));
+    /// otherwise it is closed as cancelled. To cancel *and* undo at once (stop the build, send traffic
     /// back), use [`run_until_cancelled`](Self::run_until_cancelled).
     pub async fn run(&self, revision: Revision) -> Result<ExecutionRecord> {
         self.run_until_cancelled(revision, &CancellationToken::new()).await
@@ -294,6 +296,7 @@ impl Pipeline {
     /// [`Error::NotFound`] if no execution built `commit`; [`Error::LeaseHeld`] as for [`run`](Self::run).
     pub async fn redeploy(&self, commit: &CommitId) -> Result<ExecutionRecord> {
         let lease = lease::LeaseGuard::acquire(&self.inner, "redeploy").await?;
+        self.resume_on_start(&lease).await?;
         let record = self.redeploy_under(&lease, commit).await;
         lease.release().await;
         record
@@ -334,6 +337,7 @@ impl Pipeline {
             return Err(Error::InvalidConfig("switch_back needs a DNS switch".into()));
         }
         let lease = lease::LeaseGuard::acquire(&self.inner, "switch_back").await?;
+        self.resume_on_start(&lease).await?;
         let record = self.switch_back_under(&lease).await;
         lease.release().await;
         record
@@ -421,8 +425,10 @@ impl Pipeline {
     /// orphaned build is stopped. Each record then says [`Outcome::Interrupted`], what was undone,
     /// and `resumed_by` (this process, and the steps it found open).
     ///
-    /// [`run`](Self::run) and [`watch`](Self::watch) do this first, under their lease (see
-    /// [`PipelineBuilder::resume_on_start`]).
+    /// [`run`](Self::run), [`watch`](Self::watch), [`switch_back`](Self::switch_back) and
+    /// [`redeploy`](Self::redeploy) do this first, under their lease (see
+    /// [`PipelineBuilder::resume_on_start`]); so is an execution whose future was dropped while it
+    /// owed an undo settled.
     ///
     /// # Errors
     /// [`Error::LeaseHeld`] while the process that ran them still holds the pipeline's lease (it may
@@ -618,8 +624,9 @@ impl PipelineBuilder {
         self
     }
 
-    /// Whether [`run`](Pipeline::run) and [`watch`](Pipeline::watch) first settle the executions a
-    /// process left unfinished ([`Pipeline::resume`]). Default `true`.
+    /// Whether [`run`](Pipeline::run), [`watch`](Pipeline::watch), [`switch_back`](Pipeline::switch_back)
+    /// and [`redeploy`](Pipeline::redeploy) first settle the executions a process left unfinished
+    /// ([`Pipeline::resume`]). Default `true`.
     pub fn resume_on_start(mut self, resume: bool) -> Self {
         self.resume_on_start = resume;
         self

@@ -369,20 +369,27 @@ impl<'a> Execution<'a> {
 }
 
 impl Drop for Execution<'_> {
-    /// An execution whose future was dropped is closed in the record as cancelled, nothing undone.
+    /// An execution whose future was dropped (a service shutting down, a `select!` that lost) is an
+    /// interruption like a crash. When it owes an undo (traffic moved, the live service may have
+    /// changed, a build or stack update is under way) it is left unfinished, its journal as it
+    /// stands, for [`Pipeline::resume`](crate::Pipeline::resume) to settle (the next `run`, `watch`,
+    /// `switch_back` or `redeploy` of the pipeline does it first, in any process). When it owes
+    /// nothing it is closed as cancelled.
     fn drop(&mut self) {
         if self.finished {
             return;
         }
+        let owed =
+            self.traffic_moved || self.live_changed || self.build_in_flight.is_some() || self.stack_in_flight.is_some();
+        if owed {
+            tracing::warn!(
+                execution = %self.id,
+                "dropped with an undo owed: left unfinished for the next execution of the pipeline to settle"
+            );
+            return;
+        }
         let now = self.now_ms();
-        let recovery = if self.traffic_moved {
-            Recovery::Failed {
-                reason: "abandoned (its future was dropped) after traffic moved; weights left as they were".into(),
-            }
-        } else {
-            Recovery::NotNeeded
-        };
-        let outcome = Outcome::Cancelled { stage: self.last_stage, recovery };
+        let outcome = Outcome::Cancelled { stage: self.last_stage, recovery: Recovery::NotNeeded };
         self.update(|r| {
             for s in r.stages.iter_mut().filter(|s| s.finished_ms.is_none()) {
                 s.finished_ms = Some(now);
