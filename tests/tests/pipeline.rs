@@ -383,6 +383,32 @@ async fn cancelling_after_traffic_moved_sends_it_back() {
     assert_eq!(account.weights().unwrap().weight(&id("green")), 0);
 }
 
+/// Dropped during the build: the build is owed a stop, so the record stays unfinished and the next
+/// run settles it first (stops the build), then deploys.
+#[tokio::test(start_paused = true)]
+async fn a_future_dropped_during_the_build_is_settled_by_the_next_run() {
+    let account = account();
+    let pipeline = pipeline(&account, Strategy::BlueGreen);
+    let revision = account.push("main", "x", "a").unwrap();
+    let dropped = tokio::time::timeout(Duration::from_secs(60), pipeline.run(revision)).await;
+    assert!(dropped.is_err(), "still building at 60 s");
+    let left = pipeline.last_record().unwrap();
+    assert_eq!(left.outcome, Outcome::Running, "left with its undo owed");
+    assert_eq!(account.calls(sendy_cd::memory::Op::BuildStop), 0);
+    let next = pipeline.run(account.push("main", "y", "a").unwrap()).await.unwrap();
+    assert_eq!(next.outcome, Outcome::Succeeded);
+    assert_eq!(account.calls(sendy_cd::memory::Op::BuildStop), 1, "the orphaned build was stopped");
+    let settled = pipeline.executions(10).await.unwrap().into_iter().find(|r| r.id == left.id).unwrap();
+    assert!(settled.is_complete(), "{settled:#?}");
+    assert!(
+        matches!(settled.outcome, Outcome::Interrupted { stage: Some(Stage::Build), recovery: Recovery::NotNeeded }),
+        "{:?}",
+        settled.outcome
+    );
+}
+
+/// Dropped while nothing users could see had changed (the stack update of the idle environment): the
+/// record is closed as cancelled.
 #[tokio::test(start_paused = true)]
 async fn dropping_the_future_closes_the_record() {
     let account = account();

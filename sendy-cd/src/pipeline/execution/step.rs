@@ -371,7 +371,7 @@ impl<'a> Execution<'a> {
 impl Drop for Execution<'_> {
     /// An execution whose future was dropped (a service shutting down, a `select!` that lost) is an
     /// interruption like a crash. When it owes an undo (traffic moved, the live service may have
-    /// changed, a build or stack update is under way) it is left unfinished, its journal as it
+    /// changed, a build is under way) it is left unfinished, its journal as it
     /// stands, for [`Pipeline::resume`](crate::Pipeline::resume) to settle (the next `run`, `watch`,
     /// `switch_back` or `redeploy` of the pipeline does it first, in any process). When it owes
     /// nothing it is closed as cancelled.
@@ -379,8 +379,8 @@ impl Drop for Execution<'_> {
         if self.finished {
             return;
         }
-        let owed =
-            self.traffic_moved || self.live_changed || self.build_in_flight.is_some() || self.stack_in_flight.is_some();
+        // A stack update of an idle environment is no undo: users see nothing of it.
+        let owed = self.traffic_moved || self.live_changed || self.build_in_flight.is_some();
         if owed {
             tracing::warn!(
                 execution = %self.id,
