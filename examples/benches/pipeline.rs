@@ -36,7 +36,13 @@ fn main() {
 fn pipeline(account: &Account, poll: PollPolicy) -> Pipeline {
     account.create_environment("blue").expect("blue");
     account.create_environment("green").expect("green");
+    pipeline_on(account, poll, Arc::new(sendy_cd::store::MemoryStore::new()))
+}
+
+/// A pipeline over `account`'s environments (created already), keeping its executions in `store`.
+fn pipeline_on(account: &Account, poll: PollPolicy, store: Arc<dyn sendy_cd::store::Store>) -> Pipeline {
     Pipeline::builder()
+        .store(store)
         .image_builder(Arc::new(account.image_builder()))
         .environment(account.environment("blue").expect("blue"))
         .environment(account.environment("green").expect("green"))
@@ -119,10 +125,14 @@ async fn detection_lag(executions: usize) {
     println!("first execution, before it has learned anything.\n");
     println!("| poller | stage | lag median | lag worst | calls median | calls max | first run: lag / calls |");
     println!("|---|---|---|---|---|---|---|");
+    let mut reopened = vec![];
     for (name, poll) in policies {
         let seed = std::env::var("SENDY_BENCH_SEED").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(42);
         let account = Account::with_config(SimConfig::default().jitter(0.1).seed(seed)).expect("valid");
-        let pipeline = pipeline(&account, poll);
+        account.create_environment("blue").expect("blue");
+        account.create_environment("green").expect("green");
+        let store: Arc<dyn sendy_cd::store::Store> = Arc::new(sendy_cd::store::MemoryStore::new());
+        let pipeline = pipeline_on(&account, poll.clone(), Arc::clone(&store));
         let mut records = vec![];
         for n in 0..executions {
             let revision = account.push("main", &format!("bench {n}"), "bench").expect("push");
@@ -153,6 +163,47 @@ async fn detection_lag(executions: usize) {
                 first.1
             );
         }
+        if name.starts_with("sendy-cd") {
+            // What a new process does: a new pipeline on the store the first one wrote, and its first
+            // run; 20 times, each a new pipeline.
+            let mut fresh_records = vec![];
+            for n in 0..20 {
+                let fresh = pipeline_on(&account, poll.clone(), Arc::clone(&store));
+                let revision = account.push("main", &format!("bench: new process {n}"), "bench").expect("push");
+                let record = fresh.run(revision).await.expect("run");
+                assert_eq!(record.outcome, Outcome::Succeeded);
+                fresh_records.push(record);
+            }
+            for (label, wait) in [
+                ("build 5 min", Step::WaitBuild),
+                ("stack 3 min", Step::WaitStack),
+                ("rollout 2 min", Step::WaitRollout),
+            ] {
+                let mut lags = vec![];
+                let mut calls = vec![];
+                for record in &fresh_records {
+                    let (lag, n) = measure(&account, record, wait).expect("measured");
+                    lags.push(lag);
+                    calls.push(f64::from(n));
+                }
+                lags.sort_by(f64::total_cmp);
+                calls.sort_by(f64::total_cmp);
+                let (first_lag, first_calls) = measure(&account, &records[0], wait).expect("measured");
+                reopened.push(format!(
+                    "| {label} | {:.2} s | {:.2} s | {:.0} | {first_lag:.1} s / {first_calls} |",
+                    percentile(&lags, 0.5),
+                    lags[lags.len() - 1],
+                    percentile(&calls, 0.5),
+                ));
+            }
+        }
+    }
+    println!();
+    println!("### The first run of a pipeline in a new process, on a store with history (20 new pipelines)\n");
+    println!("| stage | lag median | lag worst | calls median | first run ever (nothing learned): lag / calls |");
+    println!("|---|---|---|---|---|");
+    for row in reopened {
+        println!("{row}");
     }
     println!();
 }
