@@ -3,6 +3,7 @@
 
 mod aws;
 mod backends;
+mod builder;
 mod errors;
 mod memory;
 mod model;

@@ -371,7 +371,7 @@ pub trait StoreHarness: Send + Sync {
 }
 
 fn sample_record(id: &str, commit: char) -> crate::record::ExecutionRecord {
-    use crate::record::{ExecutionKind, ExecutionRecord, Outcome, Step, StepOutcome, StepRecord};
+    use crate::record::{ExecutionKind, ExecutionRecord, Step, StepOutcome, StepRecord};
     let revision = Revision {
         commit: CommitId::parse(commit.to_string().repeat(40)).expect("a valid commit id"),
         branch: BranchName::parse("main").expect("a valid branch"),
@@ -379,35 +379,24 @@ fn sample_record(id: &str, commit: char) -> crate::record::ExecutionRecord {
         author: "Ada <ada@example.com>".into(),
         time: jiff::Timestamp::UNIX_EPOCH,
     };
-    ExecutionRecord {
-        schema_version: ExecutionRecord::SCHEMA_VERSION,
-        id: Id::parse(id).expect("a valid id"),
-        kind: ExecutionKind::Deploy,
-        revision: Some(revision),
-        strategy: "blue_green".into(),
-        started_at: jiff::Timestamp::UNIX_EPOCH,
-        duration_ms: None,
-        target: None,
-        previous: None,
-        live_revision: None,
-        image: None,
-        traffic_before: None,
-        traffic_after: None,
-        stages: vec![],
-        steps: vec![StepRecord {
-            step: Step::StartBuild,
-            stage: crate::model::Stage::Build,
-            environment: None,
-            started_ms: 0,
-            finished_ms: None,
-            outcome: StepOutcome::Started,
-            detail: None,
-            calls: 0,
-        }],
-        verifications: vec![],
-        outcome: Outcome::Running,
-        resumed_by: None,
-    }
+    let mut record = ExecutionRecord::started(
+        Id::parse(id).expect("a valid id"),
+        ExecutionKind::Deploy,
+        Some(revision),
+        "blue_green",
+    );
+    record.started_at = jiff::Timestamp::UNIX_EPOCH;
+    record.steps.push(StepRecord {
+        step: Step::StartBuild,
+        stage: crate::model::Stage::Build,
+        environment: None,
+        started_ms: 0,
+        finished_ms: None,
+        outcome: StepOutcome::Started,
+        detail: None,
+        calls: 0,
+    });
+    record
 }
 
 /// The store's contract: records saved and read back newest first, page by page; a save replaces

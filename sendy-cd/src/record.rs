@@ -311,6 +311,30 @@ impl ExecutionRecord {
     /// `status`, `recovery` tagged `action` (1 nested each under its own name).
     pub const SCHEMA_VERSION: u32 = 2;
 
+    /// The record of an execution that starts now: nothing done yet, outcome running.
+    pub(crate) fn started(id: Id, kind: ExecutionKind, revision: Option<Revision>, strategy: &str) -> Self {
+        ExecutionRecord {
+            schema_version: Self::SCHEMA_VERSION,
+            id,
+            kind,
+            revision,
+            strategy: strategy.to_owned(),
+            started_at: jiff::Timestamp::now(),
+            duration_ms: None,
+            target: None,
+            previous: None,
+            live_revision: None,
+            image: None,
+            traffic_before: None,
+            traffic_after: None,
+            stages: vec![],
+            steps: vec![],
+            verifications: vec![],
+            outcome: Outcome::Running,
+            resumed_by: None,
+        }
+    }
+
     /// The total time spent in `stage`.
     pub fn stage_duration_ms(&self, stage: Stage) -> u64 {
         self.stages.iter().filter(|s| s.stage == stage).filter_map(StageRecord::duration_ms).sum()

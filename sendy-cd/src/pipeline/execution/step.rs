@@ -89,26 +89,7 @@ impl<'a> Execution<'a> {
         inner.counter.store(n, Ordering::Relaxed);
         let suffix = revision.as_ref().map_or("switch-back", |r| r.commit.short());
         let id = Id::parse(format!("exec-{n}-{suffix}"))?;
-        let record = ExecutionRecord {
-            schema_version: ExecutionRecord::SCHEMA_VERSION,
-            id: id.clone(),
-            kind,
-            revision: revision.clone(),
-            strategy: inner.cfg.strategy.name().into(),
-            started_at: jiff::Timestamp::now(),
-            duration_ms: None,
-            target: None,
-            previous: None,
-            live_revision: None,
-            image: None,
-            traffic_before: None,
-            traffic_after: None,
-            stages: vec![],
-            steps: vec![],
-            verifications: vec![],
-            outcome: Outcome::Running,
-            resumed_by: None,
-        };
+        let record = ExecutionRecord::started(id.clone(), kind, revision.clone(), inner.cfg.strategy.name());
         inner.cfg.store.save(&inner.cfg.name, &record).await?;
         inner.remember(record);
         let exec = Execution {
@@ -419,24 +400,5 @@ impl Drop for Execution<'_> {
 /// `KEPT_IN_MEMORY` executions ran while this one did, which one lease makes impossible).
 fn unreachable_record(id: &Id) -> ExecutionRecord {
     tracing::error!(execution = %id, "the record is no longer in memory");
-    ExecutionRecord {
-        schema_version: ExecutionRecord::SCHEMA_VERSION,
-        id: id.clone(),
-        kind: ExecutionKind::Deploy,
-        revision: None,
-        strategy: String::new(),
-        started_at: jiff::Timestamp::now(),
-        duration_ms: None,
-        target: None,
-        previous: None,
-        live_revision: None,
-        image: None,
-        traffic_before: None,
-        traffic_after: None,
-        stages: vec![],
-        steps: vec![],
-        verifications: vec![],
-        outcome: Outcome::Running,
-        resumed_by: None,
-    }
+    ExecutionRecord::started(id.clone(), ExecutionKind::Deploy, None, "")
 }
