@@ -34,6 +34,7 @@ impl LeaseGuard {
         let cfg = &inner.cfg;
         let holder = Holder::this_process(task);
         let started = jiff::Timestamp::now();
+        let mut store_errors = 0;
         let lease = loop {
             match cfg.store.acquire(&cfg.name, &holder, cfg.lease_ttl).await {
                 Ok(lease) => break lease,
@@ -47,7 +48,11 @@ impl LeaseGuard {
                         _ => return Err(Error::LeaseHeld { holder, expires_at }),
                     }
                 }
-                Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(200)).await,
+                // A busy or unreachable store is tried again a few times, then reported.
+                Err(e) if e.is_retryable() && store_errors < 10 => {
+                    store_errors += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
                 Err(e) => return Err(e),
             }
         };
