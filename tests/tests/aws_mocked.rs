@@ -62,7 +62,9 @@ mod route53 {
 
     #[tokio::test(start_paused = true)]
     async fn a_change_is_pending_then_applied() {
+        // The change id without its `/change/` prefix, as the API takes it.
         let rule = mock!(Client::get_change)
+            .match_requests(|r| r.id() == Some("C123"))
             .sequence()
             .output(|| {
                 GetChangeOutput::builder().change_info(info(aws_sdk_route53::types::ChangeStatus::Pending)).build()
@@ -387,7 +389,9 @@ mod cloudformation {
                 .status_reason("The submitted information didn't contain changes. Submit different information to create a change set.")
                 .build()
         });
-        let delete = mock!(Client::delete_change_set).then_output(|| DeleteChangeSetOutput::builder().build());
+        let delete = mock!(Client::delete_change_set)
+            .match_requests(|r| r.change_set_name() == Some(CHANGE_SET) && r.stack_name() == Some("app-green"))
+            .then_output(|| DeleteChangeSetOutput::builder().build());
         let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &create, &failed, &delete]);
         let stacks = CloudFormationStack::from_client(client);
         let change =
@@ -630,8 +634,10 @@ mod ecs {
 
     #[tokio::test]
     async fn a_circuit_breaker_rollback_is_a_failure() {
-        let rule = mock!(Client::describe_services).then_output(|| {
-            DescribeServicesOutput::builder()
+        let rule = mock!(Client::describe_services)
+            .match_requests(|r| r.cluster() == Some("shop") && r.services() == ["api"])
+            .then_output(|| {
+                DescribeServicesOutput::builder()
                 .services(service(vec![
                     deployment("ecs-svc/3", "PRIMARY", TD1, DeploymentRolloutState::InProgress, "rolling back"),
                     deployment(
@@ -643,7 +649,7 @@ mod ecs {
                     ),
                 ]))
                 .build()
-        });
+            });
         let deployer = EcsDeployer::from_client(mock_client!(aws_sdk_ecs, [&rule]), "shop", "api").unwrap();
         let status = deployer.status(&rollout("ecs-svc/2")).await.unwrap();
         let RolloutStatus::Failed { reason, rolled_back, failed } = status else { panic!("{status:?}") };
@@ -654,14 +660,16 @@ mod ecs {
 
     #[tokio::test]
     async fn a_newer_deployment_supersedes_an_unfinished_one() {
-        let rule = mock!(Client::describe_services).then_output(|| {
-            DescribeServicesOutput::builder()
-                .services(service(vec![
-                    deployment("ecs-svc/9", "PRIMARY", TD1, DeploymentRolloutState::InProgress, ""),
-                    deployment("ecs-svc/2", "ACTIVE", TD2, DeploymentRolloutState::InProgress, ""),
-                ]))
-                .build()
-        });
+        let rule = mock!(Client::describe_services)
+            .match_requests(|r| r.cluster() == Some("shop") && r.services() == ["api"])
+            .then_output(|| {
+                DescribeServicesOutput::builder()
+                    .services(service(vec![
+                        deployment("ecs-svc/9", "PRIMARY", TD1, DeploymentRolloutState::InProgress, ""),
+                        deployment("ecs-svc/2", "ACTIVE", TD2, DeploymentRolloutState::InProgress, ""),
+                    ]))
+                    .build()
+            });
         let deployer = EcsDeployer::from_client(mock_client!(aws_sdk_ecs, [&rule]), "shop", "api").unwrap();
         assert_eq!(
             deployer.status(&rollout("ecs-svc/2")).await.unwrap(),
@@ -671,11 +679,14 @@ mod ecs {
 
     #[tokio::test]
     async fn one_rollout_costs_four_requests_and_pins_its_own_deployment() {
-        let describe = mock!(Client::describe_services).then_output(|| {
-            let mut s = service(vec![deployment("ecs-svc/1", "PRIMARY", TD1, DeploymentRolloutState::Completed, "")]);
-            s.task_definition = Some(TD1.into());
-            DescribeServicesOutput::builder().services(s).build()
-        });
+        let describe = mock!(Client::describe_services)
+            .match_requests(|r| r.cluster() == Some("shop") && r.services() == ["api"])
+            .then_output(|| {
+                let mut s =
+                    service(vec![deployment("ecs-svc/1", "PRIMARY", TD1, DeploymentRolloutState::Completed, "")]);
+                s.task_definition = Some(TD1.into());
+                DescribeServicesOutput::builder().services(s).build()
+            });
         let td = mock!(Client::describe_task_definition).then_output(|| {
             DescribeTaskDefinitionOutput::builder()
                 .task_definition(
@@ -720,11 +731,13 @@ mod ecs {
 
     #[tokio::test]
     async fn several_containers_need_a_name() {
-        let describe = mock!(Client::describe_services).then_output(|| {
-            let mut s = service(vec![]);
-            s.task_definition = Some(TD1.into());
-            DescribeServicesOutput::builder().services(s).build()
-        });
+        let describe = mock!(Client::describe_services)
+            .match_requests(|r| r.cluster() == Some("shop") && r.services() == ["api"])
+            .then_output(|| {
+                let mut s = service(vec![]);
+                s.task_definition = Some(TD1.into());
+                DescribeServicesOutput::builder().services(s).build()
+            });
         let td = mock!(Client::describe_task_definition).then_output(|| {
             DescribeTaskDefinitionOutput::builder()
                 .task_definition(
@@ -785,6 +798,7 @@ mod codepipeline {
     #[tokio::test(start_paused = true)]
     async fn an_execution_becomes_events_and_an_outcome() {
         let states = mock!(Client::get_pipeline_state)
+            .match_requests(|r| r.name() == Some("shop-api"))
             .sequence()
             .output(|| {
                 GetPipelineStateOutput::builder()
@@ -809,6 +823,7 @@ mod codepipeline {
             })
             .build();
         let executions = mock!(Client::get_pipeline_execution)
+            .match_requests(|r| r.pipeline_name() == Some("shop-api") && r.pipeline_execution_id() == Some("exec-1"))
             .sequence()
             .output(|| execution(PipelineExecutionStatus::InProgress))
             .times(2)
