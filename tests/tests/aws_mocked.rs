@@ -91,6 +91,56 @@ mod route53 {
         assert_eq!(rule.num_calls(), 4);
     }
 
+    /// The weighted records span two pages: the second request starts where the first page said
+    /// (`NextRecordName`/`NextRecordType`/`NextRecordIdentifier`), and the weights of both pages are read.
+    #[tokio::test]
+    async fn weights_are_read_across_pages() {
+        let set = |id: &str, w: i64| {
+            ResourceRecordSet::builder()
+                .name("app.sendy.test.")
+                .r#type(RrType::Cname)
+                .set_identifier(id)
+                .weight(w)
+                .ttl(60)
+                .resource_records(ResourceRecord::builder().value(format!("{id}.lb")).build().unwrap())
+                .build()
+                .unwrap()
+        };
+        let first = mock!(Client::list_resource_record_sets)
+            .match_requests(|r| {
+                r.hosted_zone_id() == Some("Z1")
+                    && r.start_record_name() == Some("app.sendy.test.")
+                    && r.start_record_identifier().is_none()
+            })
+            .then_output(move || {
+                ListResourceRecordSetsOutput::builder()
+                    .resource_record_sets(set("blue", 30))
+                    .is_truncated(true)
+                    .next_record_name("app.sendy.test.")
+                    .next_record_type(RrType::Cname)
+                    .next_record_identifier("green")
+                    .max_items(1)
+                    .build()
+                    .unwrap()
+            });
+        let second = mock!(Client::list_resource_record_sets)
+            .match_requests(|r| {
+                r.start_record_identifier() == Some("green") && r.start_record_type() == Some(&RrType::Cname)
+            })
+            .then_output(move || {
+                ListResourceRecordSetsOutput::builder()
+                    .resource_record_sets(set("green", 70))
+                    .is_truncated(false)
+                    .max_items(1)
+                    .build()
+                    .unwrap()
+            });
+        let dns = dns(mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&first, &second]));
+        let weights = dns.weights().await.unwrap();
+        assert_eq!(weights.to_string(), "blue=30 green=70");
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
     #[tokio::test]
     async fn an_unknown_change_is_not_found() {
         // As the SDK deserializes it: the modeled error with its code in the metadata.
