@@ -226,6 +226,73 @@ mod route53 {
         assert!(text.contains("app.sendy.test. CNAME weight Some(0)"), "{text}");
     }
 
+    /// Alias records (to two load balancers): the weight change keeps each record's alias target and
+    /// sends no TTL and no values (Route 53 refuses either on an alias), all in one batch of UPSERTs.
+    #[tokio::test]
+    async fn an_alias_record_keeps_its_target_and_gets_no_ttl() {
+        use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput;
+        use aws_sdk_route53::types::{AliasTarget, ChangeAction as Action};
+        let alias = |id: &str, w: i64| {
+            ResourceRecordSet::builder()
+                .name("app.sendy.test.")
+                .r#type(RrType::A)
+                .set_identifier(id)
+                .weight(w)
+                .alias_target(
+                    AliasTarget::builder()
+                        .hosted_zone_id("Z35SXDOTRQ7X7K")
+                        .dns_name(format!("{id}-lb.us-east-1.elb.amazonaws.com"))
+                        .evaluate_target_health(true)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap()
+        };
+        let list = mock!(Client::list_resource_record_sets).then_output(move || {
+            ListResourceRecordSetsOutput::builder()
+                .resource_record_sets(alias("blue", 100))
+                .resource_record_sets(alias("green", 0))
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        });
+        let change = mock!(Client::change_resource_record_sets)
+            .match_requests(|r| {
+                let changes = r.change_batch().map(|b| b.changes()).unwrap_or_default();
+                changes.len() == 2
+                    && changes.iter().all(|c| {
+                        let set = c.resource_record_set();
+                        let target = set.and_then(|s| s.alias_target());
+                        c.action() == &Action::Upsert
+                            && set.is_some_and(|s| s.ttl().is_none() && s.resource_records().is_empty())
+                            && target.is_some_and(|t| {
+                                t.dns_name().ends_with("-lb.us-east-1.elb.amazonaws.com") && t.evaluate_target_health()
+                            })
+                    })
+                    && changes.iter().any(|c| {
+                        c.resource_record_set()
+                            .is_some_and(|s| s.set_identifier() == Some("green") && s.weight() == Some(100))
+                    })
+            })
+            .then_output(|| {
+                ChangeResourceRecordSetsOutput::builder()
+                    .change_info(info(aws_sdk_route53::types::ChangeStatus::Pending))
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&list, &change]);
+        let dns = Route53Dns::builder("Z1", "app.sendy.test").build_with_client(client).unwrap();
+        let split = sendy_cd::TrafficSplit::new([
+            (sendy_cd::SetIdentifier::parse("blue").unwrap(), 0),
+            (sendy_cd::SetIdentifier::parse("green").unwrap(), 100),
+        ])
+        .unwrap();
+        let id = dns.set_weights(&split).await.unwrap();
+        assert_eq!(id.as_str(), "/change/C123");
+        assert_eq!(change.num_calls(), 1);
+    }
+
     #[tokio::test]
     async fn an_unknown_set_identifier_is_refused_before_any_change() {
         let list = mock!(Client::list_resource_record_sets).then_output(records);
