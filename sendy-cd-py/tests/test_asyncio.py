@@ -99,6 +99,48 @@ def test_cancelling_the_awaitable_cancels_and_undoes_the_execution(account: Acco
     asyncio.run(main())
 
 
+def test_cancelling_after_traffic_moved_sends_it_back_and_stops_the_rust_work(account: Account) -> None:
+    """Cancelled once the weights moved to green: the Rust side sends all traffic back to blue, closes
+    the record, and then makes no further call to the account."""
+
+    async def main() -> None:
+        verifier = SlowVerifier()
+        moved = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_event(event: Event) -> None:
+            if event.kind == "traffic_shifted":
+                loop.call_soon_threadsafe(moved.set)
+
+        pipeline = simulated_pipeline(account, verifier=verifier, sink=on_event)
+        task = asyncio.ensure_future(pipeline.run_async(account.push("main", "Cancelled after the switch")))
+        await asyncio.wait_for(moved.wait(), timeout=20)
+        assert account.weights() == {"blue": 0, "green": 100}
+        task.cancel()
+        try:
+            await task
+            raise AssertionError("the task was not cancelled")
+        except asyncio.CancelledError:
+            pass
+        record = None
+        for _ in range(250):
+            record = pipeline.last_record()
+            if record is not None and record.outcome != "running":
+                break
+            await asyncio.sleep(0.02)
+        assert record is not None and record.outcome == "cancelled", record and record.to_json()
+        assert record.recovery == {"action": "traffic_restored", "to": "blue"}, record.recovery
+        assert record.is_complete()
+        assert account.weights() == {"blue": 100, "green": 0}
+        # The Rust work stopped: nothing is called any more.
+        ops = ("dns_set_weights", "dns_weights", "deploy", "rollback", "build_start", "build_status")
+        before = {op: account.calls(op) for op in ops}
+        await asyncio.sleep(0.3)
+        assert {op: account.calls(op) for op in ops} == before
+
+    asyncio.run(main())
+
+
 def test_watch_async_stops_when_cancelled(account: Account) -> None:
     async def main() -> None:
         pipeline = simulated_pipeline(account)
