@@ -335,6 +335,19 @@ impl ExecutionRecord {
         }
     }
 
+    /// Closes every stage and step still open as cancelled at `now_ms`: what an interrupted
+    /// execution's record says of the work it left.
+    pub(crate) fn cancel_open(&mut self, now_ms: u64) {
+        for s in self.stages.iter_mut().filter(|s| s.finished_ms.is_none()) {
+            s.finished_ms = Some(now_ms);
+            s.outcome = StageOutcome::Cancelled;
+        }
+        for s in self.steps.iter_mut().filter(|s| s.finished_ms.is_none()) {
+            s.finished_ms = Some(now_ms);
+            s.outcome = StepOutcome::Cancelled;
+        }
+    }
+
     /// The total time spent in `stage`.
     pub fn stage_duration_ms(&self, stage: Stage) -> u64 {
         self.stages.iter().filter(|s| s.stage == stage).filter_map(StageRecord::duration_ms).sum()

@@ -121,14 +121,7 @@ async fn settle(inner: &Inner, lease: &LeaseGuard, record: ExecutionRecord) -> R
     };
     let now = exec.now_ms();
     exec.update(|r| {
-        for s in r.stages.iter_mut().filter(|s| s.finished_ms.is_none()) {
-            s.finished_ms = Some(now);
-            s.outcome = StageOutcome::Cancelled;
-        }
-        for s in r.steps.iter_mut().filter(|s| s.finished_ms.is_none()) {
-            s.finished_ms = Some(now);
-            s.outcome = StepOutcome::Cancelled;
-        }
+        r.cancel_open(now);
         r.resumed_by = Some(resumed_by.clone());
     });
     exec.persist().await?;

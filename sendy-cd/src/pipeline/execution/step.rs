@@ -372,14 +372,7 @@ impl Drop for Execution<'_> {
         let now = self.now_ms();
         let outcome = Outcome::Cancelled { stage: self.last_stage, recovery: Recovery::NotNeeded };
         self.update(|r| {
-            for s in r.stages.iter_mut().filter(|s| s.finished_ms.is_none()) {
-                s.finished_ms = Some(now);
-                s.outcome = StageOutcome::Cancelled;
-            }
-            for s in r.steps.iter_mut().filter(|s| s.finished_ms.is_none()) {
-                s.finished_ms = Some(now);
-                s.outcome = StepOutcome::Cancelled;
-            }
+            r.cancel_open(now);
             r.outcome = outcome.clone();
             r.duration_ms = Some(now);
         });
