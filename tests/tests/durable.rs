@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sendy_cd::conformance::{self, StoreHarness};
-use sendy_cd::memory::Op;
+use sendy_cd::memory::{Behavior, Health, Op};
 use sendy_cd::store::sqlite::SqliteStore;
 use sendy_cd::store::{DyingStore, Holder, ManualClock, MemoryStore, Store};
 use sendy_cd::{Error, ExecutionKind, Outcome, Source, Step, StepOutcome, Strategy};
-use sendy_cd_tests::{account, pipeline_builder, scratch};
+use sendy_cd_tests::{account, assert_invariants, pipeline_builder, scratch, serving};
 
 struct Harness {
     store: Arc<dyn Store>,
@@ -158,15 +158,21 @@ async fn a_holder_that_lost_its_lease_changes_nothing_more() {
     assert_eq!(account.calls(Op::BuildStart), 1, "the build started");
     clock.advance(Duration::from_secs(600));
     let other = store.acquire("default", &Holder::this_process("someone else"), Duration::from_secs(3600)).await;
-    assert!(other.is_ok(), "{other:?}");
-    let record = run.await.unwrap().unwrap();
-    let Outcome::Failed { reason, recovery, .. } = &record.outcome else { panic!("{:?}", record.outcome) };
-    assert!(reason.contains("lease") && reason.contains("lost"), "{reason}");
-    assert!(matches!(recovery, sendy_cd::Recovery::Failed { .. }), "{recovery:?}");
+    let other = other.expect("the lease expired: another holder takes it");
+    let error = run.await.unwrap().expect_err("the execution is no longer this process's");
+    assert!(matches!(error, Error::LeaseLost { .. }), "{error}");
     for op in [Op::BuildStop, Op::StackPlan, Op::StackApply, Op::Deploy, Op::Rollback, Op::DnsSetWeights] {
         assert_eq!(account.calls(op), 0, "{op:?} was called after the lease was lost");
     }
     assert_eq!(account.weights().unwrap().to_string(), "blue=100 green=0");
+    // It wrote nothing more either: its journal is left as it stood, for the new holder to settle.
+    let left = store.history("default", 10, None).await.unwrap().records;
+    assert_eq!(left[0].outcome, Outcome::Running, "{:?}", left[0].outcome);
+    store.release(&other).await.unwrap();
+    let settled = pipeline.resume().await.unwrap();
+    assert_eq!(settled.len(), 1);
+    assert_eq!(settled[0].outcome, Outcome::Succeeded, "resumed forward, following the build it started");
+    assert_eq!(account.builds().len(), 1, "one build of the commit");
 }
 
 fn deploy_binary() -> &'static str {
@@ -282,16 +288,25 @@ async fn a_process_killed_mid_build_leaves_its_journal() {
     }
 }
 
+/// How a crash drill's runs go: resumed forward or settled backward, and how the revision behaves.
+#[derive(Clone, Copy, Debug)]
+struct Drill {
+    forward: bool,
+    health: Health,
+}
+
 /// One run that dies after `saves` journal writes, then a new pipeline on the same file resumes it.
 /// Returns the saves a whole run makes when it does not die (`saves` = `usize::MAX`).
-async fn die_and_resume(strategy: Strategy, saves: usize, name: &str) -> usize {
+async fn die_and_resume(strategy: Strategy, drill: Drill, saves: usize, name: &str) -> usize {
     let path = scratch(name).join("state.db");
     let clock = clock();
     let account = account();
     let before = account.weights().unwrap();
+    let serving_before = serving(&account);
     let dying = Arc::new(DyingStore::new(SqliteStore::open_with(&path, Arc::new(clock.clone())).unwrap(), saves));
     let first = pipeline_builder(&account, strategy.clone()).store(Arc::clone(&dying)).build().unwrap();
     let revision = account.push("main", "a change", "a").unwrap();
+    account.set_behavior(&revision.commit, Behavior::default().health(drill.health));
     let mut run = Box::pin(first.run(revision.clone()));
     let ran = loop {
         tokio::select! {
@@ -302,7 +317,7 @@ async fn die_and_resume(strategy: Strategy, saves: usize, name: &str) -> usize {
         }
     };
     if let Some(record) = ran {
-        assert_eq!(record.outcome, Outcome::Succeeded, "{:?}", record.outcome);
+        assert_invariants(&account, &record, &serving_before);
         return usize::MAX - dying.writes_left();
     }
     drop(run); // the process is gone: nothing it left to tasks runs against the store either
@@ -311,51 +326,68 @@ async fn die_and_resume(strategy: Strategy, saves: usize, name: &str) -> usize {
 
     clock.advance(Duration::from_secs(120)); // its lease expires
     let store = SqliteStore::open_with(&path, Arc::new(clock.clone())).unwrap();
-    let second = pipeline_builder(&account, strategy).store(store).build().unwrap();
+    let second = pipeline_builder(&account, strategy).store(store).resume_forward(drill.forward).build().unwrap();
     let settled = second.resume().await.unwrap();
     let records = second.executions(10).await.unwrap();
     assert_eq!(records.len(), 1, "{saves}: {records:?}");
     let record = &records[0];
     assert!(record.is_complete(), "{saves}: every record complete: {record:?}");
-    assert!(account.calls(sendy_cd::memory::Op::BuildStart) <= 1, "{saves}: at most one build of the commit");
+    let builds = account.builds();
+    assert!(builds.len() <= 1, "{saves}: at most one build of the commit: {builds:?}");
     let after = account.weights().unwrap();
     if settled.is_empty() {
         // It died after its last write: nothing was left to settle.
-        assert_eq!(record.outcome, Outcome::Succeeded, "{saves}");
+        assert!(record.outcome != Outcome::Running, "{saves}");
         assert_eq!(after, weights_at_death);
+    } else if drill.forward {
+        assert_eq!(settled[0].id, record.id);
+        assert!(record.resumed_by.as_deref().is_some_and(|r| r.contains("resumed forward")), "{saves}: {record:?}");
+        // A healthy revision ends live on the target; one that fails its checks ends with the
+        // traffic back where it was: never on an environment that failed its checks.
+        assert_invariants(&account, record, &serving_before);
+        let expected = matches!(drill.health, Health::Healthy);
+        assert_eq!(record.outcome == Outcome::Succeeded, expected, "{saves}: {:?}", record.outcome);
     } else {
         assert_eq!(settled[0].id, record.id);
         let Outcome::Interrupted { recovery, .. } = &record.outcome else { panic!("{saves}: {:?}", record.outcome) };
-        assert!(record.resumed_by.as_deref().is_some_and(|r| r.contains("resume")), "{saves}: {record:?}");
+        assert!(record.resumed_by.as_deref().is_some_and(|r| r.contains("backward")), "{saves}: {record:?}");
         // Traffic only on the environment that passed verification: the one that had it.
         assert_eq!(after, before, "{saves}: weights back ({weights_at_death} at death); {recovery:?}");
         assert!(!matches!(recovery, sendy_cd::Recovery::Failed { .. }), "{saves}: {recovery:?}");
+        // A build left running is stopped, never left to push an image nobody deploys.
+        assert_eq!(account.calls(Op::BuildStop) > 0, record.steps.iter().any(|s| s.step == Step::StopBuild), "{saves}");
     }
-    // A build left running is stopped, never left to push an image nobody deploys.
-    assert_eq!(
-        account.calls(sendy_cd::memory::Op::BuildStop) > 0,
-        !settled.is_empty() && record.steps.iter().any(|s| s.step == Step::StopBuild),
-        "{saves}"
-    );
     // And the next run works on the same store.
     let next = second.run(account.push("main", "next", "a").unwrap()).await.unwrap();
     assert_eq!(next.outcome, Outcome::Succeeded, "{saves}");
     0
 }
 
-/// The crash drill on the simulated account: a blue/green and a canary run die after each of their
-/// journal writes in turn; each time a new pipeline on the same SQLite file settles what was left:
-/// every record complete, one build per commit, traffic back on the environment that had it.
+/// The crash drill on the simulated account: blue/green and canary runs die after each of their
+/// journal writes in turn; each time a new pipeline on the same SQLite file resumes what was left,
+/// forward (the default) for a healthy revision and for one that fails under traffic, and backward:
+/// every record complete, one build per commit, traffic only on an environment that passed its
+/// checks.
 #[tokio::test(start_paused = true)]
-async fn a_run_that_dies_at_any_step_is_settled_by_the_next_process() {
+async fn a_run_that_dies_at_any_step_is_resumed_by_the_next_process() {
+    let drills = [
+        Drill { forward: true, health: Health::Healthy },
+        Drill { forward: true, health: Health::UnhealthyUnderTraffic },
+        Drill { forward: false, health: Health::Healthy },
+    ];
+    let mut points = 0;
     for (name, strategy) in [("bg", Strategy::BlueGreen), ("canary", sendy_cd_tests::canary())] {
-        let total = die_and_resume(strategy.clone(), usize::MAX, &format!("drill-{name}-whole")).await;
-        assert!(total > 20, "{total}");
-        for saves in 1..total {
-            die_and_resume(strategy.clone(), saves, &format!("drill-{name}-{saves}")).await;
+        for (d, drill) in drills.iter().enumerate() {
+            let total = die_and_resume(strategy.clone(), *drill, usize::MAX, &format!("drill-{name}-{d}-whole")).await;
+            assert!(total > 20, "{total}");
+            for saves in 1..total {
+                die_and_resume(strategy.clone(), *drill, saves, &format!("drill-{name}-{d}-{saves}")).await;
+            }
+            points += total - 1;
+            eprintln!("{name} {drill:?}: died after each of {} journal writes, resumed every time", total - 1);
         }
-        eprintln!("{name}: died after each of {} journal writes, settled every time", total - 1);
     }
+    eprintln!("kill points: {points}");
 }
 
 /// The secrets drill: a run whose configuration carries recognisable fake secrets (a GitHub token,

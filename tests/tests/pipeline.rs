@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sendy_cd::memory::{Account, Behavior, Fault, Health, Injection, Op, SimConfig};
 use sendy_cd::{
-    CancellationToken, Error, Event, EventKind, ExecutionKind, ExecutionRecord, JsonLinesSink, Outcome, Pipeline,
-    Recovery, SetIdentifier, Stage, StageOutcome, Step, StepOutcome, Strategy,
+    Canary, CancellationToken, Error, Event, EventKind, ExecutionKind, ExecutionRecord, JsonLinesSink, Outcome,
+    Pipeline, Recovery, SetIdentifier, Stage, StageOutcome, Step, StepOutcome, Strategy,
 };
 use sendy_cd_tests::{account, account_with, assert_invariants, canary, pipeline, pipeline_builder, serving};
 
@@ -405,6 +405,73 @@ async fn a_future_dropped_during_the_build_is_settled_by_the_next_run() {
         "{:?}",
         settled.outcome
     );
+}
+
+/// Dropped during the build, then run again with the same commit (a CI job restarted): the run
+/// resumes the left execution forward, following the build it started (no second build, nothing
+/// stopped), and returns that execution's record instead of deploying the commit twice.
+#[tokio::test(start_paused = true)]
+async fn running_the_same_commit_again_finishes_the_left_execution() {
+    let account = account();
+    let pipeline = pipeline(&account, Strategy::BlueGreen);
+    let revision = account.push("main", "x", "a").unwrap();
+    let dropped = tokio::time::timeout(Duration::from_secs(60), pipeline.run(revision.clone())).await;
+    assert!(dropped.is_err(), "still building at 60 s");
+    let left = pipeline.last_record().unwrap();
+    let record = pipeline.run(revision).await.unwrap();
+    assert_eq!(record.id, left.id, "the left execution, finished; not a new one");
+    assert_eq!(record.outcome, Outcome::Succeeded, "{:?}", record.outcome);
+    assert!(record.resumed_by.as_deref().is_some_and(|r| r.contains("resumed forward")), "{:?}", record.resumed_by);
+    assert_eq!(account.builds().len(), 1, "one build of the commit");
+    assert_eq!(account.calls(sendy_cd::memory::Op::BuildStop), 0);
+    assert_eq!(pipeline.executions(10).await.unwrap().len(), 1);
+    assert_eq!(account.weights().unwrap().weight(&id("green")), 100);
+}
+
+/// A canary dropped during its bake at 10 %, resumed: the bake is done again, the check at 10 %
+/// runs, and the canary goes on to 100 %. The same with a revision that fails under traffic: the
+/// check at 10 % fails and the traffic goes back to blue.
+#[tokio::test(start_paused = true)]
+async fn a_canary_resumed_mid_bake_checks_its_step_again_and_goes_on_or_goes_back() {
+    for health in [Health::Healthy, Health::UnhealthyUnderTraffic] {
+        let account = account();
+        let strategy = Strategy::Canary(Canary::new([10, 50, 100], Duration::from_secs(300)));
+        let pipeline = pipeline(&account, strategy);
+        let revision = account.push("main", "canary", "a").unwrap();
+        account.set_behavior(&revision.commit, Behavior::default().health(health));
+        let before = serving(&account);
+        // 800 s in: five minutes of build, three of stack, two of rollout, the switch to 10 % and part
+        // of its five-minute bake.
+        let dropped = tokio::time::timeout(Duration::from_secs(800), pipeline.run(revision)).await;
+        assert!(dropped.is_err());
+        assert_eq!(account.weights().unwrap().weight(&id("green")), 10, "dropped at 10 %");
+        let settled = pipeline.resume().await.unwrap();
+        assert_eq!(settled.len(), 1);
+        let record = &settled[0];
+        assert_invariants(&account, record, &before);
+        let bakes: Vec<_> = record.steps.iter().filter(|s| s.step == Step::Bake).map(|s| s.detail.clone()).collect();
+        assert!(bakes.iter().any(|d| d.as_deref().is_some_and(|d| d.contains("10% (resumed)"))), "{bakes:?}");
+        let phases: Vec<_> = record.verifications.iter().map(|v| (v.phase.as_str(), v.passed)).collect();
+        match health {
+            Health::Healthy => {
+                assert_eq!(record.outcome, Outcome::Succeeded);
+                assert_eq!(
+                    phases,
+                    [("before traffic", true), ("canary 10%", true), ("canary 50%", true), ("canary 100%", true)]
+                );
+                assert_eq!(account.weights().unwrap().weight(&id("green")), 100);
+            }
+            _ => {
+                assert!(
+                    matches!(&record.outcome, Outcome::Failed { recovery: Recovery::TrafficRestored { to }, .. } if to.as_str() == "blue"),
+                    "{:?}",
+                    record.outcome
+                );
+                assert_eq!(phases, [("before traffic", true), ("canary 10%", false)]);
+                assert_eq!(account.weights().unwrap().weight(&id("green")), 0);
+            }
+        }
+    }
 }
 
 /// Dropped while nothing users could see had changed (the stack update of the idle environment): the

@@ -41,6 +41,7 @@ pub struct PipelineBuilder {
     lease_ttl: Duration,
     lease_wait: Option<Duration>,
     resume_on_start: bool,
+    resume_forward: bool,
 }
 
 impl Pipeline {
@@ -66,6 +67,7 @@ impl Pipeline {
             lease_ttl: Duration::from_secs(60),
             lease_wait: None,
             resume_on_start: true,
+            resume_forward: true,
         }
     }
 }
@@ -208,6 +210,18 @@ impl PipelineBuilder {
         self
     }
 
+    /// Whether an interrupted deployment is resumed forward (default `true`): from the step it stood
+    /// at, following the build, stack update or rollout it had in flight (never a second build of
+    /// the commit), and, if weights had moved, checking the target again at the weights it has and
+    /// going on with the strategy; a failure there sends the traffic back. With `false`, resume
+    /// settles it backward: what users could see is undone and the record ends
+    /// [`Outcome::Interrupted`](crate::Outcome::Interrupted). A switch back, and a deployment run
+    /// with another strategy than this pipeline's, are always settled backward.
+    pub fn resume_forward(mut self, forward: bool) -> Self {
+        self.resume_forward = forward;
+        self
+    }
+
     /// Validates and builds.
     ///
     /// # Errors
@@ -289,6 +303,7 @@ impl PipelineBuilder {
                 lease_ttl: self.lease_ttl,
                 lease_wait: self.lease_wait,
                 resume_on_start: self.resume_on_start,
+                resume_forward: self.resume_forward,
             },
             history: Mutex::new(vec![]),
             learned: Mutex::new(BTreeMap::new()),

@@ -50,6 +50,7 @@ use crate::source::Source;
 use crate::store::Store;
 use crate::verify::HealthCheck;
 use crate::wait::{PollPolicy, RetryPolicy};
+use execution::Direction;
 
 pub(crate) struct Config {
     pub(crate) source: Option<Arc<dyn Source>>,
@@ -71,6 +72,7 @@ pub(crate) struct Config {
     /// How long to wait for another holder's lease; `None`: fail at once.
     pub(crate) lease_wait: Option<Duration>,
     pub(crate) resume_on_start: bool,
+    pub(crate) resume_forward: bool,
 }
 
 /// How many executions a pipeline keeps in this process's memory (its store keeps them all).
@@ -229,10 +231,22 @@ impl Pipeline {
     /// As [`run`](Self::run).
     pub async fn run_until_cancelled(&self, revision: Revision, cancel: &CancellationToken) -> Result<ExecutionRecord> {
         let lease = lease::LeaseGuard::acquire(&self.inner, "run").await?;
-        self.resume_on_start(&lease).await?;
-        let record =
-            execution::execute(&self.inner, &lease, ExecutionKind::Deploy, Some(revision), None, None, cancel.clone())
-                .await;
+        let record = match self.resume_on_start(&lease, Direction::ForwardIf(&revision.commit)).await {
+            Ok(Some(resumed)) => Ok(resumed),
+            Ok(None) => {
+                execution::execute(
+                    &self.inner,
+                    &lease,
+                    ExecutionKind::Deploy,
+                    Some(revision),
+                    None,
+                    None,
+                    cancel.clone(),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         lease.release().await;
         record
     }
@@ -247,8 +261,11 @@ impl Pipeline {
     /// [`Error::NotFound`] if no execution built `commit`; [`Error::LeaseHeld`] as for [`run`](Self::run).
     pub async fn redeploy(&self, commit: &CommitId) -> Result<ExecutionRecord> {
         let lease = lease::LeaseGuard::acquire(&self.inner, "redeploy").await?;
-        self.resume_on_start(&lease).await?;
-        let record = self.redeploy_under(&lease, commit).await;
+        let record = match self.resume_on_start(&lease, Direction::ForwardIf(commit)).await {
+            Ok(Some(resumed)) => Ok(resumed),
+            Ok(None) => self.redeploy_under(&lease, commit).await,
+            Err(e) => Err(e),
+        };
         lease.release().await;
         record
     }
@@ -288,7 +305,10 @@ impl Pipeline {
             return Err(Error::InvalidConfig("switch_back needs a DNS switch".into()));
         }
         let lease = lease::LeaseGuard::acquire(&self.inner, "switch_back").await?;
-        self.resume_on_start(&lease).await?;
+        // Going back: an execution left unfinished is settled backward, never finished first.
+        if self.inner.cfg.resume_on_start {
+            execution::resume(&self.inner, &lease, Direction::Backward).await?;
+        }
         let record = self.switch_back_under(&lease).await;
         lease.release().await;
         record
@@ -360,7 +380,7 @@ impl Pipeline {
     /// [`Error::InvalidConfig`] if the pipeline has no source; [`Error::LeaseHeld`] as for [`run`](Self::run).
     pub async fn watch(&self, cancel: &CancellationToken) -> Result<Vec<ExecutionRecord>> {
         let lease = lease::LeaseGuard::acquire(&self.inner, "watch").await?;
-        self.resume_on_start(&lease).await?;
+        self.resume_on_start(&lease, Direction::Forward).await?;
         let records = execution::watch(&self.inner, &lease, cancel).await;
         lease.release().await;
         records
@@ -387,16 +407,32 @@ impl Pipeline {
     /// an error of the store.
     pub async fn resume(&self) -> Result<Vec<ExecutionRecord>> {
         let lease = lease::LeaseGuard::acquire(&self.inner, "resume").await?;
-        let settled = execution::resume(&self.inner, &lease).await;
+        let settled = execution::resume(&self.inner, &lease, self.direction(Direction::Forward)).await;
         lease.release().await;
         settled
     }
 
-    async fn resume_on_start(&self, lease: &lease::LeaseGuard) -> Result<()> {
-        if self.inner.cfg.resume_on_start {
-            execution::resume(&self.inner, lease).await?;
+    /// Settles what was left unfinished, if the pipeline does that on start; returns a deployment of
+    /// `commit` it resumed forward (that run or redeploy is then over: it is not done twice).
+    async fn resume_on_start(
+        &self,
+        lease: &lease::LeaseGuard,
+        direction: Direction<'_>,
+    ) -> Result<Option<ExecutionRecord>> {
+        if !self.inner.cfg.resume_on_start {
+            return Ok(None);
         }
-        Ok(())
+        let settled = execution::resume(&self.inner, lease, self.direction(direction)).await?;
+        let Direction::ForwardIf(commit) = direction else { return Ok(None) };
+        Ok(settled.into_iter().rev().find(|r| {
+            r.revision.as_ref().is_some_and(|r| &r.commit == commit)
+                && !matches!(r.outcome, crate::record::Outcome::Interrupted { .. })
+        }))
+    }
+
+    /// `direction`, unless the pipeline resumes backward only.
+    fn direction<'a>(&self, direction: Direction<'a>) -> Direction<'a> {
+        if self.inner.cfg.resume_forward { direction } else { Direction::Backward }
     }
 
     /// The executions this process ran (the newest 100), oldest first, the running one included. For

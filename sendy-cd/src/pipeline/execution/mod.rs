@@ -67,41 +67,51 @@ pub(super) async fn execute(
         (_, Some(revision), _) => exec.deploy(revision, prebuilt).await,
         (_, None, _) => Err(Error::InvalidConfig("a deployment needs a revision".into())),
     };
-    let outcome = match result {
-        Ok(()) => Outcome::Succeeded,
-        // Another holder has the pipeline now: this process changes nothing more, undoing included.
-        Err(error @ Error::LeaseLost { .. }) => Outcome::Failed {
-            stage: exec.last_stage.unwrap_or(Stage::Source),
-            reason: error.to_string(),
-            recovery: Recovery::Failed {
-                reason: "nothing undone by this process: its lease was lost to another holder".into(),
-            },
-        },
-        Err(error) => {
-            let failed_stage = exec.last_stage;
-            // Undoing is never cancelled: it is what makes cancelling safe.
-            exec.cancel = CancellationToken::new();
-            let recovery = exec.recover().await;
-            match error {
-                Error::Cancelled => Outcome::Cancelled { stage: failed_stage, recovery },
-                Error::StageFailed { stage, reason } => Outcome::Failed { stage, reason, recovery },
-                other => Outcome::Failed {
-                    stage: failed_stage.unwrap_or(Stage::Source),
-                    reason: other.to_string(),
-                    recovery,
-                },
-            }
+    match result {
+        // Another holder has the pipeline now: this process changes nothing more, undoing included,
+        // and writes nothing more: the new holder settles the execution from its journal.
+        Err(error @ Error::LeaseLost { .. }) => {
+            exec.finished = true;
+            Err(error)
         }
-    };
-    if inner.cfg.dns.is_some()
-        && let Ok(split) = exec.read_weights().await
-    {
-        exec.update(|r| r.traffic_after = Some(split));
+        result => {
+            let outcome = exec.conclude(result).await;
+            Ok(exec.finish(outcome).await)
+        }
     }
-    Ok(exec.finish(outcome).await)
 }
 
-pub(super) use resume::resume;
+impl Execution<'_> {
+    /// How an execution whose flow returned `result` ends: undoing what users could see of a
+    /// failure (never cancelled: it is what makes cancelling safe), and the weights it leaves.
+    pub(super) async fn conclude(&mut self, result: Result<()>) -> Outcome {
+        let outcome = match result {
+            Ok(()) => Outcome::Succeeded,
+            Err(error) => {
+                let failed_stage = self.last_stage;
+                self.cancel = CancellationToken::new();
+                let recovery = self.recover().await;
+                match error {
+                    Error::Cancelled => Outcome::Cancelled { stage: failed_stage, recovery },
+                    Error::StageFailed { stage, reason } => Outcome::Failed { stage, reason, recovery },
+                    other => Outcome::Failed {
+                        stage: failed_stage.unwrap_or(Stage::Source),
+                        reason: other.to_string(),
+                        recovery,
+                    },
+                }
+            }
+        };
+        if self.inner.cfg.dns.is_some()
+            && let Ok(split) = self.read_weights().await
+        {
+            self.update(|r| r.traffic_after = Some(split));
+        }
+        outcome
+    }
+}
+
+pub(super) use resume::{Direction, resume};
 
 /// Polls the source and deploys each new revision once.
 pub(super) async fn watch(
@@ -166,12 +176,28 @@ async fn live_runs(inner: &Inner, revision: &Revision) -> bool {
 }
 
 impl Execution<'_> {
+    /// Deploys `revision` (or `prebuilt`, built earlier) with the pipeline's strategy. Resuming an
+    /// interrupted execution (its [`Carry`](resume::Carry) set), it goes on from where that one
+    /// stood: a finished stage is not done again, a build, stack update or rollout in flight is
+    /// followed to its end, and weights that had moved stay where they are while the verification
+    /// that was running is done again.
     pub(super) async fn deploy(&mut self, revision: &Revision, prebuilt: Option<BuiltImage>) -> Result<()> {
-        let (target, previous) = self.choose_environments().await?;
+        let carry = self.carry.take();
+        let resumed = carry.is_some();
+        let carry = carry.unwrap_or_default();
+        let (target, previous) = match (resumed, self.target) {
+            (true, Some(target)) => (target, self.previous),
+            _ => self.choose_environments().await?,
+        };
         // What the live environment runs, read before anything can change it: where all-at-once
         // rolls back to (a stack update may roll the service out before the rollout stage does).
         let live = previous.unwrap_or(target);
-        let live_revision = self.read_revisions(live).await?;
+        let live_revision = match (&carry.live_revision, &self.live_revision) {
+            (Some(read), _) => read.clone(),
+            (None, Some((env, read))) if resumed && *env == live => read.clone(),
+            _ => self.read_revisions(live).await?,
+        };
+        self.live_revision = Some((live, live_revision.clone()));
         if let Some(built) = &prebuilt
             && live_revision.as_ref().is_some_and(|r| r.image == built.image)
         {
@@ -184,31 +210,69 @@ impl Execution<'_> {
             });
             return Ok(());
         }
-        let built = match prebuilt {
-            Some(built) => built,
-            None => staged!(self, Stage::Build, None, self.build_stage(revision))?,
+        let built = match (prebuilt, carry.built, carry.build) {
+            (Some(built), _, _) | (None, Some(built), _) => built,
+            (None, None, Some(build)) => staged!(self, Stage::Build, None, self.follow_build(build))?,
+            (None, None, None) => staged!(self, Stage::Build, None, self.build_stage(revision))?,
         };
         self.update(|r| r.image = Some(built.clone()));
         let image = built.image;
-        let url = staged!(self, Stage::Stack, Some(target), self.stack_stage(&image))?;
-        staged!(self, Stage::Rollout, Some(target), self.rollout_stage(&image))?;
+        let url = match carry.url {
+            Some(url) => url,
+            None => staged!(self, Stage::Stack, Some(target), self.stack_stage(&image, carry.stack))?,
+        };
+        match (carry.rolled_out, carry.rollout) {
+            (true, _) => {}
+            (false, Some(rollout)) => staged!(self, Stage::Rollout, Some(target), self.follow_rollout(rollout))?,
+            (false, None) => staged!(self, Stage::Rollout, Some(target), self.rollout_stage(&image))?,
+        }
+        // Resuming after weights moved: the target's share of the traffic now, if the weights are a
+        // split this execution sets (anything else fails, and the traffic goes back).
+        let at = match (self.traffic_moved, previous) {
+            (true, Some(previous)) => staged!(self, Stage::Traffic, Some(target), self.weights_at(target, previous))?,
+            _ => None,
+        };
         match self.inner.cfg.strategy.clone() {
             Strategy::AllAtOnce => {
                 self.verify(target, &url, "after rollout").await?;
             }
             Strategy::BlueGreen => {
                 let previous = previous.expect("blue/green always has a previous environment");
-                self.verify(target, &url, "before traffic").await?;
-                self.ensure_weights_unchanged().await?;
-                let split = self.split(target, previous, 100)?;
-                self.shift(split, "switch", Duration::ZERO).await?;
+                if let Some(percent) = at.filter(|p| *p != 100) {
+                    return Err(Error::StageFailed {
+                        stage: Stage::Traffic,
+                        reason: format!("resuming: {percent}% on the target, a split blue/green never sets"),
+                    });
+                }
+                if at.is_none() {
+                    self.verify(target, &url, "before traffic").await?;
+                    self.ensure_weights_unchanged().await?;
+                    let split = self.split(target, previous, 100)?;
+                    self.shift(split, "switch", Duration::ZERO).await?;
+                }
                 self.verify(target, &url, "after switch").await?;
             }
             Strategy::Canary(canary) => {
                 let previous = previous.expect("a canary always has a previous environment");
-                self.verify(target, &url, "before traffic").await?;
-                self.ensure_weights_unchanged().await?;
-                for percent in canary.steps {
+                let from = match at {
+                    Some(percent) => {
+                        // The bake that was under way is done again in full before its check.
+                        if percent < 100 && !canary.bake.is_zero() {
+                            let label = format!("canary {percent}% (resumed)");
+                            let bake = canary.bake;
+                            let target = Some(target);
+                            staged!(self, Stage::Traffic, target, self.pause_in_stage(bake, label))?;
+                        }
+                        self.verify(target, &url, &format!("canary {percent}%")).await?;
+                        percent
+                    }
+                    None => {
+                        self.verify(target, &url, "before traffic").await?;
+                        self.ensure_weights_unchanged().await?;
+                        0
+                    }
+                };
+                for percent in canary.steps.into_iter().filter(|p| *p > from) {
                     let split = self.split(target, previous, percent)?;
                     let bake = if percent < 100 { canary.bake } else { Duration::ZERO };
                     self.shift(split, &format!("canary {percent}%"), bake).await?;
@@ -217,6 +281,33 @@ impl Execution<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Resuming after weights moved: `None` if they are as they were before the execution (the
+    /// change never applied), the target's percentage if they are a split of target and previous,
+    /// an error (the traffic goes back) otherwise.
+    async fn weights_at(&mut self, target: usize, previous: usize) -> Result<Option<u8>> {
+        let now = self.read_weights().await?;
+        if Some(&now) == self.traffic_before.as_ref() {
+            return Ok(None);
+        }
+        let percent = now.weight(&self.inner.cfg.environments[target].dns_target);
+        if self.split(target, previous, percent)? == now && percent > 0 {
+            self.traffic_applied = true;
+            // Resolvers may still answer from before the change: one TTL before checking.
+            let ttl = self.inner.cfg.dns.as_ref().map_or(Duration::ZERO, |d| d.ttl());
+            self.set_stage_detail(format!("resumed at {now}"));
+            self.pause(Step::WaitTtl, Stage::Traffic, ttl, format!("{ttl:?}")).await?;
+            return Ok(Some(percent));
+        }
+        Err(Error::StageFailed {
+            stage: Stage::Traffic,
+            reason: format!("resuming: the weights are {now}, a split this execution never sets; sending traffic back"),
+        })
+    }
+
+    async fn pause_in_stage(&mut self, bake: Duration, label: String) -> Result<()> {
+        self.pause(Step::Bake, Stage::Traffic, bake, format!("{label} for {bake:?}")).await
     }
 
     /// Sends all traffic to environment `to` (chosen by the pipeline from its history, its revision

@@ -9,12 +9,30 @@ use crate::store::Holder;
 
 /// Settles every unfinished execution of the pipeline the store holds, oldest first. Runs under the
 /// lease: an execution still running elsewhere holds it, so whatever is unfinished here was left.
-pub(in crate::pipeline) async fn resume(inner: &Inner, lease: &LeaseGuard) -> Result<Vec<ExecutionRecord>> {
+/// Which way resume settles a deployment left unfinished.
+#[derive(Clone, Copy, Debug)]
+pub(in crate::pipeline) enum Direction<'a> {
+    /// Undo what users could see ([`Pipeline::switch_back`](crate::Pipeline::switch_back), or
+    /// [`resume_forward(false)`](crate::PipelineBuilder::resume_forward)).
+    Backward,
+    /// Go on from where it stood ([`Pipeline::resume`](crate::Pipeline::resume), `watch`).
+    Forward,
+    /// Go on if it deploys this commit; one of another commit is superseded by the execution about
+    /// to start and is settled backward (`run`, `redeploy`).
+    ForwardIf(&'a crate::model::CommitId),
+}
+
+/// Settles every unfinished execution the store holds, in `direction` where it can go that way.
+pub(in crate::pipeline) async fn resume(
+    inner: &Inner,
+    lease: &LeaseGuard,
+    direction: Direction<'_>,
+) -> Result<Vec<ExecutionRecord>> {
     let unfinished: Vec<_> =
         inner.stored_history(crate::pipeline::SEARCHED).await?.into_iter().filter(|r| !r.outcome.is_final()).collect();
     let mut settled = vec![];
     for record in unfinished.into_iter().rev() {
-        settled.push(settle(inner, lease, record).await?);
+        settled.push(settle(inner, lease, record, direction).await?);
     }
     Ok(settled)
 }
@@ -22,6 +40,65 @@ pub(in crate::pipeline) async fn resume(inner: &Inner, lease: &LeaseGuard) -> Re
 fn env_index(inner: &Inner, name: Option<&EnvironmentName>) -> Option<usize> {
     let name = name?;
     inner.cfg.environments.iter().position(|e| &e.name == name)
+}
+
+/// What an interrupted execution had done, read from its journal, for resuming it forward: nothing
+/// in it is done again.
+#[derive(Default)]
+pub(in crate::pipeline) struct Carry {
+    /// The revision the live environment ran, if the interrupted execution read it.
+    pub(super) live_revision: Option<Option<DeployedRevision>>,
+    /// The image its build produced.
+    pub(super) built: Option<BuiltImage>,
+    /// A build it started whose end it did not see: followed, never started again.
+    pub(super) build: Option<BuildId>,
+    /// The target's stack update it applied (or may have) whose end it did not see: waited for.
+    pub(super) stack: Option<StackPlan>,
+    /// The target's service URL, once its stack stage succeeded.
+    pub(super) url: Option<ServiceUrl>,
+    /// Whether the target's rollout completed.
+    pub(super) rolled_out: bool,
+    /// A rollout it started whose end it did not see: followed.
+    pub(super) rollout: Option<crate::model::Rollout>,
+}
+
+fn carry(record: &ExecutionRecord, journal: &Journal) -> Carry {
+    let done = |s: &&StepRecord, step: Step, stage: Stage| {
+        s.step == step && s.stage == stage && s.outcome == StepOutcome::Done
+    };
+    let succeeded =
+        |stage: Stage| record.stages.iter().any(|s| s.stage == stage && s.outcome == StageOutcome::Succeeded);
+    let live_revision = record
+        .steps
+        .iter()
+        .any(|s| done(&s, Step::ReadRevisions, Stage::Rollout))
+        .then(|| record.live_revision.clone());
+    let built = if succeeded(Stage::Build) { record.image.clone() } else { None };
+    let url = succeeded(Stage::Stack)
+        .then(|| record.steps.iter().rev().find(|s| done(s, Step::ReadOutputs, Stage::Stack)))
+        .flatten()
+        .and_then(|s| s.detail.as_deref())
+        .and_then(|d| ServiceUrl::parse(d).ok());
+    let rolled_out = succeeded(Stage::Rollout);
+    // A rollout whose start answered with its deployment and whose end was not seen.
+    let rollout = match (&record.image, record.steps.iter().rposition(|s| done(&s, Step::Deploy, Stage::Rollout))) {
+        (Some(built), Some(at)) if !rolled_out => record.steps[at]
+            .detail
+            .as_deref()
+            .and_then(|d| d.strip_prefix("deployment "))
+            .and_then(|id| Id::parse(id).ok())
+            .map(|deployment_id| crate::model::Rollout { deployment_id, image: built.image.clone() }),
+        _ => None,
+    };
+    Carry {
+        live_revision,
+        built,
+        build: journal.build_in_flight.clone(),
+        stack: journal.stack_in_flight.clone().filter(|(env, _)| Some(*env) == journal.target).map(|(_, p)| p),
+        url: url.filter(|_| journal.target.is_some()),
+        rolled_out,
+        rollout,
+    }
 }
 
 /// What the journal of `record` says was in flight.
@@ -78,8 +155,22 @@ fn read_journal(inner: &Inner, record: &ExecutionRecord) -> Journal {
 
 /// Settles one left execution: closes what it left open, undoes what users could see (weights back,
 /// the live service back, the orphaned build stopped), and records who did it.
-async fn settle(inner: &Inner, lease: &LeaseGuard, record: ExecutionRecord) -> Result<ExecutionRecord> {
+async fn settle(
+    inner: &Inner,
+    lease: &LeaseGuard,
+    record: ExecutionRecord,
+    direction: Direction<'_>,
+) -> Result<ExecutionRecord> {
     let journal = read_journal(inner, &record);
+    let superseded = match direction {
+        Direction::ForwardIf(commit) => record.revision.as_ref().is_some_and(|r| &r.commit != commit).then_some(commit),
+        _ => None,
+    };
+    let forward = matches!(direction, Direction::Forward | Direction::ForwardIf(_))
+        && superseded.is_none()
+        && can_go_forward(inner, &record, &journal);
+    let carry = forward.then(|| carry(&record, &journal));
+    let (record_revision, kind, image) = (record.revision.clone(), record.kind.clone(), record.image.clone());
     let holder = Holder::this_process("resume");
     let open: Vec<String> = record
         .steps
@@ -88,8 +179,15 @@ async fn settle(inner: &Inner, lease: &LeaseGuard, record: ExecutionRecord) -> R
         .map(|s| format!("{:?} ({})", s.step, s.detail.as_deref().unwrap_or("-")))
         .collect();
     let resumed_by = format!(
-        "{holder}: it stood at {}",
-        if open.is_empty() { "a step boundary".to_owned() } else { open.join(", ") }
+        "{holder}: it stood at {}; {}",
+        if open.is_empty() { "a step boundary".to_owned() } else { open.join(", ") },
+        match (forward, superseded) {
+            (true, _) => "resumed forward from there".to_owned(),
+            (false, Some(commit)) => {
+                format!("settled backward (what users could see undone): superseded by a deployment of {commit}")
+            }
+            (false, None) => "settled backward (what users could see undone)".to_owned(),
+        }
     );
     tracing::info!(execution = %record.id, %resumed_by, "settling an execution left unfinished");
     // Where the interrupted execution's clock stood, so that what resume records continues its times.
@@ -118,6 +216,7 @@ async fn settle(inner: &Inner, lease: &LeaseGuard, record: ExecutionRecord) -> R
         live_revision,
         live_changed: journal.live_changed,
         rolled_back_by_backend: false,
+        carry,
     };
     let now = exec.now_ms();
     exec.update(|r| {
@@ -125,6 +224,17 @@ async fn settle(inner: &Inner, lease: &LeaseGuard, record: ExecutionRecord) -> R
         r.resumed_by = Some(resumed_by.clone());
     });
     exec.persist().await?;
+    if forward {
+        let revision = record_revision.expect("forward only with a revision");
+        let prebuilt = if kind == ExecutionKind::Redeploy { image } else { None };
+        let result = exec.deploy(&revision, prebuilt).await;
+        if let Err(error @ Error::LeaseLost { .. }) = result {
+            exec.finished = true;
+            return Err(error);
+        }
+        let outcome = exec.conclude(result).await;
+        return Ok(exec.finish(outcome).await);
+    }
     let recovery = if exec.traffic_moved && exec.traffic_before.is_none() {
         Recovery::Failed { reason: "traffic moved but the journal holds no weights from before".into() }
     } else {
@@ -136,4 +246,21 @@ async fn settle(inner: &Inner, lease: &LeaseGuard, record: ExecutionRecord) -> R
         exec.update(|r| r.traffic_after = Some(split));
     }
     Ok(exec.finish(Outcome::Interrupted { stage: journal.stage, recovery }).await)
+}
+
+/// Whether `record` can be resumed forward by this pipeline: a deployment of a revision, run with
+/// the strategy this pipeline has, on environments it still has.
+fn can_go_forward(inner: &Inner, record: &ExecutionRecord, journal: &Journal) -> bool {
+    let envs_known =
+        record.target.is_none() == journal.target.is_none() && record.previous.is_none() == journal.previous.is_none();
+    let strategy_needs_previous = !matches!(inner.cfg.strategy, Strategy::AllAtOnce);
+    matches!(record.kind, ExecutionKind::Deploy | ExecutionKind::Redeploy)
+        && record.revision.is_some()
+        // A redeployment never builds: it goes on only with the image it had chosen.
+        && (record.kind == ExecutionKind::Deploy || record.image.is_some())
+        && record.strategy == inner.cfg.strategy.name()
+        && envs_known
+        && (journal.target.is_none() || journal.previous.is_some() == strategy_needs_previous)
+        // Weights that moved can be judged only against the weights from before.
+        && (!journal.traffic_moved || record.traffic_before.is_some())
 }

@@ -44,6 +44,15 @@ impl<'a> Execution<'a> {
                 |b| Some(b.to_string()),
             )
             .await?;
+        exec.follow_build(build).await
+    }
+
+    /// Waits for build `build` (started by this execution, or by the interrupted one it resumes) to
+    /// end: its image, or the stage's failure.
+    pub(super) async fn follow_build(&mut self, build: BuildId) -> Result<BuiltImage> {
+        let exec = self;
+        let inner = exec.inner;
+        let builder = &inner.cfg.builder;
         exec.build_in_flight = Some(build.clone());
         exec.set_stage_detail(format!("build {build}"));
         let build_ref = &build;
@@ -89,7 +98,9 @@ impl<'a> Execution<'a> {
         }
     }
 
-    pub(super) async fn stack_stage(&mut self, image: &ImageRef) -> Result<ServiceUrl> {
+    /// Updates the target's stack to run `image`, or (resuming) waits for the update `in_flight`
+    /// the interrupted execution applied, then reads the service URL.
+    pub(super) async fn stack_stage(&mut self, image: &ImageRef, in_flight: Option<StackPlan>) -> Result<ServiceUrl> {
         let exec = self;
         let inner = exec.inner;
         let env_index = exec.target.expect("a target is chosen before the stack stage");
@@ -99,13 +110,35 @@ impl<'a> Execution<'a> {
             parameters.insert(key.clone(), image.to_string());
         }
         let change = StackChange { parameters, template: None };
+        let plan = match in_flight {
+            Some(plan) => {
+                if matches!(inner.cfg.strategy, Strategy::AllAtOnce) {
+                    exec.live_changed = true;
+                }
+                exec.set_stage_detail(format!("{}: resumed, waiting for {}", env.stack_name, plan.id));
+                Plan::Ready(plan)
+            }
+            None => exec.plan_and_apply(env_index, &change).await?,
+        };
+        if let Plan::Ready(plan) = plan {
+            exec.stack_in_flight = Some((env_index, plan.clone()));
+            exec.wait_stack(env_index, &plan).await?;
+        }
+        exec.outputs_stage().await
+    }
+
+    /// Plans `change` on `env_index`'s stack and applies the plan, if it changes anything.
+    async fn plan_and_apply(&mut self, env_index: usize, change: &StackChange) -> Result<Plan> {
+        let exec = self;
+        let inner = exec.inner;
+        let env = &inner.cfg.environments[env_index];
         let plan = exec
             .step(
                 Step::PlanStack,
                 Stage::Stack,
                 Some(env_index),
                 Some(env.stack_name.to_string()),
-                inner.cfg.retry.retry("plan stack", || env.stack.plan(&env.stack_name, &change)),
+                inner.cfg.retry.retry("plan stack", || env.stack.plan(&env.stack_name, change)),
                 |p| {
                     Some(match p {
                         Plan::NoChanges => "no changes".into(),
@@ -119,7 +152,10 @@ impl<'a> Execution<'a> {
             )
             .await?;
         match plan {
-            Plan::NoChanges => exec.set_stage_detail(format!("{}: nothing to change", env.stack_name)),
+            Plan::NoChanges => {
+                exec.set_stage_detail(format!("{}: nothing to change", env.stack_name));
+                Ok(Plan::NoChanges)
+            }
             Plan::Ready(plan) => {
                 exec.set_stage_detail(format!("{}: {} resource changes", env.stack_name, plan.changes.len()));
                 if matches!(inner.cfg.strategy, Strategy::AllAtOnce) {
@@ -138,49 +174,55 @@ impl<'a> Execution<'a> {
                     |()| None,
                 )
                 .await?;
-                let plan_ref = &plan;
-                let status = exec
-                    .wait_step(
-                        Step::WaitStack,
-                        Stage::Stack,
-                        Some(env_index),
-                        plan.id.to_string(),
-                        "stack update",
-                        inner.cfg.deadlines.stack,
-                        |progress| async move {
-                            let status = env.stack.status(plan_ref).await?;
-                            if let StackStatus::InProgress { status } = &status {
-                                progress.report(status.clone());
-                            }
-                            Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
-                        },
-                        |s| Some(format!("{s:?}")),
-                    )
-                    .await?;
-                exec.stack_in_flight = None;
-                let failed = |resource: Option<String>, reason: String, what: &str| Error::StageFailed {
-                    stage: Stage::Stack,
-                    reason: format!(
-                        "{} {what}: {}{reason}",
-                        env.stack_name,
-                        resource.map(|r| format!("{r}: ")).unwrap_or_default()
-                    ),
-                };
-                match status {
-                    StackStatus::Complete => {}
-                    StackStatus::RolledBack { resource, reason } => {
-                        return Err(failed(resource, reason, "rolled back"));
-                    }
-                    StackStatus::Failed { resource, reason } => return Err(failed(resource, reason, "failed")),
-                    other => {
-                        return Err(Error::Backend(
-                            format!("stack reported a non-final status as final: {other:?}").into(),
-                        ));
-                    }
-                }
+                Ok(Plan::Ready(plan))
             }
         }
-        exec.outputs_stage().await
+    }
+
+    /// Waits for the update `plan` of `env_index`'s stack to end; fails the stage unless it completed.
+    async fn wait_stack(&mut self, env_index: usize, plan: &StackPlan) -> Result<()> {
+        let exec = self;
+        let inner = exec.inner;
+        let env = &inner.cfg.environments[env_index];
+        let plan_ref = plan;
+        let status = exec
+            .wait_step(
+                Step::WaitStack,
+                Stage::Stack,
+                Some(env_index),
+                plan.id.to_string(),
+                "stack update",
+                inner.cfg.deadlines.stack,
+                |progress| async move {
+                    let status = env.stack.status(plan_ref).await?;
+                    if let StackStatus::InProgress { status } = &status {
+                        progress.report(status.clone());
+                    }
+                    Ok(if status.is_final() { Check::Ready(status) } else { Check::Pending })
+                },
+                |s| Some(format!("{s:?}")),
+            )
+            .await?;
+        exec.stack_in_flight = None;
+        let failed = |resource: Option<String>, reason: String, what: &str| Error::StageFailed {
+            stage: Stage::Stack,
+            reason: format!(
+                "{} {what}: {}{reason}",
+                env.stack_name,
+                resource.map(|r| format!("{r}: ")).unwrap_or_default()
+            ),
+        };
+        match status {
+            StackStatus::Complete => {}
+            StackStatus::RolledBack { resource, reason } => {
+                return Err(failed(resource, reason, "rolled back"));
+            }
+            StackStatus::Failed { resource, reason } => return Err(failed(resource, reason, "failed")),
+            other => {
+                return Err(Error::Backend(format!("stack reported a non-final status as final: {other:?}").into()));
+            }
+        }
+        Ok(())
     }
 
     /// Reads the target environment's service URL from its stack outputs.
@@ -223,6 +265,20 @@ impl<'a> Execution<'a> {
                 |r| Some(format!("deployment {}", r.deployment_id)),
             )
             .await?;
+        exec.follow_rollout(rollout).await
+    }
+
+    /// Waits for the target's rollout `rollout` (started by this execution, or by the interrupted one
+    /// it resumes) to complete; fails the stage otherwise.
+    pub(super) async fn follow_rollout(&mut self, rollout: crate::model::Rollout) -> Result<()> {
+        let exec = self;
+        let inner = exec.inner;
+        let env_index = exec.target.expect("a target is chosen before the rollout");
+        let env = &inner.cfg.environments[env_index];
+        if matches!(inner.cfg.strategy, Strategy::AllAtOnce) {
+            exec.live_changed = true;
+        }
+        let image = &rollout.image;
         exec.set_stage_detail(format!("deployment {} of {image}", rollout.deployment_id));
         match exec.wait_rollout(Stage::Rollout, env_index, &rollout).await? {
             RolloutStatus::Completed { .. } => Ok(()),

@@ -72,6 +72,8 @@ pub(super) struct Execution<'a> {
     /// ran before on failure.
     pub(super) live_changed: bool,
     pub(super) rolled_back_by_backend: bool,
+    /// What the interrupted execution this one resumes had done already (resume forward).
+    pub(super) carry: Option<super::resume::Carry>,
 }
 
 impl<'a> Execution<'a> {
@@ -111,6 +113,7 @@ impl<'a> Execution<'a> {
             live_revision: None,
             live_changed: false,
             rolled_back_by_backend: false,
+            carry: None,
         };
         exec.emitter().emit(EventKind::ExecutionStarted { revision, strategy: inner.cfg.strategy.name().into() });
         Ok(exec)
