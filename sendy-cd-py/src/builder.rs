@@ -45,6 +45,7 @@ pub(crate) struct PipelineBuilder {
     lease_time: Option<Duration>,
     wait_for_lease: Option<Duration>,
     resume_on_start: Option<bool>,
+    resume_forward: Option<bool>,
     rts: Vec<Rt>,
 }
 
@@ -168,6 +169,12 @@ impl PipelineBuilder {
         slf.resume_on_start = Some(resume);
         slf
     }
+    /// Whether an interrupted deployment is resumed forward from where it stood (default True) or
+    /// settled backward (what users could see undone).
+    fn resume_forward(mut slf: PyRefMut<'_, Self>, forward: bool) -> PyRefMut<'_, Self> {
+        slf.resume_forward = Some(forward);
+        slf
+    }
     fn build(&self) -> PyResult<Pipeline> {
         let mut b = sendy_cd::Pipeline::builder();
         if let Some(name) = &self.name {
@@ -184,6 +191,9 @@ impl PipelineBuilder {
         }
         if let Some(resume) = self.resume_on_start {
             b = b.resume_on_start(resume);
+        }
+        if let Some(forward) = self.resume_forward {
+            b = b.resume_forward(forward);
         }
         if let Some(seed) = self.seed {
             b = b.seed(seed);

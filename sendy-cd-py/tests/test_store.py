@@ -89,3 +89,22 @@ def test_bad_store_settings_are_refused(tmp_path: Path) -> None:
     )
     assert pipeline.run(account.push("main", "One")).succeeded
     assert any(p.name.startswith("garbage.damaged-") for p in tmp_path.iterdir())
+
+
+def test_resume_forward_is_a_builder_setting(tmp_path: Path) -> None:
+    account = Account()
+    account.create_environment("blue")
+    account.create_environment("green")
+    builder = (
+        Pipeline.builder()
+        .image_builder(account.image_builder())
+        .environment(account.environment("blue"))
+        .environment(account.environment("green"))
+        .dns(account.dns())
+        .store(tmp_path / "state.db")
+    )
+    with pytest.raises(TypeError):
+        builder.resume_forward("yes")  # type: ignore[arg-type]
+    pipeline = builder.resume_forward(False).build()
+    assert pipeline.resume() == []
+    assert pipeline.run(account.push("main", "One")).succeeded
