@@ -328,15 +328,62 @@ impl RetryPolicy {
     ///
     /// # Cancellation
     /// Dropping the future stops at once; an attempt in flight is dropped with it.
-    pub async fn retry<T, F, Fut>(&self, operation: &str, mut call: F) -> Result<(T, u32)>
+    pub async fn retry<T, F, Fut>(&self, operation: &str, call: F) -> Result<(T, u32)>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        self.retry_reconciled(operation, call, || std::future::ready(Ok(None))).await
+    }
+
+    /// Like [`retry`](Self::retry), for a call that changes something: after an ambiguous failure
+    /// (a [transient](Error::Transient) error or a timeout: the service may have acted on the
+    /// request), the next attempt first calls `reconcile`, which looks for the call's effect; when it
+    /// finds it (`Some`), that is the answer and the call is not made again. Throttling is not
+    /// ambiguous (the request was refused) and is retried directly. Each `reconcile` counts as an
+    /// attempt: `max_attempts` bounds calls and reconciliations together.
+    ///
+    /// # Errors
+    /// As [`retry`](Self::retry); an error of `reconcile` that is not retryable.
+    pub async fn retry_reconciled<T, F, Fut, R, RFut>(
+        &self,
+        operation: &str,
+        mut call: F,
+        mut reconcile: R,
+    ) -> Result<(T, u32)>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+        R: FnMut() -> RFut,
+        RFut: Future<Output = Result<Option<T>>>,
+    {
         let mut rng = self.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
         let mut attempt = 0u32;
+        let mut unsure = false;
         loop {
             attempt = attempt.saturating_add(1);
+            if unsure {
+                let found = match tokio::time::timeout(self.call_timeout, reconcile()).await {
+                    Ok(found) => found,
+                    Err(_) => Err(Error::Transient(
+                        format!("{operation}: looking for its effect did not answer within {:?}", self.call_timeout)
+                            .into(),
+                    )),
+                };
+                match found {
+                    Ok(Some(value)) => {
+                        tracing::info!(%operation, attempt, "an earlier attempt took effect: not calling again");
+                        return Ok((value, attempt));
+                    }
+                    // Not applied: the call is made again (`unsure` is set anew by its outcome).
+                    Ok(None) => attempt = attempt.saturating_add(1),
+                    Err(e) if e.is_retryable() && attempt < self.max_attempts => {
+                        self.backoff(operation, attempt, &e, &mut rng).await;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             let outcome = match tokio::time::timeout(self.call_timeout, call()).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(Error::Transient(
@@ -346,15 +393,20 @@ impl RetryPolicy {
             match outcome {
                 Ok(value) => return Ok((value, attempt)),
                 Err(e) if e.is_retryable() && attempt < self.max_attempts => {
-                    let base = if e.is_throttling() { self.base.max(Duration::from_secs(1)) } else { self.base };
-                    let backoff = base.saturating_mul(1u32 << (attempt - 1).min(16)).min(self.max_backoff);
-                    let sleep = scale(backoff, 0.5 + 0.5 * rng.f64());
-                    tracing::debug!(%operation, attempt, error = %e, ?sleep, "retrying");
-                    tokio::time::sleep(sleep).await;
+                    unsure = !e.is_throttling();
+                    self.backoff(operation, attempt, &e, &mut rng).await;
                 }
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    async fn backoff(&self, operation: &str, attempt: u32, error: &Error, rng: &mut fastrand::Rng) {
+        let base = if error.is_throttling() { self.base.max(Duration::from_secs(1)) } else { self.base };
+        let backoff = base.saturating_mul(1u32 << (attempt - 1).min(16)).min(self.max_backoff);
+        let sleep = scale(backoff, 0.5 + 0.5 * rng.f64());
+        tracing::debug!(%operation, attempt, %error, ?sleep, "retrying");
+        tokio::time::sleep(sleep).await;
     }
 }
 

@@ -350,3 +350,27 @@ async fn a_build_start_whose_answer_was_lost_starts_one_build() {
         assert_eq!(start.calls, 3, "{strategy:?}");
     }
 }
+
+/// Issue 11: a weight change whose answer was lost (Route 53 applied it) is not sent again: the
+/// retry reads the weights first and finds it applied. The same for the change that sends traffic
+/// back after a failure.
+#[tokio::test(start_paused = true)]
+async fn a_weight_change_whose_answer_was_lost_is_not_sent_again() {
+    for health in [Health::Healthy, Health::UnhealthyUnderTraffic] {
+        let account = account();
+        let pipeline = pipeline(&account, Strategy::BlueGreen, Some("ImageUri"));
+        let revision = account.push("main", "one", "a").unwrap();
+        account.set_behavior(&revision.commit, Behavior::default().health(health));
+        let before = serving(&account);
+        account.inject(Injection::new(Op::DnsSetWeights, Fault::LoseAnswer).times(2));
+        let record = pipeline.run(revision).await.unwrap();
+        assert_invariants(&account, &record, &before);
+        let sets: Vec<_> = record.steps.iter().filter(|s| s.step == sendy_cd::Step::SetWeights).collect();
+        let expected = if health == Health::Healthy { 1 } else { 2 };
+        assert_eq!(account.calls(Op::DnsSetWeights), expected, "{health:?}: one call per change: {sets:#?}");
+        for set in sets {
+            assert_eq!(set.calls, 2, "{health:?}: the call, then reading the weights: {set:?}");
+            assert!(set.detail.as_deref().is_some_and(|d| d.contains("found applied")), "{set:?}");
+        }
+    }
+}

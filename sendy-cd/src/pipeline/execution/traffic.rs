@@ -82,22 +82,47 @@ impl<'a> Execution<'a> {
         let retry = if recovering { &inner.cfg.recovery_retry } else { &inner.cfg.retry };
         // Counted as moved before the call: a call that times out may still have been applied.
         self.traffic_moved = true;
+        // A retry after an ambiguous failure first reads the weights: if the lost attempt applied
+        // them, the change is not sent again (its id is lost with the answer: no change to wait for).
         let change = self
             .step(
                 Step::SetWeights,
                 stage,
                 self.target,
                 Some(split.to_string()),
-                retry.retry("set weights", || dns.set_weights(split)),
-                |c| Some(format!("{split} (change {c})")),
+                retry.retry_reconciled(
+                    "set weights",
+                    || async { dns.set_weights(split).await.map(Some) },
+                    || async { Ok((dns.weights().await? == *split).then_some(None)) },
+                ),
+                |c| {
+                    Some(match c {
+                        Some(c) => format!("{split} (change {c})"),
+                        None => format!("{split} (found applied: an earlier attempt took effect)"),
+                    })
+                },
             )
             .await?;
         if !recovering {
             self.traffic_applied = true;
         }
         self.emitter().emit(EventKind::TrafficShifted { weights: split.clone() });
-        let change_ref = &change;
         let target = self.target;
+        if let Some(change) = change {
+            self.wait_change(stage, target, &change).await?;
+        }
+        if wait_ttl {
+            let ttl = dns.ttl();
+            self.pause(Step::WaitTtl, stage, ttl, format!("{ttl:?}")).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until DNS change `change` is applied.
+    async fn wait_change(&mut self, stage: Stage, target: Option<usize>, change: &Id) -> Result<()> {
+        let inner = self.inner;
+        let dns = inner.cfg.dns.as_ref().ok_or_else(|| Error::InvalidConfig("no DNS switch".into()))?;
+        let change_ref = change;
         self.wait_step(
             Step::WaitDnsChange,
             stage,
@@ -116,11 +141,6 @@ impl<'a> Execution<'a> {
             },
             |()| None,
         )
-        .await?;
-        if wait_ttl {
-            let ttl = dns.ttl();
-            self.pause(Step::WaitTtl, stage, ttl, format!("{ttl:?}")).await?;
-        }
-        Ok(())
+        .await
     }
 }
