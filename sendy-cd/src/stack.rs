@@ -173,6 +173,17 @@ impl StackStatus {
 pub trait Stack: Send + Sync {
     /// Previews `change` to stack `stack`.
     async fn plan(&self, stack: &StackName, change: &StackChange) -> Result<Plan>;
+    /// Previews `change` at most once for `key`: called again with the same key (a retry after an
+    /// ambiguous failure, or an interrupted execution resumed), it answers the plan the first call
+    /// made, if it still exists, instead of making another. The pipeline calls this with a key made
+    /// of its name, the execution id and the environment. CloudFormation names the change set after
+    /// the key; the simulated account remembers keys.
+    ///
+    /// The default calls [`plan`](Self::plan) (no protection).
+    async fn plan_once(&self, stack: &StackName, change: &StackChange, key: &str) -> Result<Plan> {
+        let _ = key;
+        self.plan(stack, change).await
+    }
     /// Starts applying `plan`.
     async fn apply(&self, plan: &StackPlan) -> Result<()>;
     /// Where the update started by `plan` is.

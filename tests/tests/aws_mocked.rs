@@ -517,6 +517,56 @@ mod cloudformation {
         assert_eq!(plan, Plan::NoChanges);
         assert_eq!((create.num_calls(), delete.num_calls()), (1, 1));
     }
+
+    /// Issue 11: a change set is named after the pipeline's key; when an earlier attempt made it (its
+    /// answer lost), CreateChangeSet says it exists and that change set is described and answered:
+    /// no second change set.
+    #[tokio::test]
+    async fn a_plan_made_once_for_a_key_answers_the_change_set_an_earlier_attempt_made() {
+        let key = "shop/exec-3-abc/plan-stack/green";
+        let name = format!("sendy-cd-{}", &sendy_cd::aws::idempotency_token(key)[..40]);
+        let describe = mock!(Client::describe_stacks).then_output(|| stack(Cfn::UpdateComplete));
+        let wanted = name.clone();
+        let create = mock!(Client::create_change_set)
+            .match_requests(move |r| r.change_set_name() == Some(wanted.as_str()))
+            .then_error(|| {
+                aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetError::AlreadyExistsException(
+                    aws_sdk_cloudformation::types::error::AlreadyExistsException::builder()
+                        .message("ChangeSet exists")
+                        .build(),
+                )
+            });
+        let wanted = name.clone();
+        let existing = mock!(Client::describe_change_set)
+            .match_requests(move |r| {
+                r.change_set_name() == Some(wanted.as_str()) && r.stack_name() == Some("app-green")
+            })
+            .then_output(|| {
+                DescribeChangeSetOutput::builder()
+                    .status(ChangeSetStatus::CreateComplete)
+                    .changes(
+                        aws_sdk_cloudformation::types::Change::builder()
+                            .resource_change(
+                                aws_sdk_cloudformation::types::ResourceChange::builder()
+                                    .logical_resource_id("TaskDefinition")
+                                    .resource_type("AWS::ECS::TaskDefinition")
+                                    .action(aws_sdk_cloudformation::types::ChangeAction::Modify)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &create, &existing]);
+        let stacks = CloudFormationStack::from_client(client);
+        let change =
+            StackChange { parameters: StackParameters::parse([("ImageUri", "app:2")]).unwrap(), template: None };
+        let plan = stacks.plan_once(&StackName::parse("app-green").unwrap(), &change, key).await.unwrap();
+        let Plan::Ready(plan) = plan else { panic!("{plan:?}") };
+        assert_eq!(plan.id.as_str(), name, "the change set the earlier attempt made");
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!((create.num_calls(), existing.num_calls()), (1, 1));
+    }
 }
 
 mod codebuild {

@@ -134,6 +134,35 @@ fn no_changes(reason: &str) -> bool {
 #[async_trait]
 impl Stack for CloudFormationStack {
     async fn plan(&self, stack: &StackName, change: &StackChange) -> Result<Plan> {
+        let n = PLANS.fetch_add(1, Ordering::Relaxed);
+        let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        self.plan_named(stack, change, format!("sendy-cd-{millis}-{n}"), false).await
+    }
+
+    /// The change set is named after the key (`sendy-cd-` and 40 hex digits of its SHA-256): a
+    /// second call finds it (`AlreadyExistsException`) and answers it, whatever state it is in.
+    async fn plan_once(&self, stack: &StackName, change: &StackChange, key: &str) -> Result<Plan> {
+        let token = super::idempotency_token(key);
+        self.plan_named(stack, change, format!("sendy-cd-{}", &token[..40]), true).await
+    }
+
+    async fn apply(&self, plan: &StackPlan) -> Result<()> {
+        self.apply_plan(plan).await
+    }
+
+    async fn status(&self, plan: &StackPlan) -> Result<StackStatus> {
+        self.status_of(plan).await
+    }
+
+    async fn outputs(&self, stack: &StackName) -> Result<StackOutputs> {
+        self.outputs_of(stack).await
+    }
+}
+
+impl CloudFormationStack {
+    /// Creates change set `name` for `change` and describes it; with `reuse`, a change set of that
+    /// name that exists already is described and answered instead.
+    async fn plan_named(&self, stack: &StackName, change: &StackChange, name: String, reuse: bool) -> Result<Plan> {
         let existing = self.describe(stack).await?;
         let existing = existing.filter(|s| s.stack_status() != Some(&CfnStatus::ReviewInProgress));
         if let Some(s) = &existing {
@@ -158,9 +187,6 @@ impl Stack for CloudFormationStack {
                 }
             }
         }
-        let n = PLANS.fetch_add(1, Ordering::Relaxed);
-        let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let name = format!("sendy-cd-{millis}-{n}");
         let request = self
             .client
             .create_change_set()
@@ -177,7 +203,12 @@ impl Stack for CloudFormationStack {
             None => request.use_previous_template(true),
         };
         let created = match request.send().await {
-            Ok(out) => out,
+            Ok(out) => out.id().map(str::to_owned),
+            // An earlier call with this key created it (its answer may have been lost): that one.
+            Err(e) if reuse && e.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => {
+                tracing::info!(change_set = %name, "the change set exists already: an earlier attempt made it");
+                None
+            }
             Err(e) => {
                 let err = from_sdk("cloudformation:CreateChangeSet", e);
                 // Some implementations refuse an empty change set outright instead of creating it FAILED.
@@ -187,7 +218,7 @@ impl Stack for CloudFormationStack {
                 return Err(err);
             }
         };
-        let id = created.id().unwrap_or(&name).to_owned();
+        let id = created.unwrap_or_else(|| name.clone());
         let (described, _) = Wait::new(&self.poll, format!("change set {name}"), self.plan_deadline)
             .until(|| async {
                 let out = self.describe_change_set(&id, stack.as_str(), None).await?;
@@ -240,7 +271,7 @@ impl Stack for CloudFormationStack {
         Ok(Plan::Ready(StackPlan { id: Id::parse(id)?, stack: stack.clone(), kind, changes }))
     }
 
-    async fn apply(&self, plan: &StackPlan) -> Result<()> {
+    async fn apply_plan(&self, plan: &StackPlan) -> Result<()> {
         let executed = self
             .client
             .execute_change_set()
@@ -269,7 +300,7 @@ impl Stack for CloudFormationStack {
         Err(err)
     }
 
-    async fn status(&self, plan: &StackPlan) -> Result<StackStatus> {
+    async fn status_of(&self, plan: &StackPlan) -> Result<StackStatus> {
         let stack = self
             .describe(&plan.stack)
             .await?
@@ -318,7 +349,7 @@ impl Stack for CloudFormationStack {
         })
     }
 
-    async fn outputs(&self, stack: &StackName) -> Result<StackOutputs> {
+    async fn outputs_of(&self, stack: &StackName) -> Result<StackOutputs> {
         let s = self
             .describe(stack)
             .await?

@@ -215,6 +215,8 @@ pub(crate) struct State {
     pub(crate) build_keys: BTreeMap<String, crate::model::BuildId>,
     pub(crate) stacks: BTreeMap<StackName, stack::StackRec>,
     pub(crate) plans: BTreeMap<String, stack::PlanRec>,
+    /// Keys of `plan_once`, and the plan each made.
+    pub(crate) plan_keys: BTreeMap<String, String>,
     pub(crate) services: BTreeMap<EnvironmentName, deployer::ServiceRec>,
     pub(crate) record: dns::RecordRec,
     pub(crate) endpoints: BTreeMap<String, EnvironmentName>,
@@ -283,6 +285,7 @@ impl Account {
                 registry: BTreeMap::new(),
                 builds: BTreeMap::new(),
                 build_keys: BTreeMap::new(),
+                plan_keys: BTreeMap::new(),
                 stacks: BTreeMap::new(),
                 plans: BTreeMap::new(),
                 services: BTreeMap::new(),

@@ -252,6 +252,24 @@ impl Stack for MemoryStacks {
         answer.deliver(self.plan_now(stack, change))
     }
 
+    /// At most one plan per key while that plan exists (until it is applied or replaced, as a
+    /// change set named after the key).
+    async fn plan_once(&self, stack: &StackName, change: &StackChange, key: &str) -> Result<Plan> {
+        let answer = self.account.enter(Op::StackPlan).await?;
+        let known = {
+            let s = self.account.lock();
+            s.plan_keys.get(key).and_then(|id| s.plans.get(id)).map(|rec| rec.plan.clone())
+        };
+        if let Some(plan) = known {
+            return answer.deliver(Ok(Plan::Ready(plan)));
+        }
+        let planned = self.plan_now(stack, change);
+        if let Ok(Plan::Ready(plan)) = &planned {
+            self.account.lock().plan_keys.insert(key.to_owned(), plan.id.to_string());
+        }
+        answer.deliver(planned)
+    }
+
     async fn apply(&self, plan: &StackPlan) -> Result<()> {
         let answer = self.account.enter(Op::StackApply).await?;
         answer.deliver(self.apply_now(plan))

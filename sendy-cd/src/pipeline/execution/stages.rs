@@ -132,13 +132,16 @@ impl<'a> Execution<'a> {
         let exec = self;
         let inner = exec.inner;
         let env = &inner.cfg.environments[env_index];
+        // A retry after an ambiguous failure, or a resumed execution, answers the plan made first.
+        let key = format!("{}/{}/plan-stack/{}", inner.cfg.name, exec.id, env.name);
+        let key = &key;
         let plan = exec
             .step(
                 Step::PlanStack,
                 Stage::Stack,
                 Some(env_index),
                 Some(env.stack_name.to_string()),
-                inner.cfg.retry.retry("plan stack", || env.stack.plan(&env.stack_name, change)),
+                inner.cfg.retry.retry("plan stack", || env.stack.plan_once(&env.stack_name, change, key)),
                 |p| {
                     Some(match p {
                         Plan::NoChanges => "no changes".into(),
