@@ -102,6 +102,17 @@ pub trait Builder: Send + Sync {
         let _ = key;
         self.start(revision).await
     }
+    /// The build a [`start_once`](Self::start_once) with `key` for `revision` started, if the
+    /// service can still tell, without starting one: what resume asks when an interrupted execution
+    /// announced a build start whose answer it never saw. CodeBuild looks through the project's
+    /// newest builds for the key (an environment variable the build carries) or, failing that, a
+    /// build of the same commit started since `since`; the simulated account remembers keys.
+    ///
+    /// The default answers `None` (the service cannot tell).
+    async fn find_started(&self, revision: &Revision, key: &str, since: jiff::Timestamp) -> Result<Option<BuildId>> {
+        let _ = (revision, key, since);
+        Ok(None)
+    }
     /// Where build `build` is.
     async fn status(&self, build: &BuildId) -> Result<BuildStatus>;
     /// Asks build `build` to stop.

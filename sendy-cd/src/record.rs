@@ -41,6 +41,8 @@ pub enum Step {
     StartBuild,
     /// Polling `Builder::status`.
     WaitBuild,
+    /// `Builder::find_started`: resuming, looking for the build an unanswered start may have started.
+    FindBuild,
     /// `Builder::stop`.
     StopBuild,
     /// `Stack::plan`.

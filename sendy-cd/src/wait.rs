@@ -333,7 +333,7 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        self.retry_reconciled(operation, call, || std::future::ready(Ok(None))).await
+        self.attempts(operation, call, None::<fn() -> std::future::Ready<Result<Option<T>>>>).await
     }
 
     /// Like [`retry`](Self::retry), for a call that changes something: after an ambiguous failure
@@ -345,11 +345,21 @@ impl RetryPolicy {
     ///
     /// # Errors
     /// As [`retry`](Self::retry); an error of `reconcile` that is not retryable.
-    pub async fn retry_reconciled<T, F, Fut, R, RFut>(
+    pub async fn retry_reconciled<T, F, Fut, R, RFut>(&self, operation: &str, call: F, reconcile: R) -> Result<(T, u32)>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+        R: FnMut() -> RFut,
+        RFut: Future<Output = Result<Option<T>>>,
+    {
+        self.attempts(operation, call, Some(reconcile)).await
+    }
+
+    async fn attempts<T, F, Fut, R, RFut>(
         &self,
         operation: &str,
         mut call: F,
-        mut reconcile: R,
+        mut reconcile: Option<R>,
     ) -> Result<(T, u32)>
     where
         F: FnMut() -> Fut,
@@ -362,7 +372,7 @@ impl RetryPolicy {
         let mut unsure = false;
         loop {
             attempt = attempt.saturating_add(1);
-            if unsure {
+            if unsure && let Some(reconcile) = reconcile.as_mut() {
                 let found = match tokio::time::timeout(self.call_timeout, reconcile()).await {
                     Ok(found) => found,
                     Err(_) => Err(Error::Transient(
@@ -627,6 +637,41 @@ mod tests {
             .unwrap();
         assert!(noticed - finish <= Duration::from_millis(2750), "lag {:?}", noticed - finish);
         assert!(stats.calls <= 40, "{} calls", stats.calls);
+    }
+
+    /// After an ambiguous failure the effect is looked for before calling again; throttling is
+    /// retried without looking; an effect not found means one more call.
+    #[tokio::test(start_paused = true)]
+    async fn retry_reconciled_looks_for_the_effect_after_an_ambiguous_failure_only() {
+        let policy = RetryPolicy::default();
+        for (first, found, calls_expected, looks_expected) in [
+            (Error::Transient("timeout".into()), Some(7), 1, 1),
+            (Error::Transient("timeout".into()), None, 2, 1),
+            (Error::Throttled("slow".into()), Some(7), 2, 0),
+        ] {
+            let (calls, looks) = (AtomicU32::new(0), AtomicU32::new(0));
+            let first = std::sync::Mutex::new(Some(first));
+            let (v, _) = policy
+                .retry_reconciled(
+                    "set weights",
+                    || async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        match first.lock().unwrap().take() {
+                            Some(e) => Err(e),
+                            None => Ok(42),
+                        }
+                    },
+                    || async {
+                        looks.fetch_add(1, Ordering::SeqCst);
+                        Ok(found)
+                    },
+                )
+                .await
+                .unwrap();
+            let got = (calls.load(Ordering::SeqCst), looks.load(Ordering::SeqCst));
+            assert_eq!(got, (calls_expected, looks_expected), "{found:?}");
+            assert_eq!(v, if looks_expected == 1 && found.is_some() { 7 } else { 42 });
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -678,6 +678,17 @@ mod codebuild {
             ]
         );
         assert_ne!(tokens[0], tokens[2]);
+        // The build carries its key's token, where `find_started` looks for it.
+        let keyed: Vec<_> = seen
+            .iter()
+            .map(|r| {
+                r.environment_variables_override()
+                    .iter()
+                    .find(|v| v.name() == "SENDY_CD_KEY")
+                    .map(|v| v.value().to_owned())
+            })
+            .collect();
+        assert_eq!(keyed, tokens);
         for r in seen.iter() {
             assert_eq!(r.project_name(), Some("shop-api"));
             assert_eq!(r.source_version(), Some("ab".repeat(20).as_str()));
@@ -756,6 +767,83 @@ mod codebuild {
                 .is_some(),
             "{source:?}"
         );
+    }
+
+    /// Issue 11: resume looks for the build an unanswered start may have started: the build that
+    /// carries the key's token, else the newest build of the commit started since the execution
+    /// began; none when neither is there (then a build is started).
+    #[tokio::test]
+    async fn find_started_finds_the_build_by_its_key_or_its_commit() {
+        use aws_sdk_codebuild::operation::list_builds_for_project::ListBuildsForProjectOutput;
+        use aws_sdk_codebuild::types::{EnvironmentType, EnvironmentVariable, ProjectEnvironment, SortOrderType};
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let since = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let key = "shop/exec-4-0123456/start-build";
+        let token = sendy_cd::aws::idempotency_token(key);
+        let build = |id: &str, version: &str, started: i64, key: Option<&str>| {
+            let mut env = ProjectEnvironment::builder()
+                .r#type(EnvironmentType::LinuxContainer)
+                .image("aws/codebuild/standard:7.0")
+                .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small);
+            if let Some(key) = key {
+                env = env.environment_variables(
+                    EnvironmentVariable::builder().name("SENDY_CD_KEY").value(key).build().unwrap(),
+                );
+            }
+            Build::builder()
+                .id(id)
+                .source_version(version)
+                .start_time(aws_smithy_types::DateTime::from_secs(started))
+                .environment(env.build().unwrap())
+                .build()
+        };
+        let revision = sendy_cd::Revision::new(
+            sendy_cd::CommitId::parse(commit).unwrap(),
+            sendy_cd::BranchName::parse("main").unwrap(),
+        );
+        let cases: Vec<(Vec<Build>, Option<&str>)> = vec![
+            // The key wins over a newer build of the same commit.
+            (
+                vec![
+                    build("shop-api:3", commit, 1_800_000_100, None),
+                    build("shop-api:2", commit, 1_800_000_050, Some(&token)),
+                ],
+                Some("shop-api:2"),
+            ),
+            // No key (a service that drops it): the newest build of the commit since then.
+            (
+                vec![
+                    build("shop-api:3", "feedfeedfeedfeedfeedfeedfeedfeedfeedfeed", 1_800_000_100, None),
+                    build("shop-api:2", commit, 1_800_000_050, None),
+                    build("shop-api:1", commit, 1_700_000_000, None),
+                ],
+                Some("shop-api:2"),
+            ),
+            // Only an old build of the commit, and another commit's: none.
+            (
+                vec![
+                    build("shop-api:3", "feedfeedfeedfeedfeedfeedfeedfeedfeedfeed", 1_800_000_100, None),
+                    build("shop-api:1", commit, 1_700_000_000, None),
+                ],
+                None,
+            ),
+        ];
+        for (builds, expected) in cases {
+            let ids: Vec<String> = builds.iter().filter_map(|b| b.id().map(str::to_owned)).collect();
+            let list = mock!(Client::list_builds_for_project)
+                .match_requests(|r| {
+                    r.project_name() == Some("shop-api") && r.sort_order() == Some(&SortOrderType::Descending)
+                })
+                .then_output(move || ListBuildsForProjectOutput::builder().set_ids(Some(ids.clone())).build());
+            let wanted: Vec<String> = builds.iter().filter_map(|b| b.id().map(str::to_owned)).collect();
+            let get = mock!(Client::batch_get_builds)
+                .match_requests(move |r| r.ids() == wanted.as_slice())
+                .then_output(move || BatchGetBuildsOutput::builder().set_builds(Some(builds.clone())).build());
+            let client = mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, [&list, &get]);
+            let found = builder(client).find_started(&revision, key, since).await.unwrap();
+            assert_eq!(found.as_ref().map(BuildId::as_str), expected);
+            assert_eq!((list.num_calls(), get.num_calls()), (1, 1));
+        }
     }
 }
 

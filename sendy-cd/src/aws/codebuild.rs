@@ -130,6 +130,48 @@ impl Builder for CodeBuildBuilder {
         self.start_build(revision, Some(idempotency_token(key))).await
     }
 
+    /// `ListBuildsForProject` (newest first) and one `BatchGetBuilds` of its first page (up to 100
+    /// builds): the build whose `SENDY_CD_KEY` variable is the key's token, else the newest build of
+    /// the commit that started after `since` (less five minutes of clock skew).
+    async fn find_started(&self, revision: &Revision, key: &str, since: jiff::Timestamp) -> Result<Option<BuildId>> {
+        let listed = self
+            .codebuild
+            .list_builds_for_project()
+            .project_name(&self.project)
+            .sort_order(aws_sdk_codebuild::types::SortOrderType::Descending)
+            .send()
+            .await
+            .map_err(|e| from_sdk("codebuild:ListBuildsForProject", e))?;
+        let ids: Vec<String> = listed.ids().iter().take(100).cloned().collect();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let out = self
+            .codebuild
+            .batch_get_builds()
+            .set_ids(Some(ids))
+            .send()
+            .await
+            .map_err(|e| from_sdk("codebuild:BatchGetBuilds", e))?;
+        let token = idempotency_token(key);
+        let carries_key = |b: &&aws_sdk_codebuild::types::Build| {
+            b.environment().is_some_and(|e| {
+                e.environment_variables().iter().any(|v| v.name() == KEY_VARIABLE && v.value() == token)
+            })
+        };
+        let earliest = since.as_second().saturating_sub(300);
+        let same_commit = |b: &&aws_sdk_codebuild::types::Build| {
+            b.source_version() == Some(revision.commit.as_str()) && b.start_time().is_some_and(|t| t.secs() >= earliest)
+        };
+        let newest = |a: &&aws_sdk_codebuild::types::Build| a.start_time().map_or(0, |t| t.secs());
+        let found = out
+            .builds()
+            .iter()
+            .find(carries_key)
+            .or_else(|| out.builds().iter().filter(same_commit).max_by_key(newest));
+        Ok(found.and_then(|b| b.id()).map(BuildId::parse).transpose()?)
+    }
+
     async fn status(&self, build: &BuildId) -> Result<BuildStatus> {
         self.status_of(build).await
     }
@@ -139,6 +181,10 @@ impl Builder for CodeBuildBuilder {
     }
 }
 
+/// The environment variable a build started with a key carries: the key's token, found again by
+/// [`find_started`](Builder::find_started).
+const KEY_VARIABLE: &str = "SENDY_CD_KEY";
+
 /// The `idempotencyToken` of a key.
 pub fn idempotency_token(key: &str) -> String {
     use sha2::Digest as _;
@@ -147,6 +193,7 @@ pub fn idempotency_token(key: &str) -> String {
 
 impl CodeBuildBuilder {
     async fn start_build(&self, revision: &Revision, token: Option<String>) -> Result<BuildId> {
+        let keyed = token.as_ref().map(|t| variable(KEY_VARIABLE, t));
         let out = self
             .codebuild
             .start_build()
@@ -155,10 +202,14 @@ impl CodeBuildBuilder {
             .source_version(revision.commit.as_str())
             .environment_variables_override(variable("IMAGE_TAG", revision.image_tag()))
             .environment_variables_override(variable("IMAGE_REPO_NAME", &self.repository))
-            .environment_variables_override(variable("COMMIT_ID", revision.commit.as_str()))
-            .send()
-            .await
-            .map_err(|e| from_sdk("codebuild:StartBuild", e))?;
+            .environment_variables_override(variable("COMMIT_ID", revision.commit.as_str()));
+        let out = match keyed {
+            Some(keyed) => out.environment_variables_override(keyed),
+            None => out,
+        }
+        .send()
+        .await
+        .map_err(|e| from_sdk("codebuild:StartBuild", e))?;
         let id =
             out.build_value().and_then(|b| b.id()).ok_or_else(|| Error::Backend("codebuild: no build id".into()))?;
         Ok(BuildId::parse(id)?)

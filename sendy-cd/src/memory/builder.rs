@@ -99,6 +99,16 @@ fn start_in(s: &mut State, revision: &Revision) -> Result<BuildId> {
 impl Builder for MemoryBuilder {
     /// At most one build per key, as CodeBuild's `idempotencyToken` (whose 5-minute window the
     /// simulated account does not apply: a key is remembered for good).
+    async fn find_started(&self, revision: &Revision, key: &str, since: jiff::Timestamp) -> Result<Option<BuildId>> {
+        let _ = since;
+        self.account.enter(Op::BuildStatus).await?;
+        let s = self.account.lock();
+        Ok(s.build_keys
+            .get(key)
+            .filter(|id| s.builds.get(id.as_str()).is_some_and(|b| b.revision.commit == revision.commit))
+            .cloned())
+    }
+
     async fn start_once(&self, revision: &Revision, key: &str) -> Result<BuildId> {
         let answer = self.account.enter(Op::BuildStart).await?;
         let mut s = self.account.lock();

@@ -213,6 +213,9 @@ impl Execution<'_> {
         let built = match (prebuilt, carry.built, carry.build) {
             (Some(built), _, _) | (None, Some(built), _) => built,
             (None, None, Some(build)) => staged!(self, Stage::Build, None, self.follow_build(build))?,
+            (None, None, None) if carry.build_unanswered => {
+                staged!(self, Stage::Build, None, self.find_or_build(revision, carry.started_at))?
+            }
             (None, None, None) => staged!(self, Stage::Build, None, self.build_stage(revision))?,
         };
         self.update(|r| r.image = Some(built.clone()));

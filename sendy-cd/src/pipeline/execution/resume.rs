@@ -52,6 +52,11 @@ pub(in crate::pipeline) struct Carry {
     pub(super) built: Option<BuiltImage>,
     /// A build it started whose end it did not see: followed, never started again.
     pub(super) build: Option<BuildId>,
+    /// It announced a build start whose answer it never saw: the build is looked for before one is
+    /// started (with the same key).
+    pub(super) build_unanswered: bool,
+    /// When the interrupted execution started: a build of its commit started since is its build.
+    pub(super) started_at: jiff::Timestamp,
     /// The target's stack update it applied (or may have) whose end it did not see: waited for.
     pub(super) stack: Option<StackPlan>,
     /// The target's service URL, once its stack stage succeeded.
@@ -93,7 +98,13 @@ fn carry(record: &ExecutionRecord, journal: &Journal) -> Carry {
     Carry {
         live_revision,
         built,
+        started_at: record.started_at,
         build: journal.build_in_flight.clone(),
+        build_unanswered: record
+            .steps
+            .iter()
+            .rposition(|s| s.step == Step::StartBuild)
+            .is_some_and(|at| record.steps[at].outcome != StepOutcome::Done),
         stack: journal.stack_in_flight.clone().filter(|(env, _)| Some(*env) == journal.target).map(|(_, p)| p),
         url: url.filter(|_| journal.target.is_some()),
         rolled_out,

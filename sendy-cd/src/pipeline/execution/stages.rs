@@ -32,7 +32,7 @@ impl<'a> Execution<'a> {
         let inner = exec.inner;
         let builder = &inner.cfg.builder;
         // A retry after an ambiguous failure answers the build the first attempt started.
-        let key = format!("{}/{}/start-build", inner.cfg.name, exec.id);
+        let key = exec.build_key();
         let key = &key;
         let build = exec
             .step(
@@ -45,6 +45,35 @@ impl<'a> Execution<'a> {
             )
             .await?;
         exec.follow_build(build).await
+    }
+
+    /// Resuming an execution that announced a build start and never saw its answer: the build it may
+    /// have started is looked for, and followed if found; otherwise a build is started (with the
+    /// same key, so a service that still remembers it answers that build).
+    pub(super) async fn find_or_build(&mut self, revision: &Revision, since: jiff::Timestamp) -> Result<BuiltImage> {
+        let inner = self.inner;
+        let builder = &inner.cfg.builder;
+        let key = self.build_key();
+        let key = &key;
+        let found = self
+            .step(
+                Step::FindBuild,
+                Stage::Build,
+                None,
+                Some(revision.commit.to_string()),
+                inner.cfg.retry.retry("find build", || builder.find_started(revision, key, since)),
+                |b| Some(b.as_ref().map_or_else(|| "none started".to_owned(), ToString::to_string)),
+            )
+            .await?;
+        match found {
+            Some(build) => self.follow_build(build).await,
+            None => self.build_stage(revision).await,
+        }
+    }
+
+    /// The key of this execution's build start.
+    fn build_key(&self) -> String {
+        format!("{}/{}/start-build", self.inner.cfg.name, self.id)
     }
 
     /// Waits for build `build` (started by this execution, or by the interrupted one it resumes) to
