@@ -1,6 +1,7 @@
 //! Fixtures shared by the cross-crate integration tests of sendy-cd (see `tests/`).
 
 pub mod emulator;
+pub mod world;
 
 /// Runs `git args` in `dir` as author Ada, returning its output.
 ///
@@ -141,4 +142,24 @@ pub fn assert_invariants(account: &Account, record: &ExecutionRecord, serving_be
     if let Some(target) = &record.target {
         EnvironmentName::parse(target.as_str()).expect("a valid target");
     }
+}
+
+/// Serves `200 ok` to every request on a loopback port, in the background; returns its URL.
+///
+/// # Panics
+/// If no loopback port can be bound.
+pub async fn healthy_endpoint() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
+            });
+        }
+    });
+    format!("http://{addr}/")
 }

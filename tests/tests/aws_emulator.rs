@@ -279,23 +279,6 @@ async fn ecs_deployer_conforms() {
     assert_eq!(listed.task_definition_arns().len(), 3, "{:?}", listed.task_definition_arns());
 }
 
-/// A loopback HTTP server answering 200 to everything, standing for an environment's load balancer.
-async fn healthy_endpoint() -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let _ = socket.read(&mut buf).await;
-                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
-            });
-        }
-    });
-    format!("http://{addr}/")
-}
-
 /// A commit in a real local git repository goes through the whole blue/green pipeline with every AWS
 /// backend against the emulator; boto3 then checks the final state independently.
 ///
@@ -347,7 +330,7 @@ async fn a_commit_goes_blue_green_through_every_aws_backend() {
             .template_body(template)
             .parameters(param("Env", env))
             .parameters(param("ImageUri", "registry.example.com/shop/api:initial"))
-            .parameters(param("ServiceUrl", &healthy_endpoint().await))
+            .parameters(param("ServiceUrl", &sendy_cd_tests::healthy_endpoint().await))
             .parameters(param("HostedZoneId", &zone))
             .parameters(param("RecordName", "app.sendy.test"))
             .parameters(param("Weight", weight))

@@ -428,6 +428,30 @@ async fn running_the_same_commit_again_finishes_the_left_execution() {
     assert_eq!(account.weights().unwrap().weight(&id("green")), 100);
 }
 
+/// Running a commit the pipeline built before builds nothing: its image is deployed again, which
+/// changes nothing while the live environment runs it; after another commit went live, it goes out
+/// again (to the idle environment) without a build.
+#[tokio::test(start_paused = true)]
+async fn running_a_commit_built_before_never_builds_it_again() {
+    let account = account();
+    let pipeline = pipeline(&account, Strategy::BlueGreen);
+    let x = account.push("main", "x", "a").unwrap();
+    let first = pipeline.run(x.clone()).await.unwrap();
+    assert_eq!(first.outcome, Outcome::Succeeded);
+    let again = pipeline.run(x.clone()).await.unwrap();
+    assert_eq!(again.outcome, Outcome::Succeeded);
+    assert!(again.stages.is_empty() || again.stages.iter().all(|s| s.stage != Stage::Build), "{:?}", again.stages);
+    assert_eq!(account.builds().len(), 1);
+    assert_eq!(account.weights().unwrap().weight(&id("green")), 100, "nothing moved");
+    let y = account.push("main", "y", "a").unwrap();
+    assert_eq!(pipeline.run(y).await.unwrap().outcome, Outcome::Succeeded);
+    let back = pipeline.run(x).await.unwrap();
+    assert_eq!(back.outcome, Outcome::Succeeded);
+    assert_eq!(back.image.as_ref().map(|i| &i.image), first.image.as_ref().map(|i| &i.image));
+    assert_eq!(account.builds().len(), 2, "x once, y once");
+    assert_eq!(account.weights().unwrap().weight(&id("green")), 100, "x is live again, on green");
+}
+
 /// A canary dropped during its bake at 10 %, resumed: the bake is done again, the check at 10 %
 /// runs, and the canary goes on to 100 %. The same with a revision that fails under traffic: the
 /// check at 10 % fails and the traffic goes back to blue.

@@ -148,6 +148,14 @@ impl Inner {
         }
     }
 
+    /// The image an execution of the pipeline built from `commit` (the newest), and its revision.
+    pub(crate) async fn built(&self, commit: &CommitId) -> Result<Option<(Option<Revision>, crate::BuiltImage)>> {
+        Ok(self.stored_history(SEARCHED).await?.iter().find_map(|r| {
+            let image = r.image.as_ref().filter(|i| &i.commit == commit)?;
+            Some((r.revision.clone(), image.clone()))
+        }))
+    }
+
     /// The pipeline's executions, newest first, from the store (every process's), at most `limit`.
     pub(crate) async fn stored_history(&self, limit: usize) -> Result<Vec<ExecutionRecord>> {
         let mut out = vec![];
@@ -233,18 +241,14 @@ impl Pipeline {
         let lease = lease::LeaseGuard::acquire(&self.inner, "run").await?;
         let record = match self.resume_on_start(&lease, Direction::ForwardIf(&revision.commit)).await {
             Ok(Some(resumed)) => Ok(resumed),
-            Ok(None) => {
-                execution::execute(
-                    &self.inner,
-                    &lease,
-                    ExecutionKind::Deploy,
-                    Some(revision),
-                    None,
-                    None,
-                    cancel.clone(),
-                )
-                .await
-            }
+            Ok(None) => match self.built(&revision.commit).await {
+                // The commit was built before: its image is deployed again, never built twice.
+                Ok(prebuilt) => {
+                    let (inner, kind) = (&self.inner, ExecutionKind::Deploy);
+                    execution::execute(inner, &lease, kind, Some(revision), prebuilt, None, cancel.clone()).await
+                }
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         lease.release().await;
@@ -270,16 +274,16 @@ impl Pipeline {
         record
     }
 
+    /// The image an earlier execution of the pipeline built from `commit`, if one did.
+    async fn built(&self, commit: &CommitId) -> Result<Option<crate::BuiltImage>> {
+        Ok(self.inner.built(commit).await?.map(|(_, image)| image))
+    }
+
     async fn redeploy_under(&self, lease: &lease::LeaseGuard, commit: &CommitId) -> Result<ExecutionRecord> {
         let (revision, image) = self
             .inner
-            .stored_history(SEARCHED)
+            .built(commit)
             .await?
-            .iter()
-            .find_map(|r| {
-                let image = r.image.as_ref().filter(|i| &i.commit == commit)?;
-                Some((r.revision.clone(), image.clone()))
-            })
             .ok_or_else(|| Error::NotFound { kind: "built revision", id: commit.to_string().into() })?;
         let cancel = CancellationToken::new();
         execution::execute(&self.inner, lease, ExecutionKind::Redeploy, revision, Some(image), None, cancel).await

@@ -237,7 +237,16 @@ async fn settle(
     exec.persist().await?;
     if forward {
         let revision = record_revision.expect("forward only with a revision");
-        let prebuilt = if kind == ExecutionKind::Redeploy { image } else { None };
+        // A redeployment goes on with the image it chose; a deployment whose own build did not end
+        // takes the image another execution built from the commit, if one did: never a second build.
+        let prebuilt = match (kind, image) {
+            (ExecutionKind::Redeploy, image) => image,
+            (_, Some(_)) => None,
+            (_, None) if exec.carry.as_ref().is_some_and(|c| c.build.is_none()) => {
+                inner.built(&revision.commit).await?.map(|(_, image)| image)
+            }
+            (_, None) => None,
+        };
         let result = exec.deploy(&revision, prebuilt).await;
         if let Err(error @ Error::LeaseLost { .. }) = result {
             exec.finished = true;
