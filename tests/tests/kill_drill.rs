@@ -45,9 +45,8 @@ async fn run_to_end(world: &Path, store: &Path, commit: &str) -> serde_json::Val
 async fn stood(store: &Path, commit: &str) -> String {
     let store = SqliteStore::open(store).expect("the store opens cleanly after kill -9");
     let page = store.history("drill", 1, None).await.expect("history");
-    let of_commit =
-        page.records.into_iter().filter(|r| r.revision.as_ref().is_some_and(|r| r.commit.as_str() == commit));
-    match of_commit.last().as_ref() {
+    let of_commit = page.records.into_iter().find(|r| r.revision.as_ref().is_some_and(|r| r.commit.as_str() == commit));
+    match of_commit.as_ref() {
         Some(r) if r.outcome.is_final() => "after its end".into(),
         Some(r) => match r.steps.last() {
             Some(s) if s.outcome == StepOutcome::Started => format!("in {:?}", s.step),
