@@ -220,3 +220,53 @@ async fn a_deployment_killed_at_random_instants_is_resumed_on_the_emulator() {
     let killed: u32 = landed.iter().filter(|(k, _)| !k.starts_with("not killed")).map(|(_, n)| n).sum();
     assert!(killed as usize >= points / 2, "most kills landed mid-run: {landed:?}");
 }
+
+/// Resuming an execution killed just after its weights moved costs only the reads that reconcile it,
+/// counted on the emulator's recorder: the weights read back (and the verification, over HTTP, which
+/// the emulator does not see); no weight change, build, change set or rollout is made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: run through `bash scripts/test`"]
+async fn resuming_after_the_weights_moved_costs_only_reads() {
+    let _emulator = emulator::acquire().await;
+    let config = emulator::config().await;
+    let world = World::create(&config, &sendy_cd_tests::healthy_endpoint().await).await;
+    let dir = scratch("kill-after-weights");
+    let (world_file, store) = (dir.join("world.json"), dir.join("state.db"));
+    std::fs::write(&world_file, world.to_json()).unwrap();
+    let commit = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+    World::push_image(&config, commit).await;
+    let mut child = spawn(&world_file, &store, commit);
+    // Kill it as soon as its journal says the weights moved.
+    let moved = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(reader) = SqliteStore::open(&store)
+                && let Ok(page) = reader.history("drill", 1, None).await
+                && page.records.first().is_some_and(|r| {
+                    r.steps.iter().any(|s| s.step == sendy_cd::Step::SetWeights && s.outcome == StepOutcome::Done)
+                })
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(moved.is_ok(), "the weights never moved");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let at_death = stood(&store, commit).await;
+
+    emulator::start_recording().await;
+    let line = run_to_end(&world_file, &store, commit).await;
+    emulator::stop_recording().await;
+    let mut requests = BTreeMap::<String, u32>::new();
+    for op in emulator::recorded().await {
+        *requests.entry(op).or_default() += 1;
+    }
+    eprintln!("killed {at_death}; resuming cost {requests:?}");
+    assert_eq!(line["result"], "succeeded", "{line}");
+    assert!(line["resumed_by"].as_str().is_some_and(|r| r.contains("resumed forward")), "{line}");
+    let reads = ["ListResourceRecordSets", "GetChange"];
+    assert!(requests.keys().all(|op| reads.contains(&op.as_str())), "only reads: {requests:?}");
+    assert!(requests.values().sum::<u32>() <= 3, "{requests:?}");
+}
