@@ -26,7 +26,11 @@ use crate::record::{ExecutionRecord, Step};
 /// machines.
 ///
 /// Items per pipeline `p` (`pk = "pipeline#p"`): one per execution (`exec#<sequence>`, its record's
-/// JSON and checksum) with a pointer by id (`id#<id>`); `counter` (executions saved, the last
+/// JSON without its steps, the number of steps, and a checksum) and one per step
+/// (`exec#<sequence>#step#<index>`, the step's JSON and checksum), so that no item grows with the
+/// execution (DynamoDB refuses items over 400 KB) and a save writes only the steps that changed
+/// (usually one), with the execution's item, in one transaction; a pointer by id (`id#<id>`);
+/// `counter` (executions saved, the last
 /// fencing token); `durations`; `lease` (holder, token, expiry), and one `acq#<token>` per
 /// acquisition. The lease is taken with a conditional write (`attribute_not_exists(pk) OR
 /// expires_ms <= now`), renewed and released only while its token is the one stored, and its token
@@ -37,7 +41,22 @@ pub struct DynamoDbStore {
     client: Client,
     table: String,
     clock: Arc<dyn Clock>,
+    /// What this store last wrote of the executions it saved: the item key, and each step's
+    /// checksum, so that a save writes only what changed.
+    written: Arc<std::sync::Mutex<HashMap<(String, String), Written>>>,
 }
+
+#[derive(Clone, Default)]
+struct Written {
+    sk: String,
+    steps: Vec<String>,
+}
+
+/// How many executions' written steps a store remembers (the running one is what matters).
+const REMEMBERED: usize = 16;
+
+/// The most items one `TransactWriteItems` takes.
+const TRANSACTION: usize = 100;
 
 impl std::fmt::Debug for DynamoDbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,19 +88,55 @@ fn checksum(json: &str) -> String {
     Sha256::digest(json.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode(item: &HashMap<String, AttributeValue>) -> Option<ExecutionRecord> {
-    let json = get_s(item, "record")?;
+/// The JSON of an item's `attr`, if its checksum matches.
+fn checked<'a>(item: &'a HashMap<String, AttributeValue>, attr: &str) -> Option<&'a str> {
+    let json = get_s(item, attr)?;
     if Some(checksum(json).as_str()) != get_s(item, "checksum") {
-        tracing::warn!("dynamodb store: a record whose checksum does not match was skipped");
+        tracing::warn!("dynamodb store: an item whose checksum does not match was skipped");
         return None;
     }
-    serde_json::from_str(json)
+    Some(json)
+}
+
+/// An execution from its item and its step items (in any order); `None` (with a warning) when an
+/// item is unreadable or a step is missing: a torn write is skipped, never fatal.
+fn decode(
+    header: &HashMap<String, AttributeValue>,
+    steps: &[&HashMap<String, AttributeValue>],
+) -> Option<ExecutionRecord> {
+    let mut record: ExecutionRecord = serde_json::from_str(checked(header, "record")?)
         .map_err(|e| tracing::warn!(error = %e, "dynamodb store: an unreadable record was skipped"))
-        .ok()
+        .ok()?;
+    let count = usize::try_from(get_n(header, "steps").unwrap_or(0)).ok()?;
+    let mut by_index = BTreeMap::new();
+    for item in steps {
+        let index = get_s(item, "sk")?.rsplit('#').next()?.parse::<usize>().ok()?;
+        by_index.insert(index, *item);
+    }
+    for index in 0..count {
+        let Some(item) = by_index.get(&index) else {
+            tracing::warn!(execution = %record.id, index, "dynamodb store: a step item is missing; the record was skipped");
+            return None;
+        };
+        let step = serde_json::from_str(checked(item, "step")?)
+            .map_err(|e| tracing::warn!(error = %e, "dynamodb store: an unreadable step was skipped"))
+            .ok()?;
+        record.steps.push(step);
+    }
+    Some(record)
 }
 
 fn exec_sk(seq: i64) -> String {
     format!("exec#{seq:020}")
+}
+
+fn encode(what: &str, value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::Backend(format!("dynamodb store: cannot write the {what}: {e}").into()))
+}
+
+fn step_sk(exec: &str, index: usize) -> String {
+    format!("{exec}#step#{index:06}")
 }
 
 impl DynamoDbStore {
@@ -106,7 +161,7 @@ impl DynamoDbStore {
                 crate::error::truncate(table)
             )));
         }
-        Ok(DynamoDbStore { client, table: table.to_owned(), clock: Arc::new(SystemClock) })
+        Ok(DynamoDbStore { client, table: table.to_owned(), clock: Arc::new(SystemClock), written: Arc::default() })
     }
 
     /// Measures leases with `clock` (tests).
@@ -205,6 +260,89 @@ impl DynamoDbStore {
         out.attributes().and_then(|a| get_n(a, attr)).ok_or_else(|| Error::Backend("dynamodb: no counter value".into()))
     }
 
+    /// The sequence key of `record`'s execution: the one it has, or a new one (the next sequence
+    /// number, with a pointer by id to it).
+    async fn sequence_of(&self, pipeline: &str, record: &ExecutionRecord) -> Result<String> {
+        let pointer_sk = format!("id#{}", record.id);
+        if let Some(sk) = self.item(pipeline, &pointer_sk).await?.as_ref().and_then(|p| get_s(p, "exec")) {
+            return Ok(sk.to_owned());
+        }
+        let sk = exec_sk(self.bump(pipeline, "saved", 1).await?);
+        let pointer = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", pk(pipeline))
+            .item("sk", s(&pointer_sk))
+            .item("exec", s(&sk))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match pointer {
+            Ok(_) => Ok(sk),
+            // Saved at once by another call: use its sequence number.
+            Err(e) if Self::conditional_failed(&e) => Ok(self
+                .item(pipeline, &pointer_sk)
+                .await?
+                .as_ref()
+                .and_then(|p| get_s(p, "exec").map(str::to_owned))
+                .unwrap_or(sk)),
+            Err(e) => Err(from_sdk("dynamodb:PutItem", e)),
+        }
+    }
+
+    /// Writes `puts` in one transaction.
+    async fn transact(&self, puts: Vec<aws_sdk_dynamodb::types::Put>) -> Result<()> {
+        let items = puts.into_iter().map(|p| aws_sdk_dynamodb::types::TransactWriteItem::builder().put(p).build());
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items.collect()))
+            .send()
+            .await
+            .map_err(|e| from_sdk("dynamodb:TransactWriteItems", e))?;
+        Ok(())
+    }
+
+    /// The items whose key lies in `lo..=hi`, newest first, until `enough` of them satisfy `counted`
+    /// (and every item of the last page read).
+    async fn query_between(
+        &self,
+        pipeline: &str,
+        lo: &str,
+        hi: &str,
+        enough: usize,
+        counted: impl Fn(&HashMap<String, AttributeValue>) -> bool,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>> {
+        let mut items = vec![];
+        let mut found = 0;
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", pk(pipeline))
+                .expression_attribute_values(":lo", s(lo))
+                .expression_attribute_values(":hi", s(hi))
+                .scan_index_forward(false)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk("dynamodb:Query", e))?;
+            for item in out.items() {
+                found += usize::from(counted(item));
+                items.push(item.clone());
+            }
+            match out.last_evaluated_key {
+                Some(key) if found < enough => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
     fn conditional_failed<E>(
         e: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
     ) -> bool
@@ -218,102 +356,104 @@ impl DynamoDbStore {
 #[async_trait]
 impl Store for DynamoDbStore {
     async fn save(&self, pipeline: &str, record: &ExecutionRecord) -> Result<()> {
-        let json = serde_json::to_string(record)
-            .map_err(|e| Error::Backend(format!("dynamodb store: cannot write the record: {e}").into()))?;
-        let pointer_sk = format!("id#{}", record.id);
-        // A new execution gets the next sequence number, and a pointer by id to it.
-        let sk = match self.item(pipeline, &pointer_sk).await?.as_ref().and_then(|p| get_s(p, "exec")) {
-            Some(sk) => sk.to_owned(),
-            None => {
-                let sk = exec_sk(self.bump(pipeline, "saved", 1).await?);
-                let pointer = self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .item("pk", pk(pipeline))
-                    .item("sk", s(&pointer_sk))
-                    .item("exec", s(&sk))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .send()
-                    .await;
-                match pointer {
-                    Ok(_) => sk,
-                    // Saved at once by another call: use its sequence number.
-                    Err(e) if Self::conditional_failed(&e) => self
-                        .item(pipeline, &pointer_sk)
-                        .await?
-                        .as_ref()
-                        .and_then(|p| get_s(p, "exec").map(str::to_owned))
-                        .unwrap_or(sk),
-                    Err(e) => return Err(from_sdk("dynamodb:PutItem", e)),
-                }
-            }
+        let key = (pipeline.to_owned(), record.id.to_string());
+        let known = self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned();
+        let mut written = match known {
+            Some(w) => w,
+            None => Written { sk: self.sequence_of(pipeline, record).await?, steps: vec![] },
         };
-        self.client
-            .put_item()
+        // The steps that changed since this store last wrote them (all of them the first time).
+        let mut items = vec![];
+        let mut checksums = Vec::with_capacity(record.steps.len());
+        for (index, step) in record.steps.iter().enumerate() {
+            let json = encode("step", step)?;
+            let sum = checksum(&json);
+            if written.steps.get(index) != Some(&sum) {
+                items.push(
+                    aws_sdk_dynamodb::types::Put::builder()
+                        .table_name(&self.table)
+                        .item("pk", pk(pipeline))
+                        .item("sk", s(step_sk(&written.sk, index)))
+                        .item("checksum", s(&sum))
+                        .item("step", s(json))
+                        .build()
+                        .map_err(|e| Error::Backend(format!("dynamodb store: {e}").into()))?,
+                );
+            }
+            checksums.push(sum);
+        }
+        let mut header = record.clone();
+        header.steps = vec![];
+        let json = encode("record", &header)?;
+        let header = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
             .item("pk", pk(pipeline))
-            .item("sk", s(&sk))
+            .item("sk", s(&written.sk))
             .item("id", s(record.id.as_str()))
+            .item("steps", n(record.steps.len()))
             .item("checksum", s(checksum(&json)))
             .item("record", s(json))
-            .send()
-            .await
-            .map_err(|e| from_sdk("dynamodb:PutItem", e))?;
+            .build()
+            .map_err(|e| Error::Backend(format!("dynamodb store: {e}").into()))?;
+        // Steps first, the execution's item last (it says how many steps there are): in one
+        // transaction when they fit, else the steps in transactions of their own before it.
+        while items.len() >= TRANSACTION {
+            let rest = items.split_off(TRANSACTION);
+            self.transact(std::mem::replace(&mut items, rest)).await?;
+        }
+        items.push(header);
+        self.transact(items).await?;
+        written.steps = checksums;
+        let mut cache = self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= REMEMBERED && !cache.contains_key(&key) {
+            cache.clear();
+        }
+        cache.insert(key, written);
         Ok(())
     }
 
     async fn execution(&self, pipeline: &str, id: &Id) -> Result<Option<ExecutionRecord>> {
         let Some(pointer) = self.item(pipeline, &format!("id#{id}")).await? else { return Ok(None) };
         let Some(sk) = get_s(&pointer, "exec") else { return Ok(None) };
-        Ok(self.item(pipeline, sk).await?.as_ref().and_then(decode))
+        let items = self.query_between(pipeline, sk, &format!("{sk}$"), usize::MAX, |_| false).await?;
+        let Some(header) = items.iter().find(|i| get_s(i, "sk") == Some(sk)) else { return Ok(None) };
+        let steps: Vec<_> = items.iter().filter(|i| get_s(i, "sk") != Some(sk)).collect();
+        Ok(decode(header, &steps))
     }
 
     async fn history(&self, pipeline: &str, limit: usize, before: Option<Cursor>) -> Result<HistoryPage> {
         let upper = match before {
-            Some(Cursor(seq)) => exec_sk(i64::try_from(seq).unwrap_or(i64::MAX).saturating_sub(1)),
+            Some(Cursor(seq)) => format!("{}$", exec_sk(i64::try_from(seq).unwrap_or(i64::MAX).saturating_sub(1))),
             None => "exec$".to_owned(), // '$' sorts right after '#'
         };
-        let mut records = vec![];
-        let mut last_seq = None;
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        // Newest first: each execution's steps, then its item. One more execution than asked tells
+        // whether there are more.
         let wanted = limit.saturating_add(1);
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
-                .expression_attribute_values(":pk", pk(pipeline))
-                .expression_attribute_values(":lo", s("exec#"))
-                .expression_attribute_values(":hi", s(&upper))
-                .scan_index_forward(false)
-                .consistent_read(true)
-                .limit(i32::try_from(wanted.min(100)).unwrap_or(100))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| from_sdk("dynamodb:Query", e))?;
-            for item in out.items() {
-                records.push(item.clone());
-                if records.len() == wanted {
-                    break;
-                }
+        let is_header = |i: &HashMap<String, AttributeValue>| get_s(i, "sk").is_some_and(|sk| !sk.contains("#step#"));
+        let items = self.query_between(pipeline, "exec#", &upper, wanted, is_header).await?;
+        let mut records = vec![];
+        let mut steps: Vec<&HashMap<String, AttributeValue>> = vec![];
+        let mut last_seq = None;
+        let mut headers = 0;
+        for item in &items {
+            if !is_header(item) {
+                steps.push(item);
+                continue;
             }
-            match out.last_evaluated_key {
-                Some(key) if records.len() < wanted => start = Some(key),
-                _ => break,
+            headers += 1;
+            if headers > limit {
+                break;
             }
-        }
-        let more = records.len() > limit;
-        records.truncate(limit);
-        if let Some(sk) = records.last().and_then(|i| get_s(i, "sk")) {
+            let sk = get_s(item, "sk").unwrap_or_default();
+            let own: Vec<_> =
+                steps.iter().copied().filter(|i| get_s(i, "sk").is_some_and(|s| s.starts_with(sk))).collect();
+            if let Some(record) = decode(item, &own) {
+                records.push(record);
+            }
             last_seq = sk.strip_prefix("exec#").and_then(|seq| seq.parse::<u64>().ok());
+            steps.clear();
         }
-        Ok(HistoryPage {
-            records: records.iter().filter_map(decode).collect(),
-            next: last_seq.filter(|_| more).map(Cursor),
-        })
+        Ok(HistoryPage { records, next: last_seq.filter(|_| headers > limit).map(Cursor) })
     }
 
     async fn count(&self, pipeline: &str) -> Result<u64> {
