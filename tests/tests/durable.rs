@@ -322,6 +322,9 @@ async fn die_and_resume(strategy: Strategy, drill: Drill, saves: usize, name: &s
     }
     drop(run); // the process is gone: nothing it left to tasks runs against the store either
     drop(first);
+    // The next process comes six minutes later: CodeBuild (and the simulated account) has forgotten
+    // the build's idempotency key, so only the journal can prevent a second build.
+    tokio::time::sleep(Duration::from_secs(360)).await;
     let weights_at_death = account.weights().unwrap();
 
     clock.advance(Duration::from_secs(120)); // its lease expires

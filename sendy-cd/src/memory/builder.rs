@@ -97,22 +97,28 @@ fn start_in(s: &mut State, revision: &Revision) -> Result<BuildId> {
 
 #[async_trait]
 impl Builder for MemoryBuilder {
-    /// At most one build per key, as CodeBuild's `idempotencyToken` (whose 5-minute window the
-    /// simulated account does not apply: a key is remembered for good).
+    /// The build started with `key`, found by the key the build carries (as CodeBuild's
+    /// `SENDY_CD_KEY` variable): found however long ago it started.
     async fn find_started(&self, revision: &Revision, key: &str, since: jiff::Timestamp) -> Result<Option<BuildId>> {
         let _ = since;
         self.account.enter(Op::BuildStatus).await?;
         let s = self.account.lock();
         Ok(s.build_keys
             .get(key)
+            .map(|(id, _)| id)
             .filter(|id| s.builds.get(id.as_str()).is_some_and(|b| b.revision.commit == revision.commit))
             .cloned())
     }
 
+    /// At most one build per key within [`SimConfig::idempotency_window`](super::SimConfig) (5 min
+    /// by default, as CodeBuild's `idempotencyToken`): a start with the same key after that starts
+    /// another build.
     async fn start_once(&self, revision: &Revision, key: &str) -> Result<BuildId> {
         let answer = self.account.enter(Op::BuildStart).await?;
         let mut s = self.account.lock();
-        if let Some(id) = s.build_keys.get(key).cloned() {
+        let window = s.cfg.idempotency_window;
+        let remembered = s.build_keys.get(key).filter(|(_, at)| at.elapsed() < window).map(|(id, _)| id.clone());
+        if let Some(id) = remembered {
             let same = s.builds.get(id.as_str()).is_some_and(|b| b.revision.commit == revision.commit);
             if !same {
                 return answer.deliver(Err(Error::Conflict(
@@ -122,7 +128,7 @@ impl Builder for MemoryBuilder {
             return answer.deliver(Ok(id));
         }
         let id = start_in(&mut s, revision)?;
-        s.build_keys.insert(key.to_owned(), id.clone());
+        s.build_keys.insert(key.to_owned(), (id.clone(), Instant::now()));
         answer.deliver(Ok(id))
     }
 

@@ -75,6 +75,9 @@ pub struct SimConfig {
     pub repository: String,
     /// The domain under which services are reached (`http://<env>.<domain>/`). Default `app.sim`.
     pub domain: String,
+    /// How long a `start_once` key is remembered (CodeBuild's `idempotencyToken` window): a start
+    /// with the same key after that starts another build. Default 5 min, as CodeBuild.
+    pub idempotency_window: Duration,
 }
 
 impl Default for SimConfig {
@@ -92,6 +95,7 @@ impl Default for SimConfig {
             registry: "123456789012.dkr.ecr.us-east-1.amazonaws.com".into(),
             repository: "app".into(),
             domain: "app.sim".into(),
+            idempotency_window: Duration::from_secs(300),
         }
     }
 }
@@ -123,6 +127,7 @@ impl SimConfig {
             ("dns_propagation", self.dns_propagation),
             ("ttl", self.ttl),
             ("probe_latency", self.probe_latency),
+            ("idempotency_window", self.idempotency_window),
         ] {
             if d > MAX_SIM_DURATION {
                 return bad(field, format!("{d:?} is longer than {MAX_SIM_DURATION:?}"));
@@ -212,7 +217,7 @@ pub(crate) struct State {
     pub(crate) registry: BTreeMap<String, Digest>,
     pub(crate) builds: BTreeMap<String, builder::BuildRec>,
     /// Idempotency keys of `start_once`, and the build each started.
-    pub(crate) build_keys: BTreeMap<String, crate::model::BuildId>,
+    pub(crate) build_keys: BTreeMap<String, (crate::model::BuildId, Instant)>,
     pub(crate) stacks: BTreeMap<StackName, stack::StackRec>,
     pub(crate) plans: BTreeMap<String, stack::PlanRec>,
     /// Keys of `plan_once`, and the plan each made.
@@ -567,6 +572,7 @@ setters!(SimConfig {
     repository: String,
     #[into]
     domain: String,
+    idempotency_window: Duration,
 });
 
 setters!(Behavior { #[into] build_failure: Option<String>, #[into] stack_failure: Option<String>, crashing: bool, health: Health });

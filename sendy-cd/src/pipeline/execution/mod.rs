@@ -222,6 +222,7 @@ impl Execution<'_> {
         let image = built.image;
         let url = match carry.url {
             Some(url) => url,
+            None if carry.stack_settled => staged!(self, Stage::Stack, Some(target), self.outputs_stage())?,
             None => staged!(self, Stage::Stack, Some(target), self.stack_stage(&image, carry.stack))?,
         };
         match (carry.rolled_out, carry.rollout) {

@@ -59,6 +59,9 @@ pub(in crate::pipeline) struct Carry {
     pub(super) started_at: jiff::Timestamp,
     /// The target's stack update it applied (or may have) whose end it did not see: waited for.
     pub(super) stack: Option<StackPlan>,
+    /// The target's stack needs nothing more (no changes, or its update was seen complete): its
+    /// outputs are read.
+    pub(super) stack_settled: bool,
     /// The target's service URL, once its stack stage succeeded.
     pub(super) url: Option<ServiceUrl>,
     /// Whether the target's rollout completed.
@@ -79,6 +82,9 @@ fn carry(record: &ExecutionRecord, journal: &Journal) -> Carry {
         .any(|s| done(&s, Step::ReadRevisions, Stage::Rollout))
         .then(|| record.live_revision.clone());
     let built = if succeeded(Stage::Build) { record.image.clone() } else { None };
+    // The build it started, unless the build stage's end is on record: followed to its end again
+    // (one status read when it had ended) rather than started again.
+    let build = if built.is_none() { started_build(record) } else { None };
     let url = succeeded(Stage::Stack)
         .then(|| record.steps.iter().rev().find(|s| done(s, Step::ReadOutputs, Stage::Stack)))
         .flatten()
@@ -99,16 +105,41 @@ fn carry(record: &ExecutionRecord, journal: &Journal) -> Carry {
         live_revision,
         built,
         started_at: record.started_at,
-        build: journal.build_in_flight.clone(),
+        build,
         build_unanswered: record
             .steps
             .iter()
             .rposition(|s| s.step == Step::StartBuild)
             .is_some_and(|at| record.steps[at].outcome != StepOutcome::Done),
         stack: journal.stack_in_flight.clone().filter(|(env, _)| Some(*env) == journal.target).map(|(_, p)| p),
+        stack_settled: stack_settled(record, journal.target.and(record.target.as_ref())),
         url: url.filter(|_| journal.target.is_some()),
         rolled_out,
         rollout,
+    }
+}
+
+/// The build the last answered `StartBuild` of `record` started.
+fn started_build(record: &ExecutionRecord) -> Option<BuildId> {
+    let start = record.steps.iter().rev().find(|s| s.step == Step::StartBuild && s.outcome == StepOutcome::Done)?;
+    BuildId::parse(start.detail.as_deref()?).ok()
+}
+
+/// Whether the target's stack needs nothing more: its plan found no changes, or the update applied
+/// last was seen complete (its stage's end may not be on record).
+fn stack_settled(record: &ExecutionRecord, target: Option<&crate::model::EnvironmentName>) -> bool {
+    let Some(target) = target else { return false };
+    let on_target = |s: &&StepRecord| {
+        s.environment.as_ref() == Some(target)
+            && s.stage == Stage::Stack
+            && matches!(s.step, Step::PlanStack | Step::ApplyStack | Step::WaitStack)
+    };
+    let done = |s: &&StepRecord| s.outcome == StepOutcome::Done;
+    let last = record.steps.iter().rfind(on_target);
+    match last {
+        Some(s) if s.step == Step::PlanStack => done(&s) && s.detail.as_deref() == Some("no changes"),
+        Some(s) if s.step == Step::WaitStack => done(&s) && s.detail.as_deref() == Some("Complete"),
+        _ => false,
     }
 }
 
