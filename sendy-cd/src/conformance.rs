@@ -399,6 +399,26 @@ fn sample_record(id: &str, commit: char) -> crate::record::ExecutionRecord {
     record
 }
 
+/// A running record and a finished one that built commit `b…b` (the SQLite migration test's).
+#[cfg(all(test, feature = "sqlite"))]
+pub(crate) fn sample_record_for_tests() -> (crate::record::ExecutionRecord, crate::record::ExecutionRecord) {
+    let running = sample_record("exec-0", 'a');
+    let mut built = sample_record("exec-1", 'b');
+    built.image = Some(sample_image('b'));
+    built.outcome = crate::record::Outcome::Succeeded;
+    (running, built)
+}
+
+fn sample_image(commit: char) -> crate::builder::BuiltImage {
+    let tag = commit.to_string().repeat(40);
+    crate::builder::BuiltImage {
+        image: crate::model::ImageRef::parse(&format!("registry.example.com/app:{tag}")).expect("image"),
+        digest: crate::model::Digest::of(b"manifest"),
+        build: crate::model::BuildId::parse("app:1").expect("build"),
+        commit: CommitId::parse(tag).expect("commit"),
+    }
+}
+
 /// The store's contract: records saved and read back newest first, page by page; a save replaces
 /// what was saved of that execution; learned durations keep the newest five; pipelines kept apart;
 /// one lease holder at a time, fencing tokens that only grow, an expired lease taken over and its old
@@ -433,6 +453,28 @@ pub async fn store(h: &dyn StoreHarness) {
     let expected: Vec<_> = (1..=7).rev().map(|n| format!("exec-{n}")).collect();
     assert_eq!(all, expected, "pages follow each other, each execution once, and the last says so");
     assert!(store.history("q", 10, None).await.expect("history").records.is_empty(), "kept per pipeline");
+    // What resume and `run` ask first: the executions not over yet, oldest first, and the one that
+    // built a commit.
+    let unfinished: Vec<_> =
+        store.unfinished("p").await.expect("unfinished").iter().map(|r| r.id.to_string()).collect();
+    let expected: Vec<_> = (1..=6).map(|n| format!("exec-{n}")).collect();
+    assert_eq!(unfinished, expected, "every execution still running, oldest first (exec-7 is over)");
+    assert!(store.unfinished("q").await.expect("unfinished").is_empty(), "kept per pipeline");
+    let commit = CommitId::parse("b".repeat(40)).expect("a commit");
+    assert_eq!(store.built("p", &commit).await.expect("built"), None, "nothing built that commit yet");
+    let mut built = sample_record("exec-3", 'b');
+    built.image = Some(sample_image('b'));
+    built.outcome = Outcome::Succeeded;
+    store.save("p", &built).await.expect("save");
+    assert_eq!(store.built("p", &commit).await.expect("built").as_ref(), Some(&built), "the execution that built it");
+    assert_eq!(store.built("q", &commit).await.expect("built"), None, "kept per pipeline");
+    let unfinished: Vec<_> =
+        store.unfinished("p").await.expect("unfinished").iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(
+        unfinished,
+        ["exec-1", "exec-2", "exec-4", "exec-5", "exec-6"],
+        "an execution that ended leaves the list"
+    );
     // Learned durations.
     for ms in 1..=7 {
         store.learn("p", Step::WaitBuild, Duration::from_millis(ms)).await.expect("learn");

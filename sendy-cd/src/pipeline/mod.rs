@@ -150,10 +150,8 @@ impl Inner {
 
     /// The image an execution of the pipeline built from `commit` (the newest), and its revision.
     pub(crate) async fn built(&self, commit: &CommitId) -> Result<Option<(Option<Revision>, crate::BuiltImage)>> {
-        Ok(self.stored_history(SEARCHED).await?.iter().find_map(|r| {
-            let image = r.image.as_ref().filter(|i| &i.commit == commit)?;
-            Some((r.revision.clone(), image.clone()))
-        }))
+        let found = self.cfg.store.built(&self.cfg.name, commit).await?;
+        Ok(found.and_then(|r| Some((r.revision, r.image.filter(|i| &i.commit == commit)?))))
     }
 
     /// The pipeline's executions, newest first, from the store (every process's), at most `limit`.

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
+    TransactWriteItem,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -30,6 +31,9 @@ use crate::record::{ExecutionRecord, Step};
 /// (`exec#<sequence>#step#<index>`, the step's JSON and checksum), so that no item grows with the
 /// execution (DynamoDB refuses items over 400 KB) and a save writes only the steps that changed
 /// (usually one), with the execution's item, in one transaction; a pointer by id (`id#<id>`);
+/// `unfinished` (the set of executions not over yet, kept in the same transactions) and one
+/// `built#<commit>` pointer per commit built, so that what resume and `run` ask first costs a few
+/// reads, not the history;
 /// `counter` (executions saved, the last
 /// fencing token); `durations`; `lease` (holder, token, expiry), and one `acq#<token>` per
 /// acquisition. The lease is taken with a conditional write (`attribute_not_exists(pk) OR
@@ -50,6 +54,10 @@ pub struct DynamoDbStore {
 struct Written {
     sk: String,
     steps: Vec<String>,
+    /// Whether the `unfinished` item lists it, as last written.
+    listed: Option<bool>,
+    /// Whether its `built#<commit>` pointer was written.
+    built: bool,
 }
 
 /// How many executions' written steps a store remembers (the running one is what matters).
@@ -260,6 +268,14 @@ impl DynamoDbStore {
         out.attributes().and_then(|a| get_n(a, attr)).ok_or_else(|| Error::Backend("dynamodb: no counter value".into()))
     }
 
+    /// The execution whose item is `sk`, with its steps.
+    async fn execution_at(&self, pipeline: &str, sk: &str) -> Result<Option<ExecutionRecord>> {
+        let items = self.query_between(pipeline, sk, &format!("{sk}$"), usize::MAX, |_| false).await?;
+        let Some(header) = items.iter().find(|i| get_s(i, "sk") == Some(sk)) else { return Ok(None) };
+        let steps: Vec<_> = items.iter().filter(|i| get_s(i, "sk") != Some(sk)).collect();
+        Ok(decode(header, &steps))
+    }
+
     /// The sequence key of `record`'s execution: the one it has, or a new one (the next sequence
     /// number, with a pointer by id to it).
     async fn sequence_of(&self, pipeline: &str, record: &ExecutionRecord) -> Result<String> {
@@ -291,12 +307,11 @@ impl DynamoDbStore {
         }
     }
 
-    /// Writes `puts` in one transaction.
-    async fn transact(&self, puts: Vec<aws_sdk_dynamodb::types::Put>) -> Result<()> {
-        let items = puts.into_iter().map(|p| aws_sdk_dynamodb::types::TransactWriteItem::builder().put(p).build());
+    /// Writes `items` in one transaction.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<()> {
         self.client
             .transact_write_items()
-            .set_transact_items(Some(items.collect()))
+            .set_transact_items(Some(items))
             .send()
             .await
             .map_err(|e| from_sdk("dynamodb:TransactWriteItems", e))?;
@@ -360,7 +375,7 @@ impl Store for DynamoDbStore {
         let known = self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned();
         let mut written = match known {
             Some(w) => w,
-            None => Written { sk: self.sequence_of(pipeline, record).await?, steps: vec![] },
+            None => Written { sk: self.sequence_of(pipeline, record).await?, ..Written::default() },
         };
         // The steps that changed since this store last wrote them (all of them the first time).
         let mut items = vec![];
@@ -395,15 +410,45 @@ impl Store for DynamoDbStore {
             .item("record", s(json))
             .build()
             .map_err(|e| Error::Backend(format!("dynamodb store: {e}").into()))?;
-        // Steps first, the execution's item last (it says how many steps there are): in one
-        // transaction when they fit, else the steps in transactions of their own before it.
-        while items.len() >= TRANSACTION {
-            let rest = items.split_off(TRANSACTION);
+        let mut items: Vec<TransactWriteItem> =
+            items.into_iter().map(|p| TransactWriteItem::builder().put(p).build()).collect();
+        // The indexes: the set of unfinished executions, and the commit it built.
+        let running = !record.outcome.is_final();
+        let mut index = vec![];
+        if written.listed != Some(running) {
+            let update = aws_sdk_dynamodb::types::Update::builder()
+                .table_name(&self.table)
+                .key("pk", pk(pipeline))
+                .key("sk", s("unfinished"))
+                .update_expression(if running { "ADD execs :e" } else { "DELETE execs :e" })
+                .expression_attribute_values(":e", AttributeValue::Ss(vec![written.sk.clone()]))
+                .build()
+                .map_err(|e| Error::Backend(format!("dynamodb store: {e}").into()))?;
+            index.push(TransactWriteItem::builder().update(update).build());
+        }
+        let built = record.image.as_ref().map(|i| i.commit.to_string());
+        if let (Some(commit), false) = (&built, written.built) {
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .item("pk", pk(pipeline))
+                .item("sk", s(format!("built#{commit}")))
+                .item("exec", s(&written.sk))
+                .build()
+                .map_err(|e| Error::Backend(format!("dynamodb store: {e}").into()))?;
+            index.push(TransactWriteItem::builder().put(put).build());
+        }
+        // Steps first, the execution's item and the indexes last (it says how many steps there
+        // are): in one transaction when they fit, else the steps in transactions of their own.
+        while items.len() + 1 + index.len() > TRANSACTION {
+            let rest = items.split_off(TRANSACTION.min(items.len()));
             self.transact(std::mem::replace(&mut items, rest)).await?;
         }
-        items.push(header);
+        items.push(TransactWriteItem::builder().put(header).build());
+        items.extend(index);
         self.transact(items).await?;
         written.steps = checksums;
+        written.listed = Some(running);
+        written.built |= built.is_some();
         let mut cache = self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= REMEMBERED && !cache.contains_key(&key) {
             cache.clear();
@@ -415,10 +460,29 @@ impl Store for DynamoDbStore {
     async fn execution(&self, pipeline: &str, id: &Id) -> Result<Option<ExecutionRecord>> {
         let Some(pointer) = self.item(pipeline, &format!("id#{id}")).await? else { return Ok(None) };
         let Some(sk) = get_s(&pointer, "exec") else { return Ok(None) };
-        let items = self.query_between(pipeline, sk, &format!("{sk}$"), usize::MAX, |_| false).await?;
-        let Some(header) = items.iter().find(|i| get_s(i, "sk") == Some(sk)) else { return Ok(None) };
-        let steps: Vec<_> = items.iter().filter(|i| get_s(i, "sk") != Some(sk)).collect();
-        Ok(decode(header, &steps))
+        self.execution_at(pipeline, sk).await
+    }
+
+    /// One `GetItem` of the `unfinished` item, and one `Query` per execution it lists.
+    async fn unfinished(&self, pipeline: &str) -> Result<Vec<ExecutionRecord>> {
+        let Some(item) = self.item(pipeline, "unfinished").await? else { return Ok(vec![]) };
+        let mut sks: Vec<String> = match item.get("execs") {
+            Some(AttributeValue::Ss(set)) => set.clone(),
+            _ => vec![],
+        };
+        sks.sort(); // oldest first: the sequence numbers are zero-padded
+        let mut out = vec![];
+        for sk in sks {
+            out.extend(self.execution_at(pipeline, &sk).await?);
+        }
+        Ok(out)
+    }
+
+    /// One `GetItem` of the commit's pointer, and one `Query`.
+    async fn built(&self, pipeline: &str, commit: &crate::model::CommitId) -> Result<Option<ExecutionRecord>> {
+        let Some(pointer) = self.item(pipeline, &format!("built#{commit}")).await? else { return Ok(None) };
+        let Some(sk) = get_s(&pointer, "exec") else { return Ok(None) };
+        self.execution_at(pipeline, sk).await
     }
 
     async fn history(&self, pipeline: &str, limit: usize, before: Option<Cursor>) -> Result<HistoryPage> {

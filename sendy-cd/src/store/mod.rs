@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::Id;
+use crate::model::{CommitId, Id};
 use crate::record::{ExecutionRecord, Step};
 
 /// Where executions live: their records, the durations a pipeline learned, and the lease that makes
@@ -59,6 +59,47 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// How many executions of `pipeline` were ever saved (numbers its next execution).
     async fn count(&self, pipeline: &str) -> Result<u64>;
+
+    /// `pipeline`'s executions not over yet ([`Outcome::Running`](crate::Outcome::Running)), oldest
+    /// first: what resume settles. Called at the start of every execution, so implementations answer
+    /// it without reading the whole history (SQLite: an index; DynamoDB: one item listing them).
+    ///
+    /// The default reads the whole history.
+    async fn unfinished(&self, pipeline: &str) -> Result<Vec<ExecutionRecord>> {
+        let mut out = vec![];
+        let mut before = None;
+        loop {
+            let page = self.history(pipeline, 100, before).await?;
+            out.extend(page.records.into_iter().filter(|r| !r.outcome.is_final()));
+            match page.next {
+                Some(next) => before = Some(next),
+                None => break,
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// The newest execution of `pipeline` whose build of `commit` succeeded (its record's image is
+    /// of that commit): a commit is never built twice. Implementations answer it without reading the
+    /// whole history.
+    ///
+    /// The default reads the history until it finds one.
+    async fn built(&self, pipeline: &str, commit: &CommitId) -> Result<Option<ExecutionRecord>> {
+        let mut before = None;
+        loop {
+            let page = self.history(pipeline, 100, before).await?;
+            if let Some(found) =
+                page.records.into_iter().find(|r| r.image.as_ref().is_some_and(|i| &i.commit == commit))
+            {
+                return Ok(Some(found));
+            }
+            match page.next {
+                Some(next) => before = Some(next),
+                None => return Ok(None),
+            }
+        }
+    }
 
     /// The durations `pipeline` learned, per step, oldest first (at most [`LEARNED`] each).
     async fn durations(&self, pipeline: &str) -> Result<BTreeMap<Step, Vec<Duration>>>;
@@ -449,6 +490,12 @@ impl<S: Store> Store for DyingStore<S> {
     }
     async fn history(&self, pipeline: &str, limit: usize, before: Option<Cursor>) -> Result<HistoryPage> {
         self.inner.history(pipeline, limit, before).await
+    }
+    async fn unfinished(&self, pipeline: &str) -> Result<Vec<ExecutionRecord>> {
+        self.inner.unfinished(pipeline).await
+    }
+    async fn built(&self, pipeline: &str, commit: &CommitId) -> Result<Option<ExecutionRecord>> {
+        self.inner.built(pipeline, commit).await
     }
     async fn count(&self, pipeline: &str) -> Result<u64> {
         self.inner.count(pipeline).await

@@ -13,11 +13,11 @@ use super::{
     Acquisition, Clock, Cursor, HistoryPage, Holder, LEARNED, Lease, Store, SystemClock, add, check_ttl, lost,
 };
 use crate::error::{Detail, Error, Result};
-use crate::model::Id;
+use crate::model::{CommitId, Id};
 use crate::record::{ExecutionRecord, Step};
 
 /// The schema this version writes. Each migration in [`MIGRATIONS`] moves a file one version up.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `MIGRATIONS[n]` takes a file from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -54,6 +54,15 @@ const MIGRATIONS: &[&str] = &[
         ended_ms INTEGER NOT NULL,
         PRIMARY KEY (pipeline, token)
     );",
+    // 1 → 2: what resume and `run` ask at the start of every execution, indexed: the executions not
+    // over yet, and the commit each execution built.
+    "ALTER TABLE executions ADD COLUMN running INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE executions ADD COLUMN built TEXT;
+    UPDATE executions SET
+        running = (json_extract(record, '$.outcome.status') = 'running'),
+        built = json_extract(record, '$.image.commit');
+    CREATE INDEX executions_running ON executions (pipeline, running, seq);
+    CREATE INDEX executions_built ON executions (pipeline, built, seq);",
 ];
 
 /// Executions, learned durations and leases of any number of pipelines in one SQLite file (rusqlite
@@ -262,16 +271,20 @@ impl Store for SqliteStore {
             .map_err(|e| Error::Backend(format!("sqlite store: cannot write the record: {e}").into()))?;
         let sum = checksum(&json);
         self.write("save", |tx| {
+            let running = !record.outcome.is_final();
+            let built = record.image.as_ref().map(|i| i.commit.as_str());
             let updated = tx
                 .execute(
-                    "UPDATE executions SET record = ?3, checksum = ?4 WHERE pipeline = ?1 AND id = ?2",
-                    params![pipeline, record.id.as_str(), json, sum],
+                    "UPDATE executions SET record = ?3, checksum = ?4, running = ?5, built = ?6
+                     WHERE pipeline = ?1 AND id = ?2",
+                    params![pipeline, record.id.as_str(), json, sum, running, built],
                 )
                 .map_err(|e| db("save", e))?;
             if updated == 0 {
                 tx.execute(
-                    "INSERT INTO executions (pipeline, id, record, checksum) VALUES (?1, ?2, ?3, ?4)",
-                    params![pipeline, record.id.as_str(), json, sum],
+                    "INSERT INTO executions (pipeline, id, record, checksum, running, built)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![pipeline, record.id.as_str(), json, sum, running, built],
                 )
                 .map_err(|e| db("save", e))?;
                 bump_saved(tx, pipeline)?;
@@ -290,6 +303,37 @@ impl Store for SqliteStore {
                 )
                 .optional()
                 .map_err(|e| db("read", e))?;
+            Ok(row.and_then(|(json, sum)| decode(pipeline, &json, &sum)))
+        })
+    }
+
+    /// One indexed query.
+    async fn unfinished(&self, pipeline: &str) -> Result<Vec<ExecutionRecord>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare("SELECT record, checksum FROM executions WHERE pipeline = ?1 AND running = 1 ORDER BY seq")
+                .map_err(|e| db("unfinished", e))?;
+            let rows = stmt
+                .query_map(params![pipeline], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(|e| db("unfinished", e))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| db("unfinished", e))?;
+            Ok(rows.iter().filter_map(|(json, sum)| decode(pipeline, json, sum)).collect())
+        })
+    }
+
+    /// One indexed query.
+    async fn built(&self, pipeline: &str, commit: &CommitId) -> Result<Option<ExecutionRecord>> {
+        self.with(|c| {
+            let row: Option<(String, String)> = c
+                .query_row(
+                    "SELECT record, checksum FROM executions WHERE pipeline = ?1 AND built = ?2
+                     ORDER BY seq DESC LIMIT 1",
+                    params![pipeline, commit.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(|e| db("built", e))?;
             Ok(row.and_then(|(json, sum)| decode(pipeline, &json, &sum)))
         })
     }
@@ -503,5 +547,39 @@ impl Store for SqliteStore {
                 })
                 .collect())
         })
+    }
+}
+
+#[cfg(all(test, feature = "conformance"))]
+mod tests {
+    use super::*;
+    use crate::conformance::sample_record_for_tests as sample;
+
+    /// A file written by schema 1 is migrated on open: the executions still running and the commit
+    /// each built are found through the new indexed columns, filled from the records already there.
+    #[tokio::test]
+    async fn a_version_1_file_is_migrated_and_its_records_indexed() {
+        let dir = std::env::temp_dir().join(format!("sendy-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v1.db");
+        let _ = std::fs::remove_file(&path);
+        let (running, built) = sample();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!("{}; PRAGMA user_version = 1;", MIGRATIONS[0])).unwrap();
+            for (n, record) in [&running, &built].into_iter().enumerate() {
+                let json = serde_json::to_string(record).unwrap();
+                conn.execute(
+                    "INSERT INTO executions (pipeline, id, record, checksum) VALUES ('p', ?1, ?2, ?3)",
+                    params![format!("exec-{n}"), json, checksum(&json)],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(store.unfinished("p").await.unwrap(), [running]);
+        let commit = built.image.as_ref().unwrap().commit.clone();
+        assert_eq!(store.built("p", &commit).await.unwrap(), Some(built));
     }
 }

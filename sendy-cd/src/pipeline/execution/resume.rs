@@ -28,10 +28,9 @@ pub(in crate::pipeline) async fn resume(
     lease: &LeaseGuard,
     direction: Direction<'_>,
 ) -> Result<Vec<ExecutionRecord>> {
-    let unfinished: Vec<_> =
-        inner.stored_history(crate::pipeline::SEARCHED).await?.into_iter().filter(|r| !r.outcome.is_final()).collect();
+    let unfinished = inner.cfg.store.unfinished(&inner.cfg.name).await?;
     let mut settled = vec![];
-    for record in unfinished.into_iter().rev() {
+    for record in unfinished {
         settled.push(settle(inner, lease, record, direction).await?);
     }
     Ok(settled)
