@@ -477,3 +477,70 @@ async fn no_secret_reaches_events_logs_the_store_errors_or_debug_output() {
     assert_eq!(found, 0, "secrets found");
     assert!(haystacks[1].1.lines().count() > 20, "the log holds the run");
 }
+
+/// A store that counts lease acquisitions.
+#[derive(Debug)]
+struct Counting {
+    inner: MemoryStore,
+    acquires: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl Store for Counting {
+    async fn save(&self, p: &str, r: &sendy_cd::ExecutionRecord) -> sendy_cd::Result<()> {
+        self.inner.save(p, r).await
+    }
+    async fn execution(&self, p: &str, id: &sendy_cd::Id) -> sendy_cd::Result<Option<sendy_cd::ExecutionRecord>> {
+        self.inner.execution(p, id).await
+    }
+    async fn history(
+        &self,
+        p: &str,
+        limit: usize,
+        before: Option<sendy_cd::store::Cursor>,
+    ) -> sendy_cd::Result<sendy_cd::store::HistoryPage> {
+        self.inner.history(p, limit, before).await
+    }
+    async fn count(&self, p: &str) -> sendy_cd::Result<u64> {
+        self.inner.count(p).await
+    }
+    async fn durations(&self, p: &str) -> sendy_cd::Result<std::collections::BTreeMap<Step, Vec<Duration>>> {
+        self.inner.durations(p).await
+    }
+    async fn learn(&self, p: &str, step: Step, took: Duration) -> sendy_cd::Result<()> {
+        self.inner.learn(p, step, took).await
+    }
+    async fn acquire(&self, p: &str, h: &Holder, ttl: Duration) -> sendy_cd::Result<sendy_cd::store::Lease> {
+        self.acquires.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.acquire(p, h, ttl).await
+    }
+    async fn renew(&self, l: &sendy_cd::store::Lease, ttl: Duration) -> sendy_cd::Result<sendy_cd::store::Lease> {
+        self.inner.renew(l, ttl).await
+    }
+    async fn release(&self, l: &sendy_cd::store::Lease) -> sendy_cd::Result<()> {
+        self.inner.release(l).await
+    }
+    async fn acquisitions(&self, p: &str) -> sendy_cd::Result<Vec<sendy_cd::store::Acquisition>> {
+        self.inner.acquisitions(p).await
+    }
+}
+
+/// Waiting for another process's lease on a paused (simulated) clock paces itself on the wall
+/// clock: about five tries a second, not a busy loop, and the typed error when the wait ends.
+#[tokio::test(start_paused = true)]
+async fn waiting_for_a_lease_on_a_paused_clock_is_no_busy_loop() {
+    let store = Arc::new(Counting { inner: MemoryStore::new(), acquires: Default::default() });
+    store.acquire("default", &Holder::this_process("another process"), Duration::from_secs(3600)).await.unwrap();
+    let account = account();
+    let pipeline = pipeline_builder(&account, Strategy::BlueGreen)
+        .store(Arc::clone(&store))
+        .wait_for_lease(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let began = std::time::Instant::now();
+    let refused = pipeline.run(account.push("main", "x", "a").unwrap()).await;
+    assert!(matches!(refused, Err(Error::LeaseHeld { .. })), "{refused:?}");
+    let tries = store.acquires.load(std::sync::atomic::Ordering::SeqCst) - 1;
+    assert!(began.elapsed() >= Duration::from_secs(1), "waited the second on the wall clock");
+    assert!((3..=12).contains(&tries), "{tries} tries in a second");
+}

@@ -43,7 +43,13 @@ impl LeaseGuard {
                     let waited = jiff::Timestamp::now().duration_since(started).unsigned_abs();
                     match cfg.lease_wait {
                         Some(wait) if waited < wait => {
-                            tokio::time::sleep(Duration::from_millis(200).min(wait - waited)).await;
+                            // On the wall clock too: the other holder's lease ends in real time,
+                            // and a paused (simulated) clock must not make this a busy loop.
+                            let pause = Duration::from_millis(200).min(wait - waited);
+                            let slept = tokio::task::spawn_blocking(move || std::thread::sleep(pause)).await;
+                            if slept.is_err() {
+                                tokio::time::sleep(pause).await;
+                            }
                         }
                         _ => return Err(Error::LeaseHeld { holder, expires_at }),
                     }
