@@ -1,6 +1,8 @@
 //! Executions that outlast their process: a canary dies (as with `kill -9`) after traffic moved to
-//! it, and a new pipeline on the same SQLite file settles it from its journal: the weights go back
-//! to the environment that had them, and the record says who did it and where the first one stood.
+//! it, and a new pipeline on the same SQLite file resumes it from its journal: it bakes the 10 % step
+//! again, checks it, and goes on to 100 % without building the commit again; the record says who
+//! resumed it and where the first process stood. (A canary that failed its check there would have
+//! sent the traffic back to the environment that had it.)
 //!
 //! Run: `cargo run --example durable --features sqlite`
 
@@ -54,17 +56,19 @@ async fn durable() -> sendy_cd::Result<()> {
     // Its lease expires (2 s here, 60 s by default) on the wall clock, as another process sees it.
     std::thread::sleep(Duration::from_millis(2100));
 
-    // A new process: the same file, a new pipeline. `run` would settle what was left first; here it
+    // A new process: the same file, a new pipeline. `run` would resume what was left first; here it
     // is asked for explicitly.
     let second = pipeline(&account)?.store(SqliteStore::open(&path)?).build()?;
     for record in second.resume().await? {
-        println!("\nsettled {}:", record.id);
+        println!("\nresumed {}:", record.id);
         print_record(&record);
         println!("resumed by: {}", record.resumed_by.as_deref().unwrap_or("-"));
         println!("outcome: {}", describe(&record.outcome));
+        assert!(record.resumed_by.as_deref().is_some_and(|r| r.contains("resumed forward")));
     }
-    println!("weights now: {}", account.weights()?);
-    assert_eq!(account.weights()?.to_string(), "blue=100 green=0", "traffic back where it was verified");
+    println!("weights now: {}; builds of the commit: {}", account.weights()?, account.builds().len());
+    assert_eq!(account.weights()?.to_string(), "blue=0 green=100", "the canary went on to 100 %");
+    assert_eq!(account.builds().len(), 1, "the commit was built once");
     let next = second.run(account.push("main", "Cache sessions in Redis", "Ada")?).await?;
     println!("\nnext deployment: {} -> {}", next.id, describe(&next.outcome));
     std::fs::remove_dir_all(&dir).ok();

@@ -311,6 +311,7 @@ impl Execution<'_> {
     }
 
     async fn pause_in_stage(&mut self, bake: Duration, label: String) -> Result<()> {
+        self.set_stage_detail(format!("{label}: baking again"));
         self.pause(Step::Bake, Stage::Traffic, bake, format!("{label} for {bake:?}")).await
     }
 
