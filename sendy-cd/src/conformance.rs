@@ -241,6 +241,15 @@ pub async fn deployer(h: &dyn DeployerHarness) {
 
     let two = deployer.deploy(&second).await.expect("deploy");
     assert_ne!(two.deployment_id, one.deployment_id, "every rollout is its own deployment");
+    // While the second rolls out, each status is its own deployment's, not the service's newest.
+    assert!(
+        matches!(deployer.status(&two).await.expect("status"), RolloutStatus::InProgress { .. }),
+        "a rollout just started is in progress"
+    );
+    assert!(
+        matches!(deployer.status(&one).await.expect("status"), RolloutStatus::Completed { .. }),
+        "the first rollout is still completed while the second rolls out: status is pinned to its deployment"
+    );
     assert!(
         matches!(wait_rollout(h, deployer.as_ref(), &two).await, RolloutStatus::Completed { .. }),
         "the second rollout completes"

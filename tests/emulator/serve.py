@@ -7,10 +7,16 @@ its UpdateService created and follows it, so the tests need that behaviour. This
 file, adds it, openly:
 
 - UpdateService with a task definition other than the service's current one adds a new PRIMARY
-  deployment of it (IN_PROGRESS, no task running), and marks the previous deployments ACTIVE;
-- each DescribeServices then moves every IN_PROGRESS PRIMARY deployment one step, to COMPLETED with
-  every desired task running, and removes the ACTIVE deployments it replaced (as moto already moves
-  tasks one step per read).
+  deployment of it (IN_PROGRESS, no task running, a fresh deployment: nothing is copied from the one
+  before but its configuration), and marks the previous deployments ACTIVE, which stay listed, with
+  the rollout state they had, while the new one rolls out (as AWS shows them while it drains them);
+- a PRIMARY deployment stays IN_PROGRESS for the first `SENDY_EMULATOR_ECS_READS` DescribeServices
+  (default 2) that see it *after it was created*, whoever makes them; the next read completes it
+  (every desired task running) and removes the ACTIVE deployments it replaced;
+- a fixture hook, through the ECS API itself: tagging the service `sendy-fixture:rollout=fail`
+  makes the next read fail its PRIMARY IN_PROGRESS deployment (rolloutState FAILED, every desired
+  task failed, the circuit breaker's reason), once (the tag is removed). A deployment is superseded
+  the AWS way, by another UpdateService.
 
 moto also forgets a stack's outputs when a change set creates or updates it (it builds them only in
 CreateStack and UpdateStack). This file rebuilds them after ExecuteChangeSet, as AWS shows them.
@@ -29,6 +35,10 @@ from moto.ecs import models
 from moto.moto_api._internal import mock_random
 from moto.route53 import models as route53
 from moto.server import main
+import os
+
+ECS_READS = int(os.environ.get("SENDY_EMULATOR_ECS_READS", "2"))
+FAIL_TAG = "sendy-fixture:rollout"
 
 _execute_change_set = cloudformation.CloudFormationBackend.execute_change_set
 _update_service = models.EC2ContainerServiceBackend.update_service
@@ -62,10 +72,12 @@ def update_service(self, service_properties):
         for old in service.deployments:
             old["status"] = "ACTIVE"
         now = utcnow()
+        base = service.deployments[0] if service.deployments else {}
+        configuration = {k: v for k, v in base.items() if k in ("launchType", "networkConfiguration", "platformVersion")}
         service.deployments.insert(
             0,
             {
-                **(service.deployments[0] if service.deployments else {}),
+                **configuration,
                 "id": f"ecs-svc/{mock_random.randint(0, 32**12)}",
                 "status": "PRIMARY",
                 "taskDefinition": service.task_definition,
@@ -77,6 +89,7 @@ def update_service(self, service_properties):
                 "rolloutStateReason": "ECS deployment in progress.",
                 "createdAt": now,
                 "updatedAt": now,
+                "sendyCdReads": 0,
             },
         )
     return service
@@ -88,10 +101,25 @@ def describe_services(self, cluster_str, service_names_or_arns):
         primary = next((d for d in service.deployments if d.get("status") == "PRIMARY"), None)
         if primary is None:
             continue
-        if primary.get("rolloutState") == "IN_PROGRESS" and not primary.get("sendyCdSeen"):
-            # Leave it IN_PROGRESS for this read; complete it on the next one.
-            primary["sendyCdSeen"] = True
-        elif primary.get("rolloutState") == "IN_PROGRESS":
+        if primary.get("rolloutState") != "IN_PROGRESS":
+            continue
+        tags = service.tags or []
+        if any(t.get("key") == FAIL_TAG and t.get("value") == "fail" for t in tags):
+            service.tags = [t for t in tags if t.get("key") != FAIL_TAG]
+            primary.update(
+                rolloutState="FAILED",
+                rolloutStateReason="ECS deployment circuit breaker: tasks failed to start.",
+                failedTasks=service.desired_count,
+                runningCount=0,
+                pendingCount=0,
+                updatedAt=utcnow(),
+            )
+            continue
+        reads = primary.get("sendyCdReads", ECS_READS)
+        if reads < ECS_READS:
+            # Still rolling out for this read.
+            primary["sendyCdReads"] = reads + 1
+        else:
             primary.update(
                 rolloutState="COMPLETED",
                 rolloutStateReason=f"ECS deployment {primary['id']} completed.",

@@ -594,3 +594,53 @@ async fn refused_aws_configurations_send_no_request() {
     assert!(refused > 100 && built > 50, "the values reach both sides: {refused} refused, {built} built");
     assert!(sent.is_empty(), "{sent:?}");
 }
+
+/// The ECS deployer's failure and supersession paths against the wire format: the fixture fails a
+/// rollout when the service is tagged `sendy-fixture:rollout=fail` (see `tests/emulator/serve.py`),
+/// and another client's UpdateService supersedes one; a rollout stays in progress for the reads the
+/// fixture is told (`SENDY_EMULATOR_ECS_READS`, 2), whoever reads.
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: run through `bash scripts/test`"]
+async fn ecs_rollouts_fail_and_are_superseded_on_the_wire() {
+    use sendy_cd::{Deployer, ImageRef, RolloutStatus};
+    let _emulator = emulator::acquire().await;
+    let config = emulator::config().await;
+    let ecs = aws_sdk_ecs::Client::new(config.sdk_config());
+    let first_td = emulator::ecs_service(&ecs).await;
+    let deployer = sendy_cd::aws::EcsDeployer::new(&config, "shop", "api").unwrap();
+    let image = |t: &str| ImageRef::parse(&format!("registry.example.com/shop/api:{t}")).unwrap();
+
+    // In progress for two reads after it was created, then completed.
+    let one = deployer.deploy(&image("v1")).await.unwrap();
+    let mut seen = vec![];
+    for _ in 0..3 {
+        seen.push(std::mem::discriminant(&deployer.status(&one).await.unwrap()));
+    }
+    let in_progress = std::mem::discriminant(&RolloutStatus::InProgress { running: 0, desired: 0, failed: 0 });
+    let completed = std::mem::discriminant(&RolloutStatus::Completed { running: 0, desired: 0 });
+    assert_eq!(seen, [in_progress, in_progress, completed]);
+
+    // Failed by the fixture hook: the circuit breaker's reason, every task failed.
+    let two = deployer.deploy(&image("v2")).await.unwrap();
+    let arn = ecs.describe_services().cluster("shop").services("api").send().await.unwrap().services()[0]
+        .service_arn()
+        .unwrap()
+        .to_owned();
+    let tag = aws_sdk_ecs::types::Tag::builder().key("sendy-fixture:rollout").value("fail").build();
+    ecs.tag_resource().resource_arn(&arn).tags(tag).send().await.unwrap();
+    match deployer.status(&two).await.unwrap() {
+        RolloutStatus::Failed { reason, rolled_back: false, failed } => {
+            assert!(reason.contains("circuit breaker"), "{reason}");
+            assert_eq!(failed, 2);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Superseded by another client's UpdateService while it rolls out.
+    let three = deployer.deploy(&image("v3")).await.unwrap();
+    ecs.update_service().cluster("shop").service("api").task_definition(&first_td).send().await.unwrap();
+    match deployer.status(&three).await.unwrap() {
+        RolloutStatus::Superseded { by } => assert_ne!(by, three.deployment_id),
+        other => panic!("{other:?}"),
+    }
+}
