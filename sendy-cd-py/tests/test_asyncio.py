@@ -3,6 +3,8 @@ cancellation reaching the Rust work."""
 
 import asyncio
 import threading
+
+import pytest
 from typing import Any, Dict, Set
 
 from sendy_cd import Event
@@ -150,10 +152,18 @@ def test_watch_async_stops_when_cancelled(account: Account) -> None:
         task = asyncio.ensure_future(pipeline.watch_async())
         await asyncio.sleep(0.05)
         task.cancel()
-        try:
+        with pytest.raises(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
+        assert task.cancelled()
+        # The Rust watch stopped: a commit pushed now is not deployed by it, and its lease is free
+        # (a run would be refused while a watch held it).
+        reads = account.calls("source_latest")
+        account.push("main", "After the watch")
+        await asyncio.sleep(0.2)
+        assert account.calls("source_latest") == reads, "the source is no longer polled"
+        assert len(pipeline.history()) == 1
+        record = await pipeline.run_async(account.push("main", "Run by hand"))
+        assert record.succeeded
 
     asyncio.run(main())
 
