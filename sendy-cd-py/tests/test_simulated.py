@@ -48,7 +48,15 @@ def test_records_are_typed_and_round_trip_through_json(account: Account) -> None
     assert last is not None and last.id == record.id
     second = pipeline.run(account.push("main", "Two"))
     metrics = {m["metric"] for m in second.compare(record)}
-    assert any("build" in m for m in metrics)
+    assert metrics == {
+        "build duration (ms)",
+        "stack duration (ms)",
+        "rollout duration (ms)",
+        "verify duration (ms)",
+        "traffic duration (ms)",
+        "health p50 latency (ms)",
+        "health error rate",
+    }
     assert [r.id for r in pipeline.history()] == [record.id, second.id]
 
 
@@ -59,7 +67,10 @@ def test_a_canary_that_fails_under_traffic_goes_back(account: Account) -> None:
     record = pipeline.run(revision)
 
     assert record.outcome == "failed" and not record.succeeded
-    assert record.failed_stage in ("verify", "traffic")
+    # The check at 10 % fails (users reached the canary); nothing went further.
+    assert record.failed_stage == "verify"
+    phases = [(v["phase"], v["passed"]) for v in record.to_dict()["verifications"]]
+    assert phases == [("before traffic", True), ("canary 10%", False)]
     assert record.recovery == {"action": "traffic_restored", "to": "blue"}
     assert account.weights() == {"blue": 100, "green": 0}
     assert record.is_complete()
