@@ -3,11 +3,12 @@ cancellation reaching the Rust work."""
 
 import asyncio
 import threading
+import time
 
 import pytest
 from typing import Any, Dict, Set
 
-from sendy_cd import Event
+from sendy_cd import Event, LeaseHeldError
 from sendy_cd.memory import Account
 
 from conftest import simulated_pipeline
@@ -155,15 +156,22 @@ def test_watch_async_stops_when_cancelled(account: Account) -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert task.cancelled()
-        # The Rust watch stopped: a commit pushed now is not deployed by it, and its lease is free
-        # (a run would be refused while a watch held it).
+        # The Rust watch stops (soon after Python's task: it is told, not awaited): its lease is
+        # released, and from then on the source is no longer polled and nothing is deployed.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                record = await pipeline.run_async(account.push("main", "Run by hand"))
+                break
+            except LeaseHeldError:
+                assert time.monotonic() < deadline, "the watch never released its lease"
+                await asyncio.sleep(0.01)
+        assert record.succeeded
         reads = account.calls("source_latest")
         account.push("main", "After the watch")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.3)
         assert account.calls("source_latest") == reads, "the source is no longer polled"
-        assert len(pipeline.history()) == 1
-        record = await pipeline.run_async(account.push("main", "Run by hand"))
-        assert record.succeeded
+        assert len(pipeline.history()) == 2
 
     asyncio.run(main())
 
