@@ -518,6 +518,54 @@ mod cloudformation {
         assert_eq!((create.num_calls(), delete.num_calls()), (1, 1));
     }
 
+    /// A change set's changes are read across its pages: the second `DescribeChangeSet` carries the
+    /// first page's token, and the plan lists the changes of both (fails when the loop stops at the
+    /// first page).
+    #[tokio::test]
+    async fn a_plan_reads_every_page_of_its_change_set() {
+        use aws_sdk_cloudformation::types::{Change, ChangeAction as CfnAction, ResourceChange};
+        let change = |logical: &str| {
+            Change::builder()
+                .resource_change(
+                    ResourceChange::builder()
+                        .logical_resource_id(logical)
+                        .resource_type("AWS::ECS::TaskDefinition")
+                        .action(CfnAction::Modify)
+                        .build(),
+                )
+                .build()
+        };
+        let describe = mock!(Client::describe_stacks).then_output(|| stack(Cfn::UpdateComplete));
+        let create =
+            mock!(Client::create_change_set).then_output(|| CreateChangeSetOutput::builder().id(CHANGE_SET).build());
+        let first =
+            mock!(Client::describe_change_set).match_requests(|r| r.next_token().is_none()).then_output(move || {
+                DescribeChangeSetOutput::builder()
+                    .status(ChangeSetStatus::CreateComplete)
+                    .changes(change("TaskDefinition"))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(Client::describe_change_set)
+            .match_requests(|r| r.next_token() == Some("page-2") && r.change_set_name() == Some(CHANGE_SET))
+            .then_output(move || {
+                DescribeChangeSetOutput::builder()
+                    .status(ChangeSetStatus::CreateComplete)
+                    .changes(change("Service"))
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &create, &first, &second]);
+        let stacks = CloudFormationStack::from_client(client);
+        let change =
+            StackChange { parameters: StackParameters::parse([("ImageUri", "app:2")]).unwrap(), template: None };
+        let Plan::Ready(plan) = stacks.plan(&StackName::parse("app-green").unwrap(), &change).await.unwrap() else {
+            panic!("a plan")
+        };
+        let logical: Vec<_> = plan.changes.iter().map(|c| c.logical_id.as_str()).collect();
+        assert_eq!(logical, ["TaskDefinition", "Service"]);
+        assert_eq!(second.num_calls(), 1);
+    }
+
     /// Issue 11: a change set is named after the pipeline's key; when an earlier attempt made it (its
     /// answer lost), CreateChangeSet says it exists and that change set is described and answered:
     /// no second change set.
