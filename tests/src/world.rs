@@ -137,7 +137,7 @@ impl World {
     }
 
     /// The blue/green pipeline `drill` of AWS backends on this world, with its journal and lease in
-    /// `store`: polls start at 50 ms, the DNS TTL is 1 s, the lease lasts 1 s and a second process
+    /// `store`: polls start at 50 ms, the DNS TTL is 1 s, the lease lasts 2 s and a second process
     /// waits up to 60 s for it.
     ///
     /// # Panics
@@ -162,7 +162,7 @@ impl World {
         Pipeline::builder()
             .name("drill")
             .store(store)
-            .lease_time(Duration::from_secs(1))
+            .lease_time(Duration::from_secs(2))
             .wait_for_lease(Duration::from_secs(60))
             .image_builder(Arc::new(CodeBuildBuilder::new(config, PROJECT, REPOSITORY).expect("builder")))
             .environment(environment("blue"))

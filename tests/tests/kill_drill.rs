@@ -169,7 +169,16 @@ async fn a_deployment_killed_at_random_instants_is_resumed_on_the_emulator() {
                 }
             }
         }
-        let line = run_to_end(&world_file, &store, &commit).await;
+        // A process that lost its lease (a loaded machine kept its renewal late) stops before its
+        // next change, as designed; the next process resumes what it left.
+        let mut line = run_to_end(&world_file, &store, &commit).await;
+        for _ in 0..5 {
+            if line["result"] != "lease_lost" {
+                break;
+            }
+            *landed.entry("stopped itself: lease lost".into()).or_default() += 1;
+            line = run_to_end(&world_file, &store, &commit).await;
+        }
         let how = match line["resumed_by"].as_str() {
             Some(r) if r.contains("resumed forward") => "succeeded, resumed forward",
             Some(_) => "resumed otherwise",
