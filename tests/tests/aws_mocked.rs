@@ -1056,6 +1056,44 @@ mod ecs {
         let err = deployer.deploy(&ImageRef::parse("a:2").unwrap()).await.unwrap_err();
         assert!(matches!(err, Error::InvalidConfig(m) if m.contains("2 containers")));
     }
+
+    /// Issue 11: a rollback to a revision whose rollback is already under way (a retry after a lost
+    /// `UpdateService` answer) pins that deployment and sends no second `UpdateService`.
+    #[tokio::test]
+    async fn a_rollback_already_under_way_is_pinned_not_started_again() {
+        let describe = mock!(Client::describe_services)
+            .match_requests(|r| r.cluster() == Some("shop") && r.services() == ["api"])
+            .then_output(|| {
+                let mut s = service(vec![
+                    deployment("ecs-svc/back", "PRIMARY", TD1, DeploymentRolloutState::InProgress, ""),
+                    deployment("ecs-svc/bad", "ACTIVE", TD2, DeploymentRolloutState::Completed, ""),
+                ]);
+                s.task_definition = Some(TD1.into());
+                DescribeServicesOutput::builder().services(s).build()
+            });
+        let td = mock!(Client::describe_task_definition)
+            .match_requests(|r| r.task_definition() == Some(TD1))
+            .then_output(|| {
+                DescribeTaskDefinitionOutput::builder()
+                    .task_definition(
+                        TaskDefinition::builder()
+                            .family("shop-api")
+                            .task_definition_arn(TD1)
+                            .container_definitions(
+                                ContainerDefinition::builder().name("web").image("shop/api:v1").build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let update = mock!(Client::update_service).then_error(|| unreachable!("no second UpdateService"));
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &td, &update]);
+        let deployer = EcsDeployer::from_client(client, "shop", "api").unwrap();
+        let back = deployer.rollback(&sendy_cd::RollbackTarget::Revision(TD1.into())).await.unwrap();
+        assert_eq!(back.deployment_id.as_str(), "ecs-svc/back");
+        assert_eq!(back.image, ImageRef::parse("shop/api:v1").unwrap());
+        assert_eq!(update.num_calls(), 0);
+    }
 }
 
 mod codepipeline {

@@ -374,3 +374,25 @@ async fn a_weight_change_whose_answer_was_lost_is_not_sent_again() {
         }
     }
 }
+
+/// Issue 11: a rollback whose answer was lost (the service is already rolling back) is not started
+/// again: the retry pins the rollback under way. One deployment for the rollout, one for the rollback.
+#[tokio::test(start_paused = true)]
+async fn a_rollback_whose_answer_was_lost_is_not_started_again() {
+    let account = account();
+    let pipeline = pipeline(&account, Strategy::AllAtOnce, None);
+    let before = serving(&account);
+    let revision = account.push("main", "broken", "a").unwrap();
+    account.set_behavior(&revision.commit, Behavior::default().health(Health::Unhealthy));
+    let deployments = account.deployments("blue");
+    account.inject(Injection::new(Op::Rollback, Fault::LoseAnswer).times(1));
+    let record = pipeline.run(revision).await.unwrap();
+    assert_invariants(&account, &record, &before);
+    assert!(
+        matches!(&record.outcome, Outcome::Failed { recovery: sendy_cd::Recovery::ServiceRolledBack { .. }, .. }),
+        "{:?}",
+        record.outcome
+    );
+    assert_eq!(account.calls(Op::Rollback), 2, "the lost answer, then the retry");
+    assert_eq!(account.deployments("blue") - deployments, 2, "the rollout and one rollback");
+}

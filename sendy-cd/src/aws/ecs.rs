@@ -332,6 +332,16 @@ impl Deployer for EcsDeployer {
         let td = self.task_definition(&target).await?;
         let image = self.image_of(&td)?;
         let arn = td.task_definition_arn().unwrap_or(&target).to_owned();
+        // A rollback to that revision already under way (a retry after a lost answer): pin it.
+        let service = self.service().await?;
+        let under_way = service.deployments().iter().find(|d| {
+            d.status() == Some("PRIMARY")
+                && d.task_definition().is_some_and(|t| same_revision(t, &arn))
+                && d.rollout_state() != Some(&DeploymentRolloutState::Failed)
+        });
+        if let Some(id) = under_way.and_then(Deployment::id) {
+            return Ok(Rollout { deployment_id: Id::parse(id)?, image });
+        }
         self.roll_to(&arn, image).await
     }
 }

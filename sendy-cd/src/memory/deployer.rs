@@ -61,6 +61,11 @@ impl ServiceRec {
 
     /// The newest deployment, if it rolls out (or rolled out) exactly `image` and was neither
     /// replaced nor failed: what a stack update started.
+    /// How many deployments the service has had.
+    pub(crate) fn deployment_count(&self) -> usize {
+        self.deployments.len()
+    }
+
     fn pinnable(&self, image: &ImageRef) -> Option<&Dep> {
         self.deployments
             .last()
@@ -313,6 +318,13 @@ impl Deployer for MemoryDeployer {
             .iter()
             .position(|r| r.revision == name)
             .ok_or_else(|| Error::NotFound { kind: "revision", id: name.clone().into() })?;
+        // A rollback to that revision already under way (a retry after a lost answer): pin it.
+        if let Some(dep) =
+            rec.deployments.last().filter(|d| d.revision == index && d.failed.is_none() && d.superseded_by.is_none())
+        {
+            let image = rec.revisions[index].image.clone();
+            return answer.deliver(Ok(Rollout { deployment_id: Id::parse(dep.id.clone())?, image }));
+        }
         answer.deliver(self.start(&mut s, index))
     }
 }

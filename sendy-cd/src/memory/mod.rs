@@ -471,6 +471,14 @@ impl Account {
         deployer::serving(&mut s, &env)
     }
 
+    /// How many deployments environment `env`'s service has had, its first included (for assertions:
+    /// a rollout or rollback started twice shows here).
+    pub fn deployments(&self, env: &str) -> usize {
+        let Ok(env) = EnvironmentName::parse(env) else { return 0 };
+        let s = self.lock();
+        s.services.get(&env).map_or(0, deployer::ServiceRec::deployment_count)
+    }
+
     /// The parameters of stack `name` as they are now (for assertions).
     pub fn stack_parameters(&self, name: &str) -> Option<StackParameters> {
         let name = StackName::parse(name).ok()?;
