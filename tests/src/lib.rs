@@ -21,12 +21,11 @@ pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// An empty directory under the system's temporary directory, unique to this process.
-pub fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sendy-cd-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir
+/// An empty directory under the system's temporary directory, removed with everything in it when
+/// the returned guard is dropped (at the end of the test, pass or fail): a test run leaves nothing
+/// behind in `/tmp`. Keep the guard alive as long as the directory is used.
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("sendy-cd-{name}-")).tempdir().expect("a scratch directory")
 }
 
 use std::sync::Arc;

@@ -302,7 +302,8 @@ async fn a_commit_goes_blue_green_through_every_aws_backend() {
     let cfn = aws_sdk_cloudformation::Client::new(config.sdk_config());
 
     // The repository, with a commit to deploy.
-    let dir = scratch("e2e");
+    let scratch = scratch("e2e");
+    let dir = scratch.path();
     let repo = dir.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "--quiet", "--initial-branch=main"]);

@@ -33,8 +33,8 @@ fn clock() -> ManualClock {
     ManualClock::new(jiff::Timestamp::from_second(2_000_000_000).unwrap())
 }
 
-fn sqlite(name: &str, clock: &ManualClock) -> SqliteStore {
-    SqliteStore::open_with(scratch(name).join("state.db"), Arc::new(clock.clone())).unwrap()
+fn sqlite(dir: &tempfile::TempDir, clock: &ManualClock) -> SqliteStore {
+    SqliteStore::open_with(dir.path().join("state.db"), Arc::new(clock.clone())).unwrap()
 }
 
 #[tokio::test]
@@ -46,7 +46,8 @@ async fn the_memory_store_conforms() {
 #[tokio::test]
 async fn the_sqlite_store_conforms() {
     let clock = clock();
-    let store = sqlite("store-conforms", &clock);
+    let dir = scratch("store-conforms");
+    let store = sqlite(&dir, &clock);
     assert_eq!(store.schema_version().unwrap(), sendy_cd::store::sqlite::SCHEMA_VERSION);
     conformance::store(&Harness { store: Arc::new(store), clock }).await;
 }
@@ -69,7 +70,8 @@ async fn the_memory_store_keeps_the_newest_executions_only() {
 /// needs to know where traffic came from.
 #[tokio::test(start_paused = true)]
 async fn a_new_process_on_the_same_store_knows_the_history() {
-    let path = scratch("durable-new-process").join("state.db");
+    let dir = scratch("durable-new-process");
+    let path = dir.path().join("state.db");
     let account = account();
     let first =
         pipeline_builder(&account, Strategy::BlueGreen).store(SqliteStore::open(&path).unwrap()).build().unwrap();
@@ -100,7 +102,8 @@ async fn a_new_process_on_the_same_store_knows_the_history() {
 async fn the_journal_is_written_before_each_call() {
     use std::sync::Mutex;
     use std::task::{Context, Poll, Waker};
-    let path = scratch("durable-journal").join("state.db");
+    let dir = scratch("durable-journal");
+    let path = dir.path().join("state.db");
     let account = account();
     let reader = SqliteStore::open(&path).unwrap();
     let checked = Arc::new(Mutex::new(Vec::new()));
@@ -214,7 +217,8 @@ async fn no_overlap(path: &Path) -> usize {
 /// the typed error naming it; the store's log of acquisitions shows no two holders at any instant.
 #[tokio::test]
 async fn eight_processes_racing_deploy_once() {
-    let path = scratch("durable-race").join("state.db");
+    let dir = scratch("durable-race");
+    let path = dir.path().join("state.db");
     SqliteStore::open(&path).unwrap();
     let results = race(&path, 8, "fail", 1500);
     let won: Vec<_> = results.iter().filter(|r| r["result"] == "succeeded").collect();
@@ -230,7 +234,8 @@ async fn eight_processes_racing_deploy_once() {
 /// Told to wait, four racing processes deploy one after another, never two at once.
 #[tokio::test]
 async fn four_processes_that_wait_take_turns() {
-    let path = scratch("durable-wait").join("state.db");
+    let dir = scratch("durable-wait");
+    let path = dir.path().join("state.db");
     SqliteStore::open(&path).unwrap();
     let results = race(&path, 4, "wait", 300);
     assert!(results.iter().all(|r| r["result"] == "succeeded"), "{results:?}");
@@ -248,7 +253,8 @@ async fn four_processes_that_wait_take_turns() {
 /// it expires, named in the error.
 #[tokio::test]
 async fn a_process_killed_mid_build_leaves_its_journal() {
-    let path: PathBuf = scratch("durable-kill").join("state.db");
+    let dir = scratch("durable-kill");
+    let path: PathBuf = dir.path().join("state.db");
     SqliteStore::open(&path).unwrap();
     let mut child = Command::new(deploy_binary())
         .args([path.to_str().unwrap(), "fail", "60000"])
@@ -298,7 +304,8 @@ struct Drill {
 /// One run that dies after `saves` journal writes, then a new pipeline on the same file resumes it.
 /// Returns the saves a whole run makes when it does not die (`saves` = `usize::MAX`).
 async fn die_and_resume(strategy: Strategy, drill: Drill, saves: usize, name: &str) -> usize {
-    let path = scratch(name).join("state.db");
+    let dir = scratch(name);
+    let path = dir.path().join("state.db");
     let clock = clock();
     let account = account();
     let before = account.weights().unwrap();
@@ -403,7 +410,7 @@ async fn no_secret_reaches_events_logs_the_store_errors_or_debug_output() {
     const KEY_ID: &str = "AKIAFAKESECRETKEYID0";
     const SECRET_KEY: &str = "FAKE/SECRET/ACCESS/KEY+0123456789abcdefghij";
     let dir = scratch("durable-secrets");
-    let (path, log) = (dir.join("state.db"), dir.join("events.jsonl"));
+    let (path, log) = (dir.path().join("state.db"), dir.path().join("events.jsonl"));
     let account = account();
     // A source with a token, whose API does not answer: its errors are logged and recorded.
     let source =

@@ -9,13 +9,14 @@ use sendy_cd::source::git::GitSource;
 use sendy_cd::{BranchName, CommitId, Error, Result, Source};
 use sendy_cd_tests::{git, scratch};
 
-/// A repository with one commit on `main`.
-fn repository(name: &str) -> PathBuf {
-    let dir = scratch(&format!("git-{name}")).join("repo");
+/// A repository with one commit on `main`, and the guard that removes it.
+fn repository(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let scratch = scratch(&format!("git-{name}"));
+    let dir = scratch.path().join("repo");
     std::fs::create_dir_all(&dir).unwrap();
     git(&dir, &["init", "--quiet", "--initial-branch=main"]);
     git(&dir, &["commit", "--quiet", "--allow-empty", "-m", "Initial commit"]);
-    dir
+    (scratch, dir)
 }
 
 struct Harness {
@@ -37,14 +38,14 @@ impl SourceHarness for Harness {
 
 #[tokio::test]
 async fn git_source_conforms_on_a_path() {
-    let repo = repository("path");
+    let (_scratch, repo) = repository("path");
     let source = GitSource::new(repo.to_str().unwrap(), repo.parent().unwrap().join("cache.git")).unwrap();
     conformance::source(&Harness { repo, source: Arc::new(source) }).await;
 }
 
 #[tokio::test]
 async fn git_source_conforms_on_a_file_url() {
-    let repo = repository("url");
+    let (_scratch, repo) = repository("url");
     let url = format!("file://{}", repo.display());
     let source = GitSource::new(&url, repo.parent().unwrap().join("cache.git")).unwrap();
     conformance::source(&Harness { repo, source: Arc::new(source) }).await;
@@ -52,7 +53,7 @@ async fn git_source_conforms_on_a_file_url() {
 
 #[tokio::test]
 async fn a_revision_carries_its_author_time_and_message() {
-    let repo = repository("details");
+    let (_scratch, repo) = repository("details");
     git(&repo, &["commit", "--quiet", "--allow-empty", "-m", "Add checkout\n\nWith a body."]);
     let source = GitSource::new(repo.to_str().unwrap(), repo.parent().unwrap().join("cache.git")).unwrap();
     let revision = source.latest(&BranchName::parse("main").unwrap()).await.unwrap();
@@ -65,7 +66,8 @@ async fn a_revision_carries_its_author_time_and_message() {
 
 #[tokio::test]
 async fn an_unreachable_remote_is_a_transient_error() {
-    let dir = scratch("git-unreachable");
+    let scratch = scratch("git-unreachable");
+    let dir = scratch.path();
     // Nothing listens on loopback port 1: the connection is refused, which may pass.
     let source = GitSource::new("http://127.0.0.1:1/shop-api.git", dir.join("cache.git")).unwrap();
     let err = source.latest(&BranchName::parse("main").unwrap()).await.unwrap_err();
@@ -78,7 +80,8 @@ async fn an_unreachable_remote_is_a_transient_error() {
 /// `watch` does not retry it forever; on a path and as a `file://` URL.
 #[tokio::test]
 async fn a_missing_repository_is_a_permanent_not_found() {
-    let dir = scratch("git-missing");
+    let scratch = scratch("git-missing");
+    let dir = scratch.path();
     for url in [dir.join("nowhere").display().to_string(), format!("file://{}", dir.join("nowhere").display())] {
         let source = GitSource::new(&url, dir.join("cache.git")).unwrap();
         let err = source.latest(&BranchName::parse("main").unwrap()).await.unwrap_err();
@@ -90,7 +93,8 @@ async fn a_missing_repository_is_a_permanent_not_found() {
 /// A remote that is not a git repository (a plain directory) is permanent too.
 #[tokio::test]
 async fn a_directory_that_is_not_a_repository_is_not_retried() {
-    let dir = scratch("git-not-a-repo");
+    let scratch = scratch("git-not-a-repo");
+    let dir = scratch.path();
     let plain = dir.join("plain");
     std::fs::create_dir_all(&plain).unwrap();
     let source = GitSource::new(&plain.display().to_string(), dir.join("cache.git")).unwrap();
@@ -104,7 +108,7 @@ async fn a_directory_that_is_not_a_repository_is_not_retried() {
 /// incompressible blobs) that each clone takes far longer than the moment it is dropped at.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_dropped_mid_clone_never_overlaps_the_next() {
-    let repo = repository("dropped-clone");
+    let (_scratch, repo) = repository("dropped-clone");
     let mut rng = fastrand::Rng::with_seed(7);
     for i in 0..1000 {
         let blob: Vec<u8> = std::iter::repeat_with(|| rng.u8(..)).take(4096).collect();
@@ -117,7 +121,8 @@ async fn a_fetch_dropped_mid_clone_never_overlaps_the_next() {
     let url = repo.display().to_string();
     let mut dropped_mid_way = 0;
     for (round, after_ms) in [2u64, 5, 10, 20, 2, 5].into_iter().enumerate() {
-        let cache = scratch(&format!("git-dropped-clone-{round}")).join("cache.git");
+        let cache_dir = scratch(&format!("git-dropped-clone-{round}"));
+        let cache = cache_dir.path().join("cache.git");
         let source = GitSource::new(&url, &cache).unwrap();
         let first = tokio::time::timeout(std::time::Duration::from_millis(after_ms), source.latest(&main)).await;
         if first.is_err() {

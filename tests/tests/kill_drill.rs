@@ -110,7 +110,8 @@ async fn a_deployment_killed_at_random_instants_is_resumed_on_the_emulator() {
     let _emulator = emulator::acquire().await;
     let config = emulator::config().await;
     let world = World::create(&config, &sendy_cd_tests::healthy_endpoint().await).await;
-    let dir = scratch("kill-drill");
+    let scratch = scratch("kill-drill");
+    let dir = scratch.path();
     let (world_file, store) = (dir.join("world.json"), dir.join("state.db"));
     std::fs::write(&world_file, world.to_json()).unwrap();
     let codebuild = aws_sdk_codebuild::Client::new(config.sdk_config());
@@ -239,7 +240,8 @@ async fn resuming_after_the_weights_moved_costs_only_reads() {
     let _emulator = emulator::acquire().await;
     let config = emulator::config().await;
     let world = World::create(&config, &sendy_cd_tests::healthy_endpoint().await).await;
-    let dir = scratch("kill-after-weights");
+    let scratch = scratch("kill-after-weights");
+    let dir = scratch.path();
     let (world_file, store) = (dir.join("world.json"), dir.join("state.db"));
     std::fs::write(&world_file, world.to_json()).unwrap();
     let commit = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";

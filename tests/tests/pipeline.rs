@@ -669,7 +669,8 @@ async fn watch_deploys_each_new_revision_once() {
 #[tokio::test(start_paused = true)]
 async fn events_reach_every_subscriber_and_the_json_lines_file() {
     let account = account();
-    let path = std::env::temp_dir().join(format!("sendy-cd-events-{}.jsonl", std::process::id()));
+    let dir = sendy_cd_tests::scratch("events");
+    let path = dir.path().join("events.jsonl");
     let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
     let sink_seen = seen.clone();
     let pipeline = pipeline_builder(&account, Strategy::BlueGreen)
@@ -704,7 +705,6 @@ async fn events_reach_every_subscriber_and_the_json_lines_file() {
     let lines = std::fs::read_to_string(&path).unwrap();
     let parsed: Vec<Event> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(parsed, seen, "the file holds every event");
-    std::fs::remove_file(&path).ok();
 }
 
 #[tokio::test(start_paused = true)]

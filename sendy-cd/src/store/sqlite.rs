@@ -559,10 +559,8 @@ mod tests {
     /// each built are found through the new indexed columns, filled from the records already there.
     #[tokio::test]
     async fn a_version_1_file_is_migrated_and_its_records_indexed() {
-        let dir = std::env::temp_dir().join(format!("sendy-migrate-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("v1.db");
-        let _ = std::fs::remove_file(&path);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
         let (running, built) = sample();
         {
             let conn = Connection::open(&path).unwrap();
