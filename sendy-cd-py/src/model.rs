@@ -175,13 +175,14 @@ pub(crate) struct Event {
 }
 
 /// Every kind of event (`Event.kind`), as the JSON names them.
-const EVENT_KINDS: [&str; 11] = [
+const EVENT_KINDS: [&str; 12] = [
     "execution_started",
     "stage_started",
     "stage_progress",
     "step_started",
     "step_finished",
     "traffic_shifted",
+    "analysis_judged",
     "stage_finished",
     "execution_finished",
     "pipeline_stage_started",

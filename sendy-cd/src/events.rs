@@ -104,6 +104,19 @@ pub enum EventKind {
         /// How it ended, with the handle it produced (a build id, plan id, deployment id, change id).
         outcome: StepOutcome,
     },
+    /// A canary step's analysis judged one more interval.
+    AnalysisJudged {
+        /// The environment judged (the canary).
+        environment: EnvironmentName,
+        /// When in the execution: `canary 10%`, ...
+        phase: String,
+        /// Intervals judged so far.
+        intervals: u32,
+        /// The score so far, 0 to 100.
+        score: f64,
+        /// The verdict, once known.
+        verdict: Option<crate::analysis::Verdict>,
+    },
     /// DNS weights were changed.
     TrafficShifted {
         /// The new weights.

@@ -61,6 +61,7 @@ macro_rules! setters {
     };
 }
 
+pub mod analysis;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod builder;
@@ -99,8 +100,8 @@ pub use model::{
 };
 pub use pipeline::{Canary, Deadlines, Environment, EnvironmentBuilder, Pipeline, PipelineBuilder, Strategy};
 pub use record::{
-    ExecutionKind, ExecutionRecord, MetricComparison, Outcome, Recovery, StageOutcome, StageRecord, Step, StepOutcome,
-    StepRecord, VerificationRecord,
+    AnalysisRecord, ExecutionKind, ExecutionRecord, MetricComparison, Outcome, Recovery, StageOutcome, StageRecord,
+    Step, StepOutcome, StepRecord, VerificationRecord,
 };
 pub use shared::Shared;
 pub use source::Source;

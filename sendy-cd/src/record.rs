@@ -73,6 +73,8 @@ pub enum Step {
     WaitTtl,
     /// Waiting at a canary step before checking it.
     Bake,
+    /// A canary step's metric analysis ([`Canary::analysis`](crate::Canary::analysis)).
+    Analyze,
 }
 
 impl Step {
@@ -156,6 +158,20 @@ impl StageRecord {
     pub fn duration_ms(&self) -> Option<u64> {
         self.finished_ms.map(|f| f.saturating_sub(self.started_ms))
     }
+}
+
+/// One metric analysis of a canary step: the canary against the environment it took traffic from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AnalysisRecord {
+    /// The environment judged (the canary).
+    pub environment: EnvironmentName,
+    /// The environment it was judged against (the baseline, serving the rest of the traffic).
+    pub baseline: EnvironmentName,
+    /// When in the execution: `canary 10%`, ...
+    pub phase: String,
+    /// The last judgement: per metric both summaries, the statistic and the verdict.
+    pub judgement: crate::analysis::Judgement,
 }
 
 /// One health check in the record.
@@ -296,6 +312,9 @@ pub struct ExecutionRecord {
     pub steps: Vec<StepRecord>,
     /// Every health check.
     pub verifications: Vec<VerificationRecord>,
+    /// Every metric analysis of a canary step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub analyses: Vec<AnalysisRecord>,
     /// How it ended.
     pub outcome: Outcome,
     /// Who settled it after the process running it stopped part-way (host, pid), and what the journal
@@ -332,6 +351,7 @@ impl ExecutionRecord {
             stages: vec![],
             steps: vec![],
             verifications: vec![],
+            analyses: vec![],
             outcome: Outcome::Running,
             resumed_by: None,
         }

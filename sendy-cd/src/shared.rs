@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::analysis::MetricSource;
 use crate::builder::Builder;
 use crate::deployer::Deployer;
 use crate::dns::DnsSwitch;
@@ -38,4 +39,4 @@ macro_rules! shared {
     )*};
 }
 
-shared!(Source, Builder, Stack, Deployer, DnsSwitch, Verifier, Store);
+shared!(Source, Builder, Stack, Deployer, DnsSwitch, Verifier, Store, MetricSource);

@@ -28,6 +28,7 @@ _EventKind = Literal[
     "step_started",
     "step_finished",
     "traffic_shifted",
+    "analysis_judged",
     "stage_finished",
     "execution_finished",
     "pipeline_stage_started",

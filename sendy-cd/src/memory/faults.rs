@@ -42,11 +42,13 @@ pub enum Op {
     DnsChangeStatus,
     /// [`Verifier::probe`](crate::Verifier::probe).
     Probe,
+    /// [`MetricSource::fetch`](crate::analysis::MetricSource::fetch) of [`Account::metrics`](super::Account::metrics).
+    MetricsFetch,
 }
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 16] = [
+    pub const ALL: [Op; 17] = [
         Op::SourceLatest,
         Op::BuildStart,
         Op::BuildStatus,
@@ -63,6 +65,7 @@ impl Op {
         Op::DnsSetWeights,
         Op::DnsChangeStatus,
         Op::Probe,
+        Op::MetricsFetch,
     ];
 }
 

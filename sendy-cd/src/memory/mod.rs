@@ -21,6 +21,7 @@ mod builder;
 mod deployer;
 mod dns;
 mod faults;
+mod metrics;
 mod source;
 mod stack;
 mod verifier;
@@ -37,6 +38,7 @@ pub use deployer::MemoryDeployer;
 pub use dns::MemoryDns;
 pub(crate) use faults::Answer;
 pub use faults::{Fault, Injection, Op};
+pub use metrics::{AccountMetrics, SimulatedMetrics, Traffic};
 pub use source::MemorySource;
 pub use stack::MemoryStacks;
 pub use verifier::MemoryVerifier;
@@ -166,7 +168,7 @@ pub enum Health {
 }
 
 /// What a revision does when it goes through the account. The default is a revision that works.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Behavior {
     /// Its build fails in the `BUILD` phase with this reason.
@@ -177,6 +179,8 @@ pub struct Behavior {
     pub crashing: bool,
     /// How its health checks answer.
     pub health: Health,
+    /// How it serves traffic: its error rate and latency in [`Account::metrics`].
+    pub traffic: Traffic,
 }
 
 /// A simulated AWS account. Cloning it gives another handle onto the same account.
@@ -530,6 +534,17 @@ impl Account {
         MemoryVerifier::new(self.clone())
     }
 
+    /// The environments' metrics, as a [`MetricSource`](crate::analysis::MetricSource): each
+    /// environment serves its share of `requests_per_second` (its DNS weight) as the revision it
+    /// runs behaves ([`Behavior::traffic`]), noise seeded by [`SimConfig::seed`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if the rate is not a finite number above 0.
+    pub fn metrics(&self, requests_per_second: f64) -> Result<AccountMetrics> {
+        let seed = self.lock().cfg.seed;
+        Ok(AccountMetrics::new(self.clone(), SimulatedMetrics::new(seed, requests_per_second)?))
+    }
+
     /// Environment `env` wired to this account's backends, for a [`Pipeline`](crate::Pipeline).
     ///
     /// # Errors
@@ -583,4 +598,4 @@ setters!(SimConfig {
     idempotency_window: Duration,
 });
 
-setters!(Behavior { #[into] build_failure: Option<String>, #[into] stack_failure: Option<String>, crashing: bool, health: Health });
+setters!(Behavior { #[into] build_failure: Option<String>, #[into] stack_failure: Option<String>, crashing: bool, health: Health, traffic: Traffic });

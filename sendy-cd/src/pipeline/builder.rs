@@ -27,6 +27,7 @@ pub struct PipelineBuilder {
     builder: Option<Arc<dyn Builder>>,
     environments: Vec<Environment>,
     dns: Option<Arc<dyn DnsSwitch>>,
+    metrics: Option<Arc<dyn crate::analysis::MetricSource>>,
     strategy: Strategy,
     deadlines: Deadlines,
     poll: PollPolicy,
@@ -53,6 +54,7 @@ impl Pipeline {
             builder: None,
             environments: vec![],
             dns: None,
+            metrics: None,
             strategy: Strategy::default(),
             deadlines: Deadlines::default(),
             poll: PollPolicy::default(),
@@ -106,6 +108,14 @@ impl PipelineBuilder {
     /// The DNS switch (required for blue/green and canary).
     pub fn dns(mut self, dns: impl Shared<dyn DnsSwitch>) -> Self {
         self.dns = Some(dns.into_shared());
+        self
+    }
+
+    /// Where a canary's analysis ([`Canary::analysis`](crate::Canary::analysis)) reads the metrics of
+    /// the environments: [`Account::metrics`](crate::memory::Account::metrics) on the simulated
+    /// account.
+    pub fn metrics(mut self, metrics: impl Shared<dyn crate::analysis::MetricSource>) -> Self {
+        self.metrics = Some(metrics.into_shared());
         self
     }
 
@@ -260,6 +270,9 @@ impl PipelineBuilder {
         }
         if let Strategy::Canary(c) = &self.strategy {
             c.validate()?;
+            if c.analysis.is_some() && self.metrics.is_none() {
+                return bad("a canary analysis needs a metric source (PipelineBuilder::metrics)".into());
+            }
         }
         let d = &self.deadlines;
         if [d.build, d.stack, d.rollout, d.verify, d.traffic, self.watch_interval].iter().any(Duration::is_zero) {
@@ -291,6 +304,7 @@ impl PipelineBuilder {
                 builder,
                 environments: self.environments,
                 dns: self.dns,
+                metrics: self.metrics,
                 strategy: self.strategy,
                 deadlines: self.deadlines,
                 poll: self.poll,

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::analysis::Analysis;
 use crate::deployer::Deployer;
 use crate::error::{Error, Result};
 use crate::model::{EnvironmentName, ParameterKey, SetIdentifier, StackName, StackParameters};
@@ -152,7 +153,7 @@ impl EnvironmentBuilder {
 }
 
 /// How a canary moves traffic.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Canary {
     /// The new environment's share of traffic at each step, in percent: strictly increasing, ending at
@@ -160,19 +161,25 @@ pub struct Canary {
     pub steps: Vec<u8>,
     /// How long each step but the last runs before it is verified. Default 5 min.
     pub bake: Duration,
+    /// The metric analysis of each step but the last, in place of the bake: the canary is judged
+    /// against the environment it takes traffic from, over the same intervals, and the step ends at
+    /// the verdict (the sequential judge may stop early); anything but a pass fails the step and
+    /// sends the traffic back. Needs [`PipelineBuilder::metrics`](crate::PipelineBuilder::metrics).
+    /// Default none.
+    pub analysis: Option<Analysis>,
 }
 
 impl Canary {
     /// A canary with these steps (percent of traffic on the new environment) and bake time; the
     /// pipeline's `build()` checks them ([`validate`](Self::validate)).
     pub fn new(steps: impl Into<Vec<u8>>, bake: Duration) -> Self {
-        Canary { steps: steps.into(), bake }
+        Canary { steps: steps.into(), bake, analysis: None }
     }
 
-    /// Checks the steps: strictly increasing, from above 0 to 100.
+    /// Checks the steps (strictly increasing, from above 0 to 100) and the analysis.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] naming the steps.
+    /// [`Error::InvalidConfig`] naming the steps, or from [`Analysis::validate`].
     pub fn validate(&self) -> Result<()> {
         let increasing = self.steps.windows(2).all(|w| w[0] < w[1]);
         if self.steps.first().is_none_or(|first| *first == 0) || !increasing || self.steps.last() != Some(&100) {
@@ -181,18 +188,21 @@ impl Canary {
                 self.steps
             )));
         }
+        if let Some(analysis) = &self.analysis {
+            analysis.validate()?;
+        }
         Ok(())
     }
 }
 
 impl Default for Canary {
     fn default() -> Self {
-        Canary { steps: vec![10, 50, 100], bake: Duration::from_secs(300) }
+        Canary { steps: vec![10, 50, 100], bake: Duration::from_secs(300), analysis: None }
     }
 }
 
 /// How a revision reaches users.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub enum Strategy {
     /// Update the live environment in place.
@@ -245,4 +255,4 @@ impl Default for Deadlines {
 
 setters!(Deadlines { build: Duration, stack: Duration, rollout: Duration, verify: Duration, traffic: Duration });
 
-setters!(Canary { #[into] steps: Vec<u8>, bake: Duration });
+setters!(Canary { #[into] steps: Vec<u8>, bake: Duration, #[into] analysis: Option<Analysis> });

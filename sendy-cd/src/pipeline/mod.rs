@@ -58,6 +58,8 @@ pub(crate) struct Config {
     pub(crate) builder: Arc<dyn Builder>,
     pub(crate) environments: Vec<Environment>,
     pub(crate) dns: Option<Arc<dyn DnsSwitch>>,
+    /// Where a canary analysis reads metrics.
+    pub(crate) metrics: Option<Arc<dyn crate::analysis::MetricSource>>,
     pub(crate) strategy: Strategy,
     pub(crate) deadlines: Deadlines,
     pub(crate) poll: PollPolicy,

@@ -260,8 +260,11 @@ impl Execution<'_> {
                 let previous = previous.expect("a canary always has a previous environment");
                 let from = match at {
                     Some(percent) => {
-                        // The bake that was under way is done again in full before its check.
-                        if percent < 100 && !canary.bake.is_zero() {
+                        // The bake (or analysis) that was under way is done again in full before
+                        // its check.
+                        if percent < 100 && canary.analysis.is_some() {
+                            self.analyze(target, previous, percent).await?;
+                        } else if percent < 100 && !canary.bake.is_zero() {
                             let label = format!("canary {percent}% (resumed)");
                             let bake = canary.bake;
                             let target = Some(target);
@@ -276,10 +279,15 @@ impl Execution<'_> {
                         0
                     }
                 };
-                for percent in canary.steps.into_iter().filter(|p| *p > from) {
+                for percent in canary.steps.iter().copied().filter(|p| *p > from) {
                     let split = self.split(target, previous, percent)?;
-                    let bake = if percent < 100 { canary.bake } else { Duration::ZERO };
+                    // With an analysis, the analysis is the step's bake.
+                    let analyzed = percent < 100 && canary.analysis.is_some();
+                    let bake = if percent < 100 && !analyzed { canary.bake } else { Duration::ZERO };
                     self.shift(split, &format!("canary {percent}%"), bake).await?;
+                    if analyzed {
+                        self.analyze(target, previous, percent).await?;
+                    }
                     self.verify(target, &url, &format!("canary {percent}%")).await?;
                 }
             }

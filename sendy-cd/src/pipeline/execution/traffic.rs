@@ -1,6 +1,9 @@
 //! Traffic: reading and moving the weighted DNS records, and waiting for a change to apply.
 
 use super::*;
+use crate::analysis::{MetricRequest, MetricSource, Series, Verdict};
+use crate::pipeline::Canary;
+use crate::record::AnalysisRecord;
 
 impl<'a> Execution<'a> {
     pub(super) async fn read_weights(&mut self) -> Result<TrafficSplit> {
@@ -142,5 +145,111 @@ impl<'a> Execution<'a> {
             |()| None,
         )
         .await
+    }
+}
+
+impl<'a> Execution<'a> {
+    /// A canary step's metric analysis: `target` judged against `previous`, which serves the rest of
+    /// the traffic, over the same intervals. Anything but a pass fails the step.
+    pub(super) async fn analyze(&mut self, target: usize, previous: usize, percent: u8) -> Result<()> {
+        let env = Some(target);
+        staged!(self, Stage::Traffic, env, self.analyze_stage(target, previous, percent))
+    }
+
+    async fn analyze_stage(&mut self, target: usize, previous: usize, percent: u8) -> Result<()> {
+        let inner = self.inner;
+        let Strategy::Canary(Canary { analysis: Some(analysis), .. }) = &inner.cfg.strategy else {
+            return Err(Error::InvalidConfig("no canary analysis".into()));
+        };
+        let source =
+            inner.cfg.metrics.as_ref().ok_or_else(|| Error::InvalidConfig("no metric source".into()))?.as_ref();
+        let envs = &inner.cfg.environments;
+        let (canary, baseline) = (envs[target].name.clone(), envs[previous].name.clone());
+        let phase = format!("canary {percent}%");
+        self.set_stage_detail(format!("{phase}: analysis of {canary} against {baseline}"));
+        let emitter = self.emitter();
+        let retry = &inner.cfg.retry;
+        let (c, b, p) = (&canary, &baseline, &phase);
+        let judgement = self
+            .step(
+                Step::Analyze,
+                Stage::Traffic,
+                Some(target),
+                Some(format!("{phase}: {canary} against {baseline}")),
+                async move {
+                    let source = Retrying { source, retry };
+                    let j = analysis
+                        .run(&source, b, c, jiff::Timestamp::now(), |j| {
+                            emitter.emit(EventKind::AnalysisJudged {
+                                environment: c.clone(),
+                                phase: p.clone(),
+                                intervals: j.intervals,
+                                score: j.score,
+                                verdict: j.verdict,
+                            });
+                        })
+                        .await?;
+                    let intervals = j.intervals;
+                    Ok((j, intervals))
+                },
+                |j| {
+                    Some(format!(
+                        "{} (score {:.0} after {} intervals)",
+                        j.verdict.map_or("undecided", verdict_word),
+                        j.score,
+                        j.intervals
+                    ))
+                },
+            )
+            .await?;
+        let failing: Vec<String> = judgement
+            .metrics
+            .iter()
+            .filter(|m| m.verdict != Some(Verdict::Pass))
+            .map(|m| format!("{}: {}", m.measure, m.statistic))
+            .collect();
+        let verdict = judgement.verdict;
+        let score = judgement.score;
+        self.update(|r| {
+            r.analyses.push(AnalysisRecord {
+                environment: canary.clone(),
+                baseline: baseline.clone(),
+                phase: phase.clone(),
+                judgement,
+            });
+        });
+        if verdict == Some(Verdict::Pass) {
+            return Ok(());
+        }
+        Err(Error::StageFailed {
+            stage: Stage::Traffic,
+            reason: format!(
+                "{canary} ({phase}): the analysis against {baseline} says {} (score {score:.0}): {}",
+                verdict.map_or("undecided", verdict_word),
+                failing.join("; ")
+            ),
+        })
+    }
+}
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "pass",
+        Verdict::Marginal => "marginal",
+        Verdict::Fail => "fail",
+    }
+}
+
+/// A metric source whose transient errors are retried with the pipeline's policy.
+struct Retrying<'s> {
+    source: &'s dyn MetricSource,
+    retry: &'s crate::wait::RetryPolicy,
+}
+
+#[async_trait::async_trait]
+impl MetricSource for Retrying<'_> {
+    async fn fetch(&self, request: &MetricRequest) -> Result<Vec<Series>> {
+        let (value, _attempts) = self.retry.retry("fetch metrics", || self.source.fetch(request)).await?;
+        Ok(value)
     }
 }

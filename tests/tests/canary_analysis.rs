@@ -1,0 +1,110 @@
+//! Canary steps judged by metric analysis on the simulated account: the canary against the
+//! environment it takes traffic from, over the same intervals.
+
+use std::time::Duration;
+
+use sendy_cd::analysis::{Analysis, Measure, Verdict};
+use sendy_cd::memory::{Behavior, Fault, Injection, Op, Traffic};
+use sendy_cd::{Canary, Error, EventKind, Outcome, Pipeline, Stage, Step, Strategy};
+use sendy_cd_tests::{account, assert_invariants, pipeline_builder, serving};
+
+fn analyzed_canary() -> Strategy {
+    Strategy::Canary(Canary::new([10, 50, 100], Duration::from_secs(600)).analysis(Analysis::default()))
+}
+
+fn pipeline(account: &sendy_cd::memory::Account) -> Pipeline {
+    pipeline_builder(account, analyzed_canary()).metrics(account.metrics(200.0).unwrap()).build().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_revision_is_caught_at_the_first_step_and_its_traffic_sent_back() {
+    let account = account();
+    let pipeline = pipeline(&account);
+    let mut events = pipeline.subscribe();
+    let slow = account.push("main", "Slow checkout", "Ada").unwrap();
+    account.set_behavior(&slow.commit, Behavior::default().traffic(Traffic::default().p99_times(3.0)));
+    let before = serving(&account);
+    let record = pipeline.run(slow).await.unwrap();
+    assert_invariants(&account, &record, &before);
+    let Outcome::Failed { stage, reason, .. } = &record.outcome else { panic!("{:?}", record.outcome) };
+    assert_eq!(*stage, Stage::Traffic);
+    assert!(reason.contains("canary 10%") && reason.contains("latency p99"), "{reason}");
+    assert_eq!(record.analyses.len(), 1, "judged at the first step only");
+    let analysis = &record.analyses[0];
+    assert_eq!((analysis.environment.as_str(), analysis.baseline.as_str()), ("green", "blue"));
+    assert_eq!(analysis.phase, "canary 10%");
+    assert_eq!(analysis.judgement.verdict, Some(Verdict::Fail));
+    let p99 = analysis.judgement.metrics.iter().find(|m| m.measure == Measure::LatencyP99).unwrap();
+    assert_eq!(p99.verdict, Some(Verdict::Fail));
+    assert!(p99.canary.median > 2.5 * p99.baseline.median, "{p99:?}");
+    // Each interval judged is one batched fetch, and each was announced.
+    let intervals = analysis.judgement.intervals;
+    assert!((3..=4).contains(&intervals), "three times the p99 is caught at once: {intervals}");
+    assert_eq!(account.calls(Op::MetricsFetch), intervals);
+    let mut judged = vec![];
+    while let Some(event) = events.try_recv() {
+        if let EventKind::AnalysisJudged { intervals, verdict, .. } = event.kind {
+            judged.push((intervals, verdict));
+        }
+    }
+    assert_eq!(judged.len() as u32, intervals);
+    assert_eq!(judged.last().unwrap(), &(intervals, Some(Verdict::Fail)));
+    // The step ended at the verdict, long before the ten-minute window.
+    let analyze = record.steps.iter().find(|s| s.step == Step::Analyze).unwrap();
+    assert_eq!(analyze.finished_ms.unwrap() - analyze.started_ms, u64::from(intervals) * 60_000);
+    assert_eq!(analyze.calls, intervals);
+    assert!(record.steps.iter().all(|s| s.step != Step::Bake), "the analysis is the bake");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_revision_passes_every_step_early() {
+    let account = account();
+    let pipeline = pipeline(&account);
+    let good = account.push("main", "Faster search", "Ada").unwrap();
+    let before = serving(&account);
+    let record = pipeline.run(good).await.unwrap();
+    assert_invariants(&account, &record, &before);
+    assert_eq!(record.outcome, Outcome::Succeeded, "{:#?}", record.analyses);
+    let phases: Vec<_> = record.analyses.iter().map(|a| (a.phase.as_str(), a.judgement.verdict)).collect();
+    assert_eq!(phases, vec![("canary 10%", Some(Verdict::Pass)), ("canary 50%", Some(Verdict::Pass))]);
+    for a in &record.analyses {
+        assert!(a.judgement.intervals < 10, "a pass before the end of the window: {}", a.judgement.intervals);
+        assert!(a.judgement.metrics.iter().all(|m| m.statistic.contains("confidence sequence")));
+    }
+    // The record keeps the analyses through JSON (what the stores write).
+    let json = serde_json::to_string(&record).unwrap();
+    let back: sendy_cd::ExecutionRecord = serde_json::from_str(&json).unwrap();
+    let summary = |r: &sendy_cd::ExecutionRecord| -> Vec<_> {
+        r.analyses.iter().map(|a| (a.phase.clone(), a.judgement.verdict, a.judgement.intervals)).collect()
+    };
+    assert_eq!(summary(&back), summary(&record));
+    assert_eq!(back.analyses[0].judgement.metrics.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_metrics_answer_is_retried_and_a_broken_source_fails_the_step() {
+    let account = account();
+    let pipeline = pipeline(&account);
+    account.inject(Injection::new(Op::MetricsFetch, Fault::Transient).times(1));
+    let record = pipeline.run(account.push("main", "One", "Ada").unwrap()).await.unwrap();
+    assert_eq!(record.outcome, Outcome::Succeeded, "a transient error is retried");
+
+    account.inject(Injection::new(Op::MetricsFetch, Fault::Fail));
+    let before = serving(&account);
+    let record = pipeline.run(account.push("main", "Two", "Ada").unwrap()).await.unwrap();
+    assert_invariants(&account, &record, &before);
+    assert!(matches!(record.outcome, Outcome::Failed { stage: Stage::Traffic, .. }), "{:?}", record.outcome);
+    assert!(record.analyses.is_empty(), "no judgement without metrics");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_analysis_without_a_metric_source_or_with_bad_settings_is_refused_at_build() {
+    let account = account();
+    let err = pipeline_builder(&account, analyzed_canary()).build().unwrap_err();
+    assert!(matches!(&err, Error::InvalidConfig(m) if m.contains("metric source")), "{err}");
+    let bad = Strategy::Canary(Canary::default().analysis(Analysis::default().max_intervals(0)));
+    let err = pipeline_builder(&account, bad).metrics(account.metrics(10.0).unwrap()).build().unwrap_err();
+    assert!(matches!(&err, Error::InvalidConfig(m) if m.contains("min_intervals")), "{err}");
+    assert!(account.metrics(0.0).is_err());
+    assert_eq!(Op::ALL.iter().map(|op| account.calls(*op)).sum::<u32>(), 0, "nothing was called");
+}
