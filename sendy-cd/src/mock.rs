@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+pub use crate::analysis::MockMetricSource;
 pub use crate::builder::MockBuilder;
 pub use crate::deployer::MockDeployer;
 pub use crate::dns::MockDnsSwitch;

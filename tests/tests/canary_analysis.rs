@@ -108,3 +108,44 @@ async fn an_analysis_without_a_metric_source_or_with_bad_settings_is_refused_at_
     assert!(account.metrics(0.0).is_err());
     assert_eq!(Op::ALL.iter().map(|op| account.calls(*op)).sum::<u32>(), 0, "nothing was called");
 }
+
+/// What the pipeline asks a metric source: both environments (baseline first), the analysis's
+/// measures, one-minute periods from the step's start, one more period each interval, one request
+/// each.
+#[tokio::test(start_paused = true)]
+async fn each_interval_is_one_request_for_both_environments_and_every_measure() {
+    use sendy_cd::analysis::Series;
+    use sendy_cd::mock::MockMetricSource;
+    use std::sync::{Arc, Mutex};
+    let account = account();
+    let asked: Arc<Mutex<Vec<(Vec<String>, Vec<Measure>, Duration, u32, jiff::Timestamp)>>> = Arc::default();
+    let mut source = MockMetricSource::new();
+    let log = asked.clone();
+    source.expect_fetch().times(3).returning(move |req| {
+        let envs = req.environments.iter().map(|e| e.to_string()).collect();
+        log.lock().unwrap().push((envs, req.measures.clone(), req.period, req.periods, req.start));
+        // Both sides alike: a pass at the first interval a verdict is allowed (the third).
+        Ok(req
+            .environments
+            .iter()
+            .flat_map(|env| {
+                req.measures.iter().map(|m| {
+                    let value = if *m == Measure::ErrorRate { 0.01 } else { 200.0 };
+                    Series::new(env.clone(), m.clone(), vec![value; req.periods as usize])
+                })
+            })
+            .collect())
+    });
+    let canary = Canary::new([10, 100], Duration::from_secs(600)).analysis(Analysis::default());
+    let pipeline = pipeline_builder(&account, Strategy::Canary(canary)).metrics(source).build().unwrap();
+    let record = pipeline.run(account.push("main", "One", "Ada").unwrap()).await.unwrap();
+    assert_eq!(record.outcome, Outcome::Succeeded);
+    let asked = asked.lock().unwrap();
+    let measures = vec![Measure::ErrorRate, Measure::LatencyP99];
+    for (n, (envs, m, period, periods, start)) in asked.iter().enumerate() {
+        assert_eq!(envs, &vec!["blue".to_owned(), "green".to_owned()], "the baseline, then the canary");
+        assert_eq!((m, *period, *periods), (&measures, Duration::from_secs(60), n as u32 + 1));
+        assert_eq!(start, &asked[0].4, "every request starts at the step's start");
+    }
+    assert_eq!(record.analyses[0].judgement.intervals, 3);
+}

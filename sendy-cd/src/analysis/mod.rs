@@ -220,6 +220,16 @@ pub enum Verdict {
     Fail,
 }
 
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "pass",
+            Verdict::Marginal => "marginal",
+            Verdict::Fail => "fail",
+        })
+    }
+}
+
 /// A summary of one side's values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

@@ -195,7 +195,7 @@ impl<'a> Execution<'a> {
                 |j| {
                     Some(format!(
                         "{} (score {:.0} after {} intervals)",
-                        j.verdict.map_or("undecided", verdict_word),
+                        j.verdict.map_or_else(|| "undecided".to_owned(), |v| v.to_string()),
                         j.score,
                         j.intervals
                     ))
@@ -225,18 +225,10 @@ impl<'a> Execution<'a> {
             stage: Stage::Traffic,
             reason: format!(
                 "{canary} ({phase}): the analysis against {baseline} says {} (score {score:.0}): {}",
-                verdict.map_or("undecided", verdict_word),
+                verdict.map_or_else(|| "undecided".to_owned(), |v| v.to_string()),
                 failing.join("; ")
             ),
         })
-    }
-}
-
-fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "pass",
-        Verdict::Marginal => "marginal",
-        Verdict::Fail => "fail",
     }
 }
 
