@@ -209,3 +209,45 @@ async fn the_account_answers_for_the_revision_each_environment_serves() {
     assert!(mean(3) > 2.5 * mean(1), "green's p99 is three times blue's: {} vs {}", mean(3), mean(1));
     assert_eq!(account.calls(Op::MetricsFetch), 1);
 }
+
+/// The judge's quality on simulated metrics, a small version of `--bench analysis` (seeded, so the
+/// same figures every run): no healthy canary fails, every doubled error rate and +50 % p99 is
+/// caught, and the sequential judge decides in fewer intervals than the window at the median.
+#[tokio::test]
+async fn the_sequential_judge_separates_healthy_from_regressed_canaries() {
+    let (blue, green) = (env("blue"), env("green"));
+    let a = Analysis::default();
+    let mut times = Vec::new();
+    for (canary, regression) in [
+        (Traffic::default(), false),
+        (Traffic::default().errors_times(2.0), true),
+        (Traffic::default().p99_times(1.5), true),
+    ] {
+        for seed in 0..150 {
+            let metrics = SimulatedMetrics::new(seed, 200.0).unwrap();
+            metrics.serve(&blue, Traffic::default(), 90).unwrap();
+            metrics.serve(&green, canary, 10).unwrap();
+            let req = MetricRequest::new(
+                vec![blue.clone(), green.clone()],
+                vec![Measure::ErrorRate, Measure::LatencyP99],
+                jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+                Duration::from_secs(60),
+                10,
+            );
+            let s = metrics.fetch(&req).await.unwrap();
+            let (verdict, n) = (1..=10)
+                .find_map(|n| {
+                    let data = [
+                        (s[0].values[..n].to_vec(), s[2].values[..n].to_vec()),
+                        (s[1].values[..n].to_vec(), s[3].values[..n].to_vec()),
+                    ];
+                    a.judge(&data).verdict.map(|v| (v, n))
+                })
+                .unwrap();
+            assert_eq!(verdict != Verdict::Pass, regression, "seed {seed}, {canary:?}: {verdict:?}");
+            times.push(n);
+        }
+    }
+    times.sort_unstable();
+    assert!(times[times.len() / 2] <= 5, "median intervals to a verdict: {}", times[times.len() / 2]);
+}
