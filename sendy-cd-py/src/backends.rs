@@ -55,6 +55,11 @@ backend_class!(Stack, sendy_cd::Stack, "An environment's infrastructure (`StackP
 backend_class!(Deployer, sendy_cd::Deployer, "Rolls a service out to an image (`DeployerProtocol` for your own).");
 backend_class!(DnsSwitch, sendy_cd::DnsSwitch, "Weighted DNS between environments (`DnsSwitchProtocol` for your own).");
 backend_class!(Verifier, sendy_cd::Verifier, "Probes an environment's URL (`VerifierProtocol` for your own).");
+backend_class!(
+    MetricSource,
+    sendy_cd::analysis::MetricSource,
+    "The environments' metrics for a canary analysis (`MetricSourceProtocol` for your own)."
+);
 
 /// A backend written in Python. Its methods are called on a blocking thread (so the runtime goes on
 /// and simulated time stands still meanwhile), with the arguments as plain Python data (the JSON form
@@ -198,7 +203,15 @@ impl sendy_cd::Verifier for PyBackend {
     }
 }
 
+#[async_trait]
+impl sendy_cd::analysis::MetricSource for PyBackend {
+    async fn fetch(&self, request: &sendy_cd::analysis::MetricRequest) -> Result<Vec<sendy_cd::analysis::Series>> {
+        self.call("fetch", vec![arg(request)]).await
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<MetricSource>()?;
     m.add_class::<Source>()?;
     m.add_class::<Builder>()?;
     m.add_class::<Stack>()?;

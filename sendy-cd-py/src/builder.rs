@@ -6,7 +6,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
 
-use crate::backends::{Builder, DnsSwitch, Source};
+use crate::backends::{Builder, DnsSwitch, MetricSource, Source};
 use crate::errors::{InvalidConfigError, InvalidInputError, py, to_py};
 use crate::model::{Event, Int, Secs, seconds};
 use crate::pipeline::{Environment, HealthCheck, Pipeline, Strategy, deprecated};
@@ -34,6 +34,7 @@ pub(crate) struct PipelineBuilder {
     builder: Option<Arc<dyn sendy_cd::Builder>>,
     environments: Vec<sendy_cd::Environment>,
     dns: Option<Arc<dyn sendy_cd::DnsSwitch>>,
+    metrics: Option<Arc<dyn sendy_cd::analysis::MetricSource>>,
     strategy: Option<sendy_cd::Strategy>,
     branch: Option<String>,
     health_check: Option<sendy_cd::HealthCheck>,
@@ -78,6 +79,14 @@ impl PipelineBuilder {
         let (inner, rt) = DnsSwitch::resolve(dns);
         slf.rts.extend(rt);
         slf.dns = Some(inner);
+        slf
+    }
+    /// Where a canary analysis reads the environments' metrics: `Account.metrics()`, or any object
+    /// with a `fetch(request)` method (`MetricSourceProtocol`).
+    fn metrics<'py>(mut slf: PyRefMut<'py, Self>, metrics: &Bound<'py, PyAny>) -> PyRefMut<'py, Self> {
+        let (inner, rt) = MetricSource::resolve(metrics);
+        slf.rts.extend(rt);
+        slf.metrics = Some(inner);
         slf
     }
     fn strategy<'py>(mut slf: PyRefMut<'py, Self>, strategy: &Strategy) -> PyRefMut<'py, Self> {
@@ -206,6 +215,9 @@ impl PipelineBuilder {
         }
         for e in &self.environments {
             b = b.environment(e.clone());
+        }
+        if let Some(m) = &self.metrics {
+            b = b.metrics(m.clone());
         }
         if let Some(d) = &self.dns {
             b = b.dns(d.clone());

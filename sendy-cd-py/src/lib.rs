@@ -1,6 +1,7 @@
 //! Python bindings of sendy-cd: the native module `sendy_cd._sendy_cd`, wrapped by the Python
 //! package `sendy_cd` (see `python/sendy_cd`). Built with maturin (`pyproject.toml`).
 
+mod analysis;
 mod aws;
 mod backends;
 mod builder;
@@ -24,6 +25,7 @@ fn sendy_cd_py(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<memory::Account>()?;
     m.add_class::<memory::SimConfig>()?;
     pipeline::register(m)?;
+    analysis::register(m)?;
     aws::register(m)?;
     Ok(())
 }

@@ -191,8 +191,10 @@ impl Account {
 
     /// How the revision `commit` behaves: its build or stack update fails with a reason, its tasks
     /// crash (the circuit breaker rolls the service back), or its health is `healthy`, `unhealthy` or
-    /// `unhealthy_under_traffic` (fails once users reach it).
-    #[pyo3(signature = (commit, *, build_failure = None, stack_failure = None, crashing = false, health = "healthy"))]
+    /// `unhealthy_under_traffic` (fails once users reach it); and how it serves traffic in
+    /// `metrics()`: its `error_rate` (0 to 1) and its p50 and p99 latency in milliseconds.
+    #[pyo3(signature = (commit, *, build_failure = None, stack_failure = None, crashing = false, health = "healthy", error_rate = 0.01, latency_p50_ms = 40.0, latency_p99_ms = 200.0))]
+    #[allow(clippy::too_many_arguments)]
     fn set_behavior(
         &self,
         commit: &str,
@@ -200,7 +202,15 @@ impl Account {
         stack_failure: Option<String>,
         crashing: bool,
         health: &str,
+        error_rate: f64,
+        latency_p50_ms: f64,
+        latency_p99_ms: f64,
     ) -> PyResult<()> {
+        let traffic = sendy_cd::memory::Traffic::default()
+            .error_rate(error_rate)
+            .latency_p50_ms(latency_p50_ms)
+            .latency_p99_ms(latency_p99_ms);
+        py(traffic.validate())?;
         let health = match health {
             "healthy" => Health::Healthy,
             "unhealthy" => Health::Unhealthy,
@@ -219,7 +229,8 @@ impl Account {
                     .build_failure(build_failure)
                     .stack_failure(stack_failure)
                     .crashing(crashing)
-                    .health(health),
+                    .health(health)
+                    .traffic(traffic),
             )
         });
         Ok(())
@@ -273,6 +284,13 @@ impl Account {
     }
     fn verifier(&self) -> Verifier {
         Verifier::new(Arc::new(self.at(|a| a.verifier())), Some(self.rt.clone()))
+    }
+    /// The environments' metrics for a canary analysis: each serves its DNS weight's share of
+    /// `requests_per_second` as the revision it runs behaves (`set_behavior`), with seeded noise.
+    #[pyo3(signature = (requests_per_second = 200.0))]
+    fn metrics(&self, requests_per_second: f64) -> PyResult<crate::backends::MetricSource> {
+        let source = py(self.at(|a| a.metrics(requests_per_second)))?;
+        Ok(crate::backends::MetricSource::new(Arc::new(source), Some(self.rt.clone())))
     }
 
     /// Environment `env` with every backend of this account.

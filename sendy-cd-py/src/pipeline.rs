@@ -34,11 +34,18 @@ impl Strategy {
         Strategy { inner: sendy_cd::Strategy::BlueGreen }
     }
     /// Like blue/green, but the new environment's share moves through `steps` (percent, strictly
-    /// increasing, ending at 100), baking `bake` seconds and verifying at each.
+    /// increasing, ending at 100), baking `bake` seconds and verifying at each. With an `analysis`,
+    /// each step but the last is judged by its metrics against the environment it takes traffic
+    /// from, in place of the bake (the pipeline needs `metrics(...)`).
     #[staticmethod]
-    #[pyo3(signature = (steps = vec![Int(10), Int(50), Int(100)], bake = Secs(300.0)), text_signature = "(steps=..., bake=300.0)")]
-    fn canary(steps: Vec<Int<u8>>, bake: Secs) -> PyResult<Self> {
-        let canary = sendy_cd::Canary::new(steps.into_iter().map(|s| s.0).collect::<Vec<u8>>(), seconds("bake", bake)?);
+    #[pyo3(signature = (steps = vec![Int(10), Int(50), Int(100)], bake = Secs(300.0), analysis = None), text_signature = "(steps=..., bake=300.0, analysis=None)")]
+    fn canary(
+        steps: Vec<Int<u8>>,
+        bake: Secs,
+        analysis: Option<PyRef<'_, crate::analysis::Analysis>>,
+    ) -> PyResult<Self> {
+        let canary = sendy_cd::Canary::new(steps.into_iter().map(|s| s.0).collect::<Vec<u8>>(), seconds("bake", bake)?)
+            .analysis(analysis.map(|a| a.inner.clone()));
         canary.validate().map_err(|e| InvalidInputError::new_err(e.to_string()))?;
         Ok(Strategy { inner: sendy_cd::Strategy::Canary(canary) })
     }

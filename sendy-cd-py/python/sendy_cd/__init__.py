@@ -39,6 +39,7 @@ from sendy_cd._errors import (
 from sendy_cd._errors import CancelledError as CancelledError
 from sendy_cd._errors import TimeoutError as TimeoutError
 from sendy_cd._sendy_cd import (
+    Analysis,
     Builder,
     Deployer,
     DnsSwitch,
@@ -49,6 +50,8 @@ from sendy_cd._sendy_cd import (
     Execution,
     ExecutionRecord,
     HealthCheck,
+    Metric,
+    MetricSource,
     Pipeline,
     PipelineBuilder,
     Revision,
@@ -64,6 +67,7 @@ from sendy_cd._sendy_cd import (
 # would shadow the built-in `TimeoutError` and asyncio's `CancelledError` in the importing module.
 __all__ = [
     "AccessDeniedError",
+    "Analysis",
     "BackendError",
     "Builder",
     "ConflictError",
@@ -80,6 +84,8 @@ __all__ = [
     "InvalidInputError",
     "LeaseHeldError",
     "LeaseLostError",
+    "Metric",
+    "MetricSource",
     "NotFoundError",
     "Pipeline",
     "PipelineBuilder",

@@ -12,6 +12,7 @@ from sendy_cd.protocols import (
     BuilderProtocol,
     DeployerProtocol,
     DnsSwitchProtocol,
+    MetricSourceProtocol,
     SourceProtocol,
     StackProtocol,
     VerifierProtocol,
@@ -71,6 +72,7 @@ class _RecordDict(TypedDict):
     stages: List[_StageDict]
     steps: List[Dict[str, Any]]
     verifications: List[Dict[str, Any]]
+    analyses: NotRequired[List[Dict[str, Any]]]
     outcome: Dict[str, Any]
     resumed_by: NotRequired[str]
 
@@ -99,6 +101,9 @@ __all__ = [
     "Deployer",
     "DnsSwitch",
     "Verifier",
+    "MetricSource",
+    "Metric",
+    "Analysis",
     "Revision",
     "Event",
     "StageRecord",
@@ -138,6 +143,56 @@ class Deployer: ...
 class DnsSwitch: ...
 @disjoint_base
 class Verifier: ...
+@disjoint_base
+class MetricSource: ...
+
+_Measure = Literal["requests", "error_rate", "latency_p50", "latency_p99"]
+
+@final
+class Metric:
+    def __new__(
+        cls,
+        measure: Union[_Measure, str],
+        bad: Literal["increase", "decrease", "either"] = "increase",
+        *,
+        tolerance: float = 0.2,
+        min_change: float = 0.0,
+        critical: bool = False,
+        weight: float = 1.0,
+        threshold: Optional[float] = None,
+    ) -> Metric: ...
+    @staticmethod
+    def error_rate() -> Metric: ...
+    @staticmethod
+    def latency_p99() -> Metric: ...
+    def with_threshold(self, threshold: float) -> Metric: ...
+    @property
+    def measure(self) -> str: ...
+    @property
+    def tolerance(self) -> float: ...
+    @property
+    def critical(self) -> bool: ...
+
+@final
+class Analysis:
+    def __new__(
+        cls,
+        metrics: Optional[Sequence[Metric]] = None,
+        method: Literal["sequential", "fixed_window", "threshold"] = "sequential",
+        *,
+        alpha: float = 0.01,
+        confidence: float = 0.98,
+        datapoints: int = 3,
+        interval: _Seconds = 60.0,
+        min_intervals: int = 3,
+        max_intervals: int = 10,
+        pass_score: float = 95.0,
+        marginal_score: float = 75.0,
+    ) -> Analysis: ...
+    @property
+    def metrics(self) -> List[Metric]: ...
+    @property
+    def max_intervals(self) -> int: ...
 
 @final
 class Pending:
@@ -311,6 +366,9 @@ class Account:
         stack_failure: Optional[str] = None,
         crashing: bool = False,
         health: str = "healthy",
+        error_rate: float = 0.01,
+        latency_p50_ms: float = 40.0,
+        latency_p99_ms: float = 200.0,
     ) -> None: ...
     def weights(self) -> Dict[str, int]: ...
     def serving(self, env: str) -> Optional[str]: ...
@@ -325,6 +383,7 @@ class Account:
     def deployer(self, env: str) -> Deployer: ...
     def dns(self) -> DnsSwitch: ...
     def verifier(self) -> Verifier: ...
+    def metrics(self, requests_per_second: float = 200.0) -> MetricSource: ...
     def environment(self, env: str) -> Environment: ...
     def environment_builder(self, env: str) -> EnvironmentBuilder: ...
 
@@ -335,7 +394,7 @@ class Strategy:
     @staticmethod
     def blue_green() -> Strategy: ...
     @staticmethod
-    def canary(steps: Sequence[int] = ..., bake: _Seconds = 300.0) -> Strategy: ...
+    def canary(steps: Sequence[int] = ..., bake: _Seconds = 300.0, analysis: Optional[Analysis] = None) -> Strategy: ...
     @property
     def name(self) -> str: ...
 
@@ -385,6 +444,7 @@ class PipelineBuilder:
     def builder(self, builder: Union[Builder, BuilderProtocol]) -> PipelineBuilder: ...
     def environment(self, environment: Environment) -> PipelineBuilder: ...
     def dns(self, dns: Union[DnsSwitch, DnsSwitchProtocol]) -> PipelineBuilder: ...
+    def metrics(self, metrics: Union[MetricSource, MetricSourceProtocol]) -> PipelineBuilder: ...
     def strategy(self, strategy: Strategy) -> PipelineBuilder: ...
     def branch(self, branch: str) -> PipelineBuilder: ...
     def health_check(self, health_check: HealthCheck) -> PipelineBuilder: ...

@@ -271,6 +271,37 @@ class VerifierProtocol(Protocol):
         ...
 
 
+class MetricRequest(TypedDict):
+    """What a metric source's `fetch` receives: every measure of every environment over `periods`
+    periods of `period` from `start`."""
+
+    environments: List[str]
+    """The environments, the baseline first, then the canary."""
+    measures: List[Union[str, Dict[str, str]]]
+    """`"requests"`, `"error_rate"`, `"latency_p50"`, `"latency_p99"`, or `{"named": "..."}`."""
+    start: str
+    """The start of the first period (RFC 3339)."""
+    period: datetime.timedelta
+    """One period."""
+    periods: int
+    """How many periods."""
+
+
+class Series(TypedDict):
+    """One measure of one environment, one value per period (`None` where there is no data)."""
+
+    environment: str
+    measure: Union[str, Dict[str, str]]
+    values: List[Optional[float]]
+
+
+@runtime_checkable
+class MetricSourceProtocol(Protocol):
+    def fetch(self, request: MetricRequest) -> Union[List[Series], Awaitable[List[Series]]]:
+        """One `Series` per environment and measure of `request`, in one request to your backend."""
+        ...
+
+
 __all__ = [
     "BuildFailed",
     "BuildInProgress",
@@ -279,6 +310,8 @@ __all__ = [
     "BuildStopped",
     "BuildSucceeded",
     "DeployedRevision",
+    "MetricRequest",
+    "MetricSourceProtocol",
     "Plan",
     "PlanNoChanges",
     "PlanReady",
@@ -287,6 +320,7 @@ __all__ = [
     "ResourceChange",
     "RevisionDict",
     "RollbackTarget",
+    "Series",
     "RollbackToLastGood",
     "RollbackToRevision",
     "Rollout",

@@ -592,8 +592,14 @@ pub struct Series {
     pub environment: EnvironmentName,
     /// The measure.
     pub measure: Measure,
-    /// One value per period, oldest first.
+    /// One value per period, oldest first. In JSON a period without data is `null`.
+    #[serde(deserialize_with = "nulls_are_nan")]
     pub values: Vec<f64>,
+}
+
+fn nulls_are_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
+    let values: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
 impl Series {

@@ -41,6 +41,24 @@ impl Default for Traffic {
 }
 
 impl Traffic {
+    /// Checks the figures: an error rate in `0..=1`, latencies finite and above 0, the p99 at least
+    /// the median.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the figure.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.error_rate) {
+            return Err(Error::InvalidConfig(format!("error rate {} is not in 0..=1", self.error_rate)));
+        }
+        let (p50, p99) = (self.latency_p50_ms, self.latency_p99_ms);
+        if !(p50.is_finite() && p99.is_finite() && p50 > 0.0 && p99 >= p50) {
+            return Err(Error::InvalidConfig(format!(
+                "latencies p50 {p50} ms and p99 {p99} ms are not 0 < p50 <= p99"
+            )));
+        }
+        Ok(())
+    }
+
     /// This traffic with `factor` times the errors (capped at 1).
     pub fn errors_times(mut self, factor: f64) -> Self {
         self.error_rate = (self.error_rate * factor).min(1.0);
@@ -53,6 +71,8 @@ impl Traffic {
         self
     }
 }
+
+setters!(Traffic { error_rate: f64, latency_p50_ms: f64, latency_p99_ms: f64 });
 
 /// Simulated metrics of a set of environments. Cloning gives another handle onto the same set.
 ///
@@ -105,15 +125,7 @@ impl SimulatedMetrics {
         if weight > 100 {
             return Err(Error::InvalidConfig(format!("weight {weight} is above 100")));
         }
-        if !(0.0..=1.0).contains(&traffic.error_rate) {
-            return Err(Error::InvalidConfig(format!("error rate {} is not in 0..=1", traffic.error_rate)));
-        }
-        let (p50, p99) = (traffic.latency_p50_ms, traffic.latency_p99_ms);
-        if !(p50.is_finite() && p99.is_finite() && p50 > 0.0 && p99 >= p50) {
-            return Err(Error::InvalidConfig(format!(
-                "latencies p50 {p50} ms and p99 {p99} ms are not 0 < p50 <= p99"
-            )));
-        }
+        traffic.validate()?;
         self.environments.lock().unwrap_or_else(PoisonError::into_inner).insert(env.clone(), (traffic, weight));
         Ok(())
     }
