@@ -118,12 +118,11 @@ async fn each_interval_is_one_request_for_both_environments_and_every_measure() 
     use sendy_cd::mock::MockMetricSource;
     use std::sync::{Arc, Mutex};
     let account = account();
-    let asked: Arc<Mutex<Vec<(Vec<String>, Vec<Measure>, Duration, u32, jiff::Timestamp)>>> = Arc::default();
+    let asked: Arc<Mutex<Vec<sendy_cd::analysis::MetricRequest>>> = Arc::default();
     let mut source = MockMetricSource::new();
     let log = asked.clone();
     source.expect_fetch().times(3).returning(move |req| {
-        let envs = req.environments.iter().map(|e| e.to_string()).collect();
-        log.lock().unwrap().push((envs, req.measures.clone(), req.period, req.periods, req.start));
+        log.lock().unwrap().push(req.clone());
         // Both sides alike: a pass at the first interval a verdict is allowed (the third).
         Ok(req
             .environments
@@ -142,10 +141,11 @@ async fn each_interval_is_one_request_for_both_environments_and_every_measure() 
     assert_eq!(record.outcome, Outcome::Succeeded);
     let asked = asked.lock().unwrap();
     let measures = vec![Measure::ErrorRate, Measure::LatencyP99];
-    for (n, (envs, m, period, periods, start)) in asked.iter().enumerate() {
-        assert_eq!(envs, &vec!["blue".to_owned(), "green".to_owned()], "the baseline, then the canary");
-        assert_eq!((m, *period, *periods), (&measures, Duration::from_secs(60), n as u32 + 1));
-        assert_eq!(start, &asked[0].4, "every request starts at the step's start");
+    for (n, req) in asked.iter().enumerate() {
+        let envs: Vec<&str> = req.environments.iter().map(|e| e.as_str()).collect();
+        assert_eq!(envs, ["blue", "green"], "the baseline, then the canary");
+        assert_eq!((&req.measures, req.period, req.periods), (&measures, Duration::from_secs(60), n as u32 + 1));
+        assert_eq!(req.start, asked[0].start, "every request starts at the step's start");
     }
     assert_eq!(record.analyses[0].judgement.intervals, 3);
 }
