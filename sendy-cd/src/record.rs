@@ -384,7 +384,9 @@ impl ExecutionRecord {
     }
 
     /// This execution's figures against `baseline`'s (typically the previous successful execution):
-    /// stage durations and health-check latency and error rate.
+    /// stage durations, health-check latency and error rate, and, for each metric a canary analysis
+    /// measured in both, the median the new revision showed at its first analysed step
+    /// (`analysis <metric> at <phase>`).
     pub fn compare(&self, baseline: &ExecutionRecord) -> Vec<MetricComparison> {
         let mut out = vec![];
         for stage in [Stage::Build, Stage::Stack, Stage::Rollout, Stage::Verify, Stage::Traffic] {
@@ -404,6 +406,18 @@ impl ExecutionRecord {
         };
         out.push(MetricComparison::new("health p50 latency (ms)".into(), latency(baseline), latency(self)));
         out.push(MetricComparison::new("health error rate".into(), errors(baseline), errors(self)));
+        // The canary side of each record's first analysis: what its revision served under real traffic.
+        if let (Some(b), Some(c)) = (baseline.analyses.first(), self.analyses.first()) {
+            for m in &c.judgement.metrics {
+                if let Some(bm) = b.judgement.metrics.iter().find(|bm| bm.measure == m.measure) {
+                    out.push(MetricComparison::new(
+                        format!("analysis {} at {}", m.measure, c.phase),
+                        bm.canary.median,
+                        m.canary.median,
+                    ));
+                }
+            }
+        }
         out
     }
 }

@@ -149,3 +149,20 @@ async fn each_interval_is_one_request_for_both_environments_and_every_measure() 
     }
     assert_eq!(record.analyses[0].judgement.intervals, 3);
 }
+
+/// `compare` puts the new revision's analysed metrics beside the previous execution's.
+#[tokio::test(start_paused = true)]
+async fn compare_sets_the_analysed_metrics_beside_the_previous_run() {
+    let account = account();
+    let pipeline = pipeline(&account);
+    let first = pipeline.run(account.push("main", "Fast", "Ada").unwrap()).await.unwrap();
+    let slower = account.push("main", "A bit slower", "Ada").unwrap();
+    // 10 % slower at p99: within the 20 % tolerance, so it passes, and compare shows the change.
+    account.set_behavior(&slower.commit, Behavior::default().traffic(Traffic::default().p99_times(1.1)));
+    let second = pipeline.run(slower).await.unwrap();
+    assert_eq!((&first.outcome, &second.outcome), (&Outcome::Succeeded, &Outcome::Succeeded));
+    let comparison = second.compare(&first);
+    let p99 = comparison.iter().find(|c| c.metric == "analysis latency p99 at canary 10%").expect("compared");
+    assert!(p99.current > p99.baseline, "{p99:?}");
+    assert!(comparison.iter().any(|c| c.metric == "analysis error rate at canary 10%"));
+}
