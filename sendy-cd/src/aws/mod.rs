@@ -10,6 +10,7 @@
 //! The standard `AWS_ENDPOINT_URL` variable is honoured, which is how the tests reach a local emulator.
 
 mod cloudformation;
+mod cloudwatch;
 mod codebuild;
 mod ecs;
 pub mod error;
@@ -19,6 +20,7 @@ mod route53;
 use std::time::Duration;
 
 pub use cloudformation::CloudFormationStack;
+pub use cloudwatch::{CloudWatchMetrics, CloudWatchMetricsBuilder, MetricQuery};
 pub use codebuild::{CodeBuildBuilder, idempotency_token};
 pub use ecs::EcsDeployer;
 pub use route53::{RecordType, Route53Dns, Route53DnsBuilder};
