@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 
-use crate::backends::{Builder, Deployer, DnsSwitch, Source, Stack, Verifier};
+use crate::backends::{Builder, Deployer, DnsSwitch, MetricSource, Source, Stack, Verifier};
 use crate::errors::py;
 use crate::model::{Int, Secs, seconds};
 use crate::runtime::Rt;
@@ -169,6 +169,41 @@ impl Route53Dns {
     }
 }
 
+/// A canary analysis's metrics from CloudWatch (`GetMetricData`, one request per interval):
+/// `target_groups` maps each environment to its ALB and target group (`("app/<name>/<id>",
+/// "targetgroup/<name>/<id>")`) for the built-in measures; `metrics` maps `(environment, name)` to
+/// `(namespace, metric_name, stat, dimensions)` for measures you name.
+#[pyclass(module = "sendy_cd._sendy_cd", extends = MetricSource, frozen)]
+pub(crate) struct CloudWatchMetrics {}
+
+type NamedQuery = (String, String, String, std::collections::BTreeMap<String, String>);
+
+#[pymethods]
+impl CloudWatchMetrics {
+    #[new]
+    #[pyo3(signature = (config, *, target_groups = None, metrics = None))]
+    fn new(
+        config: &AwsConfig,
+        target_groups: Option<std::collections::BTreeMap<String, (String, String)>>,
+        metrics: Option<std::collections::BTreeMap<(String, String), NamedQuery>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let mut b = sendy_cd::aws::CloudWatchMetrics::builder();
+        for (env, (lb, tg)) in target_groups.unwrap_or_default() {
+            b = b.target_group(&env, &lb, &tg);
+        }
+        for ((env, name), (namespace, metric_name, stat, dimensions)) in metrics.unwrap_or_default() {
+            let mut q = sendy_cd::aws::MetricQuery::new(namespace, metric_name, stat);
+            for (k, v) in dimensions {
+                q = q.dimension(k, v);
+            }
+            b = b.metric(&env, &name, q);
+        }
+        let source = py(live(|| b.build(&config.inner)))?;
+        Ok(PyClassInitializer::from(MetricSource::new(Arc::new(source), Some(Rt::real())))
+            .add_subclass(CloudWatchMetrics {}))
+    }
+}
+
 /// Verifies an environment with HTTP GETs of its URL's health path.
 #[pyclass(module = "sendy_cd._sendy_cd", extends = Verifier, frozen)]
 pub(crate) struct HttpVerifier {}
@@ -223,6 +258,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<EcsDeployer>()?;
     m.add_class::<Route53Dns>()?;
     m.add_class::<HttpVerifier>()?;
+    m.add_class::<CloudWatchMetrics>()?;
     m.add_class::<GitSource>()?;
     m.add_class::<GitHubSource>()?;
     Ok(())

@@ -118,3 +118,25 @@ def test_bad_analysis_settings_are_refused_before_any_call(account: Account) -> 
     assert sum(account.calls(op) for op in Account.operations()) == 0
     a = Analysis([Metric.error_rate(), Metric("latency_p50", tolerance=0.3, weight=2)], "fixed_window")
     assert [m.measure for m in a.metrics] == ["error_rate", "latency_p50"] and a.max_intervals == 10
+
+
+def test_cloudwatch_metrics_are_built_from_python_and_checked_before_any_call() -> None:
+    from sendy_cd import MetricSource
+    from sendy_cd.aws import AwsConfig, CloudWatchMetrics
+
+    config = AwsConfig.load(region="us-east-1", endpoint="http://127.0.0.1:9")
+    lb = "app/shop/50dc6c495c0c9188"
+    source = CloudWatchMetrics(
+        config,
+        target_groups={"blue": (lb, "targetgroup/shop-blue/1"), "green": (lb, "targetgroup/shop-green/2")},
+        metrics={("green", "checkouts"): ("Shop", "Checkouts", "Sum", {"Env": "green"})},
+    )
+    assert isinstance(source, MetricSource)
+    with pytest.raises(InvalidConfigError):
+        CloudWatchMetrics(config)
+    with pytest.raises(InvalidConfigError):
+        CloudWatchMetrics(config, target_groups={"blue": ("", "targetgroup/x/1")})
+    with pytest.raises(InvalidConfigError):
+        CloudWatchMetrics(config, metrics={("blue", "x"): ("", "M", "Sum", {})})
+    with pytest.raises(InvalidInputError):
+        CloudWatchMetrics(config, target_groups={"Blue!": (lb, "targetgroup/x/1")})

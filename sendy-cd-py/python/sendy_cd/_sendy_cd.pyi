@@ -4,7 +4,7 @@ and `sendy_cd.aws` instead."""
 import os
 from datetime import timedelta
 from typing_extensions import deprecated
-from typing import Any, Callable, Coroutine, Dict, List, Literal, Optional, Sequence, TypedDict, Union, final
+from typing import Any, Callable, Coroutine, Dict, List, Literal, Optional, Sequence, Tuple, TypedDict, Union, final
 
 from typing_extensions import NotRequired, disjoint_base
 
@@ -124,6 +124,7 @@ __all__ = [
     "EcsDeployer",
     "Route53Dns",
     "HttpVerifier",
+    "CloudWatchMetrics",
     "GitSource",
     "GitHubSource",
 ]
@@ -552,6 +553,16 @@ class Route53Dns(DnsSwitch):
     def __new__(
         cls, config: AwsConfig, zone_id: str, name: str, *, record_type: Optional[str] = None, ttl: Optional[_Seconds] = None
     ) -> Route53Dns: ...
+
+@final
+class CloudWatchMetrics(MetricSource):
+    def __new__(
+        cls,
+        config: AwsConfig,
+        *,
+        target_groups: Optional[Dict[str, Tuple[str, str]]] = None,
+        metrics: Optional[Dict[Tuple[str, str], Tuple[str, str, str, Dict[str, str]]]] = None,
+    ) -> CloudWatchMetrics: ...
 
 @final
 class HttpVerifier(Verifier):

@@ -3,6 +3,7 @@
 from sendy_cd._sendy_cd import (
     AwsConfig,
     CloudFormationStack,
+    CloudWatchMetrics,
     CodeBuildBuilder,
     EcsDeployer,
     GitHubSource,
@@ -14,6 +15,7 @@ from sendy_cd._sendy_cd import (
 __all__ = [
     "AwsConfig",
     "CloudFormationStack",
+    "CloudWatchMetrics",
     "CodeBuildBuilder",
     "EcsDeployer",
     "GitHubSource",
