@@ -16,6 +16,7 @@
 //! ```
 
 pub use crate::analysis::MockMetricSource;
+pub use crate::analysis::alarms::MockAlarmSource;
 pub use crate::builder::MockBuilder;
 pub use crate::deployer::MockDeployer;
 pub use crate::dns::MockDnsSwitch;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::analysis::MetricSource;
+use crate::analysis::{AlarmSource, MetricSource};
 use crate::builder::Builder;
 use crate::deployer::Deployer;
 use crate::dns::DnsSwitch;
@@ -39,4 +39,4 @@ macro_rules! shared {
     )*};
 }
 
-shared!(Source, Builder, Stack, Deployer, DnsSwitch, Verifier, Store, MetricSource);
+shared!(Source, Builder, Stack, Deployer, DnsSwitch, Verifier, Store, MetricSource, AlarmSource);

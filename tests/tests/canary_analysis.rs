@@ -166,3 +166,87 @@ async fn compare_sets_the_analysed_metrics_beside_the_previous_run() {
     assert!(p99.current > p99.baseline, "{p99:?}");
     assert!(comparison.iter().any(|c| c.metric == "analysis error rate at canary 10%"));
 }
+
+mod alarm_gate {
+    use std::sync::Arc;
+
+    use sendy_cd::analysis::AlarmGate;
+    use sendy_cd::memory::Account;
+    use sendy_cd::{Event, StepOutcome};
+
+    use super::*;
+
+    /// A pipeline whose bakes (10 min at 10 % and 50 %) are gated by alarm `checkout-5xx`, and which
+    /// sets that alarm off the moment traffic first moves to the canary when `fire` is set.
+    fn gated(account: &Account, strategy: Strategy, fire: bool) -> Pipeline {
+        let fire_on = account.clone();
+        pipeline_builder(account, strategy)
+            .metrics(account.metrics(200.0).unwrap())
+            .alarms(account.alarms(), AlarmGate::new(["checkout-5xx", "latency-p99"]))
+            .sink(Arc::new(move |event: &Event| {
+                if fire
+                    && let EventKind::TrafficShifted { weights } = &event.kind
+                    && weights.live().count() == 2
+                {
+                    fire_on.set_alarm("checkout-5xx", true);
+                }
+            }))
+            .build()
+            .unwrap()
+    }
+
+    fn baked() -> Strategy {
+        Strategy::Canary(Canary::new([10, 50, 100], Duration::from_secs(600)))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_alarm_firing_during_a_bake_fails_the_step_at_the_next_check() {
+        let account = account();
+        let pipeline = gated(&account, baked(), true);
+        let before = serving(&account);
+        let record = pipeline.run(account.push("main", "Breaks checkout", "Ada").unwrap()).await.unwrap();
+        assert_invariants(&account, &record, &before);
+        let Outcome::Failed { stage, reason, .. } = &record.outcome else { panic!("{:?}", record.outcome) };
+        assert_eq!(*stage, Stage::Traffic);
+        assert!(reason.contains("alarm in ALARM: checkout-5xx"), "{reason}");
+        let bake = record.steps.iter().find(|s| s.step == Step::Bake).unwrap();
+        assert!(matches!(bake.outcome, StepOutcome::Failed { .. }), "{bake:?}");
+        assert_eq!(bake.finished_ms.unwrap() - bake.started_ms, 30_000, "caught at the first check, 30 s in");
+        assert_eq!(account.calls(Op::AlarmsDescribe), 1, "one check");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn quiet_alarms_are_checked_through_every_bake() {
+        let account = account();
+        let pipeline = gated(&account, baked(), false);
+        let record = pipeline.run(account.push("main", "Fine", "Ada").unwrap()).await.unwrap();
+        assert_eq!(record.outcome, Outcome::Succeeded);
+        let bakes: Vec<_> = record.steps.iter().filter(|s| s.step == Step::Bake).map(|s| s.calls).collect();
+        assert_eq!(bakes, [20, 20], "every 30 s of two 10-minute bakes");
+        assert_eq!(account.calls(Op::AlarmsDescribe), 40);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_alarm_firing_during_an_analysis_fails_it() {
+        let account = account();
+        let pipeline = gated(&account, analyzed_canary(), true);
+        let before = serving(&account);
+        let record = pipeline.run(account.push("main", "Breaks checkout", "Ada").unwrap()).await.unwrap();
+        assert_invariants(&account, &record, &before);
+        let Outcome::Failed { reason, .. } = &record.outcome else { panic!("{:?}", record.outcome) };
+        assert!(reason.contains("alarm in ALARM: checkout-5xx"), "{reason}");
+        assert!(record.analyses.is_empty(), "stopped before its first judgement");
+        assert_eq!(account.calls(Op::MetricsFetch), 0, "checked before the first fetch");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gate_without_alarms_or_with_a_name_twice_is_refused() {
+        let account = account();
+        for gate in [AlarmGate::new(Vec::<String>::new()), AlarmGate::new(["a", "a"]), AlarmGate::new([""])] {
+            let err = pipeline_builder(&account, baked()).alarms(account.alarms(), gate).build().unwrap_err();
+            assert!(matches!(&err, Error::InvalidConfig(m) if m.contains("alarm")), "{err}");
+        }
+        let short = AlarmGate::new(["a"]).interval(Duration::from_millis(10));
+        assert!(pipeline_builder(&account, baked()).alarms(account.alarms(), short).build().is_err());
+    }
+}

@@ -170,3 +170,37 @@ async fn throttling_is_retryable_and_bad_settings_are_refused() {
     assert!(matches!(cw.fetch(&sub_second).await, Err(Error::InvalidConfig(_))));
     assert_eq!(rule.num_calls(), calls, "refused before any request");
 }
+
+/// `DescribeAlarms` of the names asked, metric and composite alarms in `ALARM`, across pages.
+#[tokio::test]
+async fn alarms_in_alarm_are_read_across_pages() {
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm, StateValue};
+    use sendy_cd::analysis::AlarmSource;
+    use sendy_cd::aws::CloudWatchAlarms;
+    let asks = |r: &aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput| {
+        r.alarm_names() == ["checkout-5xx", "latency-p99", "deps"]
+            && r.alarm_types() == [AlarmType::MetricAlarm, AlarmType::CompositeAlarm]
+            && r.state_value() == Some(&StateValue::Alarm)
+    };
+    let first =
+        mock!(Client::describe_alarms).match_requests(move |r| asks(r) && r.next_token().is_none()).then_output(|| {
+            DescribeAlarmsOutput::builder()
+                .metric_alarms(MetricAlarm::builder().alarm_name("checkout-5xx").state_value(StateValue::Alarm).build())
+                .next_token("more")
+                .build()
+        });
+    let second = mock!(Client::describe_alarms)
+        .match_requests(move |r| asks(r) && r.next_token() == Some("more"))
+        .then_output(|| {
+            DescribeAlarmsOutput::builder()
+                .composite_alarms(CompositeAlarm::builder().alarm_name("deps").state_value(StateValue::Alarm).build())
+                // An answer outside the state asked for is not counted.
+                .metric_alarms(MetricAlarm::builder().alarm_name("latency-p99").state_value(StateValue::Ok).build())
+                .build()
+        });
+    let alarms = CloudWatchAlarms::from_client(mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&first, &second]));
+    let names: Vec<String> = ["checkout-5xx", "latency-p99", "deps"].map(String::from).to_vec();
+    assert_eq!(alarms.firing(&names).await.unwrap(), ["checkout-5xx", "deps"]);
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+}

@@ -20,10 +20,16 @@
 //!   [`Verdict`]; overall, Kayenta's weighted score (a failing critical metric scores 0) and a verdict
 //!   once it is known. [`Analysis::run`] fetches and judges interval by interval.
 //!
+//! An [`AlarmGate`] adds named alarms (CloudWatch's, or the simulated account's) checked during
+//! every bake and analysis: one firing fails the step.
+//!
 //! A step passes only on [`Verdict::Pass`]: a marginal score at the end of the window fails it.
 //! The statistics are in [`stats`]; `docs/benchmarks.md` measures the judges on 1,000 canaries each.
 
+pub mod alarms;
 pub mod stats;
+
+pub use alarms::{AlarmGate, AlarmSource};
 
 use std::time::Duration;
 

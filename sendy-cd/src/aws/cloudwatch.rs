@@ -305,3 +305,68 @@ impl MetricSource for CloudWatchMetrics {
             .collect())
     }
 }
+
+/// CloudWatch alarms as an [`AlarmSource`](crate::analysis::AlarmSource): one `DescribeAlarms` of
+/// the names asked (metric and composite alarms, state `ALARM`; 100 names a request, as CloudWatch
+/// takes them), whatever pages CloudWatch answers in.
+#[derive(Clone, Debug)]
+pub struct CloudWatchAlarms {
+    client: aws_sdk_cloudwatch::Client,
+}
+
+impl CloudWatchAlarms {
+    /// The alarms of the account and region of `config`.
+    pub fn new(config: &AwsConfig) -> Self {
+        CloudWatchAlarms { client: aws_sdk_cloudwatch::Client::new(config.sdk_config()) }
+    }
+
+    /// As [`new`](Self::new), with a client of your own.
+    pub fn from_client(client: aws_sdk_cloudwatch::Client) -> Self {
+        CloudWatchAlarms { client }
+    }
+}
+
+#[async_trait]
+impl crate::analysis::AlarmSource for CloudWatchAlarms {
+    async fn firing(&self, names: &[String]) -> Result<Vec<String>> {
+        use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+        let mut firing = Vec::new();
+        for chunk in names.chunks(100) {
+            let mut token: Option<String> = None;
+            loop {
+                let out = self
+                    .client
+                    .describe_alarms()
+                    .set_alarm_names(Some(chunk.to_vec()))
+                    .alarm_types(AlarmType::MetricAlarm)
+                    .alarm_types(AlarmType::CompositeAlarm)
+                    .state_value(StateValue::Alarm)
+                    .set_next_token(token.clone())
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk("cloudwatch:DescribeAlarms", e))?;
+                let in_alarm = |state: Option<&StateValue>| state == Some(&StateValue::Alarm);
+                firing.extend(
+                    out.metric_alarms()
+                        .iter()
+                        .filter(|a| in_alarm(a.state_value()))
+                        .filter_map(|a| a.alarm_name().map(str::to_owned)),
+                );
+                firing.extend(
+                    out.composite_alarms()
+                        .iter()
+                        .filter(|a| in_alarm(a.state_value()))
+                        .filter_map(|a| a.alarm_name().map(str::to_owned)),
+                );
+                token = out.next_token().map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        firing.retain(|n| names.contains(n));
+        firing.sort();
+        firing.dedup();
+        Ok(firing)
+    }
+}

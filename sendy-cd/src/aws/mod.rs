@@ -20,7 +20,7 @@ mod route53;
 use std::time::Duration;
 
 pub use cloudformation::CloudFormationStack;
-pub use cloudwatch::{CloudWatchMetrics, CloudWatchMetricsBuilder, MetricQuery};
+pub use cloudwatch::{CloudWatchAlarms, CloudWatchMetrics, CloudWatchMetricsBuilder, MetricQuery};
 pub use codebuild::{CodeBuildBuilder, idempotency_token};
 pub use ecs::EcsDeployer;
 pub use route53::{RecordType, Route53Dns, Route53DnsBuilder};

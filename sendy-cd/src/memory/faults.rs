@@ -44,11 +44,13 @@ pub enum Op {
     Probe,
     /// [`MetricSource::fetch`](crate::analysis::MetricSource::fetch) of [`Account::metrics`](super::Account::metrics).
     MetricsFetch,
+    /// [`AlarmSource::firing`](crate::analysis::AlarmSource::firing) of [`Account::alarms`](super::Account::alarms).
+    AlarmsDescribe,
 }
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 17] = [
+    pub const ALL: [Op; 18] = [
         Op::SourceLatest,
         Op::BuildStart,
         Op::BuildStatus,
@@ -66,6 +68,7 @@ impl Op {
         Op::DnsChangeStatus,
         Op::Probe,
         Op::MetricsFetch,
+        Op::AlarmsDescribe,
     ];
 }
 

@@ -252,6 +252,27 @@ impl MetricSource for AccountMetrics {
     }
 }
 
+/// The simulated account's alarms ([`Account::alarms`](super::Account::alarms)).
+#[derive(Clone, Debug)]
+pub struct MemoryAlarms {
+    account: super::Account,
+}
+
+impl MemoryAlarms {
+    pub(crate) fn new(account: super::Account) -> Self {
+        MemoryAlarms { account }
+    }
+}
+
+#[async_trait]
+impl crate::analysis::AlarmSource for MemoryAlarms {
+    async fn firing(&self, names: &[String]) -> Result<Vec<String>> {
+        self.account.enter(super::Op::AlarmsDescribe).await?;
+        let s = self.account.lock();
+        Ok(names.iter().filter(|n| s.firing.contains(*n)).cloned().collect())
+    }
+}
+
 /// Where the account's clock starts, in seconds since 1970 (2027-01-15): any fixed instant would do.
 const SIM_EPOCH: i64 = 1_800_000_000;
 

@@ -38,7 +38,7 @@ pub use deployer::MemoryDeployer;
 pub use dns::MemoryDns;
 pub(crate) use faults::Answer;
 pub use faults::{Fault, Injection, Op};
-pub use metrics::{AccountMetrics, SimulatedMetrics, Traffic};
+pub use metrics::{AccountMetrics, MemoryAlarms, SimulatedMetrics, Traffic};
 pub use source::MemorySource;
 pub use stack::MemoryStacks;
 pub use verifier::MemoryVerifier;
@@ -230,6 +230,8 @@ pub(crate) struct State {
     pub(crate) record: dns::RecordRec,
     pub(crate) endpoints: BTreeMap<String, EnvironmentName>,
     pub(crate) behaviors: BTreeMap<String, Behavior>,
+    /// The alarms in `ALARM`.
+    pub(crate) firing: std::collections::BTreeSet<String>,
     faults: Vec<Injection>,
     calls: BTreeMap<Op, u32>,
 }
@@ -301,6 +303,7 @@ impl Account {
                 record: dns::RecordRec::default(),
                 endpoints: BTreeMap::new(),
                 behaviors: BTreeMap::new(),
+                firing: std::collections::BTreeSet::new(),
                 faults: vec![],
                 calls: BTreeMap::new(),
             })),
@@ -532,6 +535,22 @@ impl Account {
     /// The HTTP client that reaches the environments' endpoints.
     pub fn verifier(&self) -> MemoryVerifier {
         MemoryVerifier::new(self.clone())
+    }
+
+    /// The account's alarms, as an [`AlarmSource`](crate::analysis::AlarmSource): an alarm is
+    /// firing from [`set_alarm`](Self::set_alarm)`(name, true)` until `set_alarm(name, false)`.
+    pub fn alarms(&self) -> MemoryAlarms {
+        MemoryAlarms::new(self.clone())
+    }
+
+    /// Puts alarm `name` in `ALARM` (`firing`) or back to `OK`.
+    pub fn set_alarm(&self, name: &str, firing: bool) {
+        let mut s = self.lock();
+        if firing {
+            s.firing.insert(name.to_owned());
+        } else {
+            s.firing.remove(name);
+        }
     }
 
     /// The environments' metrics, as a [`MetricSource`](crate::analysis::MetricSource): each

@@ -28,6 +28,7 @@ pub struct PipelineBuilder {
     environments: Vec<Environment>,
     dns: Option<Arc<dyn DnsSwitch>>,
     metrics: Option<Arc<dyn crate::analysis::MetricSource>>,
+    alarms: Option<(Arc<dyn crate::analysis::AlarmSource>, crate::analysis::AlarmGate)>,
     strategy: Strategy,
     deadlines: Deadlines,
     poll: PollPolicy,
@@ -55,6 +56,7 @@ impl Pipeline {
             environments: vec![],
             dns: None,
             metrics: None,
+            alarms: None,
             strategy: Strategy::default(),
             deadlines: Deadlines::default(),
             poll: PollPolicy::default(),
@@ -116,6 +118,20 @@ impl PipelineBuilder {
     /// account.
     pub fn metrics(mut self, metrics: impl Shared<dyn crate::analysis::MetricSource>) -> Self {
         self.metrics = Some(metrics.into_shared());
+        self
+    }
+
+    /// Alarms that gate every bake and canary analysis: checked every
+    /// [`AlarmGate::interval`](crate::analysis::AlarmGate::interval) of a bake and before each
+    /// interval of an analysis, one in `ALARM` fails the step (the traffic goes back). On AWS,
+    /// [`CloudWatchAlarms`](crate::aws::CloudWatchAlarms); on the simulated account,
+    /// [`Account::alarms`](crate::memory::Account::alarms).
+    pub fn alarms(
+        mut self,
+        source: impl Shared<dyn crate::analysis::AlarmSource>,
+        gate: crate::analysis::AlarmGate,
+    ) -> Self {
+        self.alarms = Some((source.into_shared(), gate));
         self
     }
 
@@ -274,6 +290,9 @@ impl PipelineBuilder {
                 return bad("a canary analysis needs a metric source (PipelineBuilder::metrics)".into());
             }
         }
+        if let Some((_, gate)) = &self.alarms {
+            gate.validate()?;
+        }
         let d = &self.deadlines;
         if [d.build, d.stack, d.rollout, d.verify, d.traffic, self.watch_interval].iter().any(Duration::is_zero) {
             return bad("deadlines and the watch interval must be positive".into());
@@ -305,6 +324,7 @@ impl PipelineBuilder {
                 environments: self.environments,
                 dns: self.dns,
                 metrics: self.metrics,
+                alarms: self.alarms,
                 strategy: self.strategy,
                 deadlines: self.deadlines,
                 poll: self.poll,

@@ -60,6 +60,8 @@ pub(crate) struct Config {
     pub(crate) dns: Option<Arc<dyn DnsSwitch>>,
     /// Where a canary analysis reads metrics.
     pub(crate) metrics: Option<Arc<dyn crate::analysis::MetricSource>>,
+    /// The alarms checked during every bake and analysis.
+    pub(crate) alarms: Option<(Arc<dyn crate::analysis::AlarmSource>, crate::analysis::AlarmGate)>,
     pub(crate) strategy: Strategy,
     pub(crate) deadlines: Deadlines,
     pub(crate) poll: PollPolicy,

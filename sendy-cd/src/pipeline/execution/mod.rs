@@ -320,7 +320,7 @@ impl Execution<'_> {
 
     async fn pause_in_stage(&mut self, bake: Duration, label: String) -> Result<()> {
         self.set_stage_detail(format!("{label}: baking again"));
-        self.pause(Step::Bake, Stage::Traffic, bake, format!("{label} for {bake:?}")).await
+        self.bake(bake, format!("{label} for {bake:?}")).await
     }
 
     /// Sends all traffic to environment `to` (chosen by the pipeline from its history, its revision

@@ -1,7 +1,7 @@
 //! Traffic: reading and moving the weighted DNS records, and waiting for a change to apply.
 
 use super::*;
-use crate::analysis::{MetricRequest, MetricSource, Series, Verdict};
+use crate::analysis::{AlarmGate, AlarmSource, MetricRequest, MetricSource, Series, Verdict};
 use crate::pipeline::Canary;
 use crate::record::AnalysisRecord;
 
@@ -67,7 +67,7 @@ impl<'a> Execution<'a> {
         self.set_stage_detail(format!("{label}: {split}"));
         self.set_weights(Stage::Traffic, &split, true, false).await?;
         if !bake.is_zero() {
-            self.pause(Step::Bake, Stage::Traffic, bake, format!("{label} for {bake:?}")).await?;
+            self.bake(bake, format!("{label} for {bake:?}")).await?;
         }
         Ok(())
     }
@@ -177,7 +177,7 @@ impl<'a> Execution<'a> {
                 Some(target),
                 Some(format!("{phase}: {canary} against {baseline}")),
                 async move {
-                    let source = Retrying { source, retry };
+                    let source = Retrying { source, retry, alarms: inner.cfg.alarms.as_ref() };
                     let j = analysis
                         .run(&source, b, c, jiff::Timestamp::now(), |j| {
                             emitter.emit(EventKind::AnalysisJudged {
@@ -232,16 +232,56 @@ impl<'a> Execution<'a> {
     }
 }
 
-/// A metric source whose transient errors are retried with the pipeline's policy.
+/// A metric source whose transient errors are retried with the pipeline's policy, behind the
+/// pipeline's alarm gate: a firing alarm fails the fetch.
 struct Retrying<'s> {
     source: &'s dyn MetricSource,
     retry: &'s crate::wait::RetryPolicy,
+    alarms: Option<&'s (std::sync::Arc<dyn AlarmSource>, AlarmGate)>,
 }
 
 #[async_trait::async_trait]
 impl MetricSource for Retrying<'_> {
     async fn fetch(&self, request: &MetricRequest) -> Result<Vec<Series>> {
+        if let Some((alarms, gate)) = self.alarms {
+            check_alarms(alarms.as_ref(), gate, self.retry).await?;
+        }
         let (value, _attempts) = self.retry.retry("fetch metrics", || self.source.fetch(request)).await?;
         Ok(value)
+    }
+}
+
+/// Fails with the firing alarms' names if any of the gate's alarms is in `ALARM`.
+async fn check_alarms(alarms: &dyn AlarmSource, gate: &AlarmGate, retry: &crate::wait::RetryPolicy) -> Result<()> {
+    let (firing, _) = retry.retry("read alarms", || alarms.firing(&gate.names)).await?;
+    if firing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::StageFailed { stage: Stage::Traffic, reason: format!("alarm in ALARM: {}", firing.join(", ")) })
+}
+
+impl Execution<'_> {
+    /// A canary step's bake: `duration` of waiting, with the alarm gate checked every
+    /// [`AlarmGate::interval`] and at the end.
+    pub(super) async fn bake(&mut self, duration: Duration, detail: String) -> Result<()> {
+        let Some((alarms, gate)) = &self.inner.cfg.alarms else {
+            return self.pause(Step::Bake, Stage::Traffic, duration, detail).await;
+        };
+        let retry = &self.inner.cfg.retry;
+        let target = self.target;
+        let baking = async move {
+            let (mut left, mut checks) = (duration, 0u32);
+            loop {
+                let nap = left.min(gate.interval);
+                tokio::time::sleep(nap).await;
+                left -= nap;
+                checks += 1;
+                check_alarms(alarms.as_ref(), gate, retry).await?;
+                if left.is_zero() {
+                    return Ok(((), checks));
+                }
+            }
+        };
+        self.step(Step::Bake, Stage::Traffic, target, Some(detail), baking, |()| None).await
     }
 }
