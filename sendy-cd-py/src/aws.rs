@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 
-use crate::backends::{Builder, Deployer, DnsSwitch, MetricSource, Source, Stack, Verifier};
+use crate::backends::{AlarmSource, Builder, Deployer, DnsSwitch, MetricSource, Source, Stack, Verifier};
 use crate::errors::py;
 use crate::model::{Int, Secs, seconds};
 use crate::runtime::Rt;
@@ -204,6 +204,19 @@ impl CloudWatchMetrics {
     }
 }
 
+/// CloudWatch alarms for the alarm gate (`DescribeAlarms`: metric and composite alarms in ALARM).
+#[pyclass(module = "sendy_cd._sendy_cd", extends = AlarmSource, frozen)]
+pub(crate) struct CloudWatchAlarms {}
+
+#[pymethods]
+impl CloudWatchAlarms {
+    #[new]
+    fn new(config: &AwsConfig) -> PyClassInitializer<Self> {
+        let source = live(|| sendy_cd::aws::CloudWatchAlarms::new(&config.inner));
+        PyClassInitializer::from(AlarmSource::new(Arc::new(source), Some(Rt::real()))).add_subclass(CloudWatchAlarms {})
+    }
+}
+
 /// Verifies an environment with HTTP GETs of its URL's health path.
 #[pyclass(module = "sendy_cd._sendy_cd", extends = Verifier, frozen)]
 pub(crate) struct HttpVerifier {}
@@ -259,6 +272,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Route53Dns>()?;
     m.add_class::<HttpVerifier>()?;
     m.add_class::<CloudWatchMetrics>()?;
+    m.add_class::<CloudWatchAlarms>()?;
     m.add_class::<GitSource>()?;
     m.add_class::<GitHubSource>()?;
     Ok(())

@@ -56,6 +56,11 @@ backend_class!(Deployer, sendy_cd::Deployer, "Rolls a service out to an image (`
 backend_class!(DnsSwitch, sendy_cd::DnsSwitch, "Weighted DNS between environments (`DnsSwitchProtocol` for your own).");
 backend_class!(Verifier, sendy_cd::Verifier, "Probes an environment's URL (`VerifierProtocol` for your own).");
 backend_class!(
+    AlarmSource,
+    sendy_cd::analysis::AlarmSource,
+    "Which alarms are firing, for the alarm gate (`AlarmSourceProtocol` for your own)."
+);
+backend_class!(
     MetricSource,
     sendy_cd::analysis::MetricSource,
     "The environments' metrics for a canary analysis (`MetricSourceProtocol` for your own)."
@@ -210,8 +215,16 @@ impl sendy_cd::analysis::MetricSource for PyBackend {
     }
 }
 
+#[async_trait]
+impl sendy_cd::analysis::AlarmSource for PyBackend {
+    async fn firing(&self, names: &[String]) -> Result<Vec<String>> {
+        self.call("firing", vec![arg(&names)]).await
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MetricSource>()?;
+    m.add_class::<AlarmSource>()?;
     m.add_class::<Source>()?;
     m.add_class::<Builder>()?;
     m.add_class::<Stack>()?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
 
-use crate::backends::{Builder, DnsSwitch, MetricSource, Source};
+use crate::backends::{AlarmSource, Builder, DnsSwitch, MetricSource, Source};
 use crate::errors::{InvalidConfigError, InvalidInputError, py, to_py};
 use crate::model::{Event, Int, Secs, seconds};
 use crate::pipeline::{Environment, HealthCheck, Pipeline, Strategy, deprecated};
@@ -35,6 +35,7 @@ pub(crate) struct PipelineBuilder {
     environments: Vec<sendy_cd::Environment>,
     dns: Option<Arc<dyn sendy_cd::DnsSwitch>>,
     metrics: Option<Arc<dyn sendy_cd::analysis::MetricSource>>,
+    alarms: Option<(Arc<dyn sendy_cd::analysis::AlarmSource>, sendy_cd::analysis::AlarmGate)>,
     strategy: Option<sendy_cd::Strategy>,
     branch: Option<String>,
     health_check: Option<sendy_cd::HealthCheck>,
@@ -88,6 +89,23 @@ impl PipelineBuilder {
         slf.rts.extend(rt);
         slf.metrics = Some(inner);
         slf
+    }
+    /// Alarms `names` gate every bake and canary analysis: checked every `interval` seconds of a bake
+    /// and before each interval of an analysis; one in ALARM fails the step. `source` is
+    /// `Account.alarms()`, `aws.CloudWatchAlarms(config)`, or any object with `firing(names)`.
+    #[pyo3(signature = (source, names, interval = Secs(30.0)), text_signature = "($self, source, names, interval=30.0)")]
+    fn alarms<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        source: &Bound<'py, PyAny>,
+        names: Vec<String>,
+        interval: Secs,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        let gate = sendy_cd::analysis::AlarmGate::new(names).interval(seconds("interval", interval)?);
+        py(gate.validate())?;
+        let (inner, rt) = AlarmSource::resolve(source);
+        slf.rts.extend(rt);
+        slf.alarms = Some((inner, gate));
+        Ok(slf)
     }
     fn strategy<'py>(mut slf: PyRefMut<'py, Self>, strategy: &Strategy) -> PyRefMut<'py, Self> {
         slf.strategy = Some(strategy.inner.clone());
@@ -218,6 +236,9 @@ impl PipelineBuilder {
         }
         if let Some(m) = &self.metrics {
             b = b.metrics(m.clone());
+        }
+        if let Some((source, gate)) = &self.alarms {
+            b = b.alarms(source.clone(), gate.clone());
         }
         if let Some(d) = &self.dns {
             b = b.dns(d.clone());

@@ -285,6 +285,16 @@ impl Account {
     fn verifier(&self) -> Verifier {
         Verifier::new(Arc::new(self.at(|a| a.verifier())), Some(self.rt.clone()))
     }
+    /// The account's alarms, for `PipelineBuilder.alarms`: firing from `set_alarm(name)` until
+    /// `set_alarm(name, False)`.
+    fn alarms(&self) -> crate::backends::AlarmSource {
+        crate::backends::AlarmSource::new(Arc::new(self.at(|a| a.alarms())), Some(self.rt.clone()))
+    }
+    /// Puts alarm `name` in ALARM (`firing`) or back to OK.
+    #[pyo3(signature = (name, firing = true))]
+    fn set_alarm(&self, name: &str, firing: bool) {
+        self.at(|a| a.set_alarm(name, firing));
+    }
     /// The environments' metrics for a canary analysis: each serves its DNS weight's share of
     /// `requests_per_second` as the revision it runs behaves (`set_behavior`), with seeded noise.
     #[pyo3(signature = (requests_per_second = 200.0))]

@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from sendy_cd import Analysis, InvalidConfigError, InvalidInputError, Metric, Pipeline, Strategy
+from sendy_cd import AlarmSource, Analysis, InvalidConfigError, InvalidInputError, Metric, Pipeline, Strategy
 from sendy_cd.memory import Account
 from sendy_cd.protocols import MetricRequest, MetricSourceProtocol, Series
 
@@ -140,3 +140,61 @@ def test_cloudwatch_metrics_are_built_from_python_and_checked_before_any_call() 
         CloudWatchMetrics(config, metrics={("blue", "x"): ("", "M", "Sum", {})})
     with pytest.raises(InvalidInputError):
         CloudWatchMetrics(config, target_groups={"Blue!": (lb, "targetgroup/x/1")})
+
+
+def test_an_alarm_firing_during_a_bake_sends_the_traffic_back(account: Account) -> None:
+    fired: List[str] = []
+
+    def fire(event: Any) -> None:
+        if event.kind == "traffic_shifted" and len([w for w in (event.weights or {}).values() if w > 0]) == 2:
+            account.set_alarm("checkout-5xx")
+            fired.append(event.kind)
+
+    pipeline = (
+        Pipeline.builder()
+        .image_builder(account.image_builder())
+        .environment(account.environment("blue"))
+        .environment(account.environment("green"))
+        .dns(account.dns())
+        .alarms(account.alarms(), ["checkout-5xx"], interval=30)
+        .strategy(Strategy.canary([10, 100], 600))
+        .sink(fire)
+        .build()
+    )
+    record = pipeline.run(account.push("main", "Breaks checkout"))
+    assert fired and record.outcome == "failed"
+    assert "alarm in ALARM: checkout-5xx" in (record.reason or "")
+    assert account.weights() == {"blue": 100, "green": 0}
+    assert account.calls("alarms_describe") == 1
+
+
+def test_an_alarm_source_written_in_python_gates_the_analysis(account: Account) -> None:
+    class Pager:
+        def __init__(self) -> None:
+            self.asked: List[List[str]] = []
+
+        def firing(self, names: List[str]) -> List[str]:
+            self.asked.append(names)
+            return ["pager"] if len(self.asked) >= 2 else []
+
+    pager = Pager()
+    pipeline = (
+        Pipeline.builder()
+        .image_builder(account.image_builder())
+        .environment(account.environment("blue"))
+        .environment(account.environment("green"))
+        .dns(account.dns())
+        .metrics(account.metrics())
+        .alarms(pager, ["pager", "slo-burn"])
+        .strategy(Strategy.canary([10, 100], 600, analysis=Analysis()))
+        .build()
+    )
+    record = pipeline.run(account.push("main", "Pages someone"))
+    assert record.outcome == "failed" and "alarm in ALARM: pager" in (record.reason or "")
+    assert pager.asked == [["pager", "slo-burn"], ["pager", "slo-burn"]], "checked before each interval"
+    assert account.calls("metrics_fetch") == 1, "the second check stopped it before the second fetch"
+    with pytest.raises(InvalidConfigError):
+        Pipeline.builder().alarms(pager, [])
+    from sendy_cd.aws import AwsConfig, CloudWatchAlarms
+
+    assert isinstance(CloudWatchAlarms(AwsConfig.load(region="us-east-1", endpoint="http://127.0.0.1:9")), AlarmSource)

@@ -39,6 +39,7 @@ from sendy_cd._errors import (
 from sendy_cd._errors import CancelledError as CancelledError
 from sendy_cd._errors import TimeoutError as TimeoutError
 from sendy_cd._sendy_cd import (
+    AlarmSource,
     Analysis,
     Builder,
     Deployer,
@@ -67,6 +68,7 @@ from sendy_cd._sendy_cd import (
 # would shadow the built-in `TimeoutError` and asyncio's `CancelledError` in the importing module.
 __all__ = [
     "AccessDeniedError",
+    "AlarmSource",
     "Analysis",
     "BackendError",
     "Builder",

@@ -3,6 +3,7 @@
 from sendy_cd._sendy_cd import (
     AwsConfig,
     CloudFormationStack,
+    CloudWatchAlarms,
     CloudWatchMetrics,
     CodeBuildBuilder,
     EcsDeployer,
@@ -15,6 +16,7 @@ from sendy_cd._sendy_cd import (
 __all__ = [
     "AwsConfig",
     "CloudFormationStack",
+    "CloudWatchAlarms",
     "CloudWatchMetrics",
     "CodeBuildBuilder",
     "EcsDeployer",

@@ -302,7 +302,15 @@ class MetricSourceProtocol(Protocol):
         ...
 
 
+@runtime_checkable
+class AlarmSourceProtocol(Protocol):
+    def firing(self, names: List[str]) -> Union[List[str], Awaitable[List[str]]]:
+        """The names among `names` whose alarm is in ALARM now."""
+        ...
+
+
 __all__ = [
+    "AlarmSourceProtocol",
     "BuildFailed",
     "BuildInProgress",
     "BuildQueued",
