@@ -223,3 +223,53 @@ def test_aws_configuration(
         Route53Dns(config, zone, name, record_type=record_type, ttl=ttl)
 
     outcome(call)
+
+
+@cases
+@given(
+    tolerance=floats,
+    weight=floats,
+    threshold=st.one_of(st.none(), floats),
+    alpha=floats,
+    interval=durations,
+    min_intervals=ints,
+    max_intervals=ints,
+    score=floats,
+    method=st.sampled_from(["sequential", "fixed_window", "threshold", "", "x" * 1000]),
+)
+def test_analysis(
+    tolerance: Any,
+    weight: Any,
+    threshold: Any,
+    alpha: Any,
+    interval: Any,
+    min_intervals: Any,
+    max_intervals: Any,
+    score: Any,
+    method: Any,
+) -> None:
+    from sendy_cd import Analysis, Metric
+
+    def build() -> None:
+        metric = Metric("latency_p99", tolerance=tolerance, weight=weight, threshold=threshold)
+        analysis = Analysis(
+            [metric],
+            method,
+            alpha=alpha,
+            confidence=alpha,
+            interval=interval,
+            min_intervals=min_intervals,
+            max_intervals=max_intervals,
+            pass_score=score,
+        )
+        Strategy.canary(analysis=analysis)
+
+    outcome(build)
+
+
+@cases
+@given(rate=floats, p50=floats, p99=floats, rps=floats)
+def test_simulated_traffic(rate: Any, p50: Any, p99: Any, rps: Any) -> None:
+    account = Account()
+    outcome(lambda: account.set_behavior("0" * 40, error_rate=rate, latency_p50_ms=p50, latency_p99_ms=p99))
+    outcome(lambda: account.metrics(rps))

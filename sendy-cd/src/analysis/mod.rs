@@ -328,9 +328,9 @@ impl Analysis {
         if self.interval < Duration::from_secs(1) {
             return bad(format!("interval {:?} is under a second", self.interval));
         }
-        if self.min_intervals == 0 || self.min_intervals > self.max_intervals {
+        if self.min_intervals == 0 || self.min_intervals > self.max_intervals || self.max_intervals > MAX_INTERVALS {
             return bad(format!(
-                "min_intervals {} must be at least 1 and at most max_intervals {}",
+                "min_intervals {} must be at least 1 and at most max_intervals {}, itself at most {MAX_INTERVALS}",
                 self.min_intervals, self.max_intervals
             ));
         }
@@ -588,7 +588,30 @@ impl MetricRequest {
     ) -> Self {
         MetricRequest { environments, measures, start, period, periods }
     }
+
+    /// Checks the request: a period of whole seconds, at least one; 1 to [`MAX_PERIODS`] periods.
+    /// Every source calls it before its backend.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        if self.period < Duration::from_secs(1) || self.period.subsec_nanos() != 0 {
+            return Err(Error::InvalidConfig(format!("metric period {:?}: whole seconds, at least 1", self.period)));
+        }
+        if self.periods == 0 || self.periods > MAX_PERIODS {
+            return Err(Error::InvalidConfig(format!("{} metric periods: 1 to {MAX_PERIODS}", self.periods)));
+        }
+        Ok(())
+    }
 }
+
+/// The most periods one [`MetricRequest`] asks for: CloudWatch's limit of data points per metric
+/// in one `GetMetricData` answer.
+pub const MAX_PERIODS: u32 = 100_800;
+
+/// The most intervals an [`Analysis`] window has: a day of one-minute intervals (the fixed-window
+/// judge compares every pair of values, so the window bounds its work).
+pub const MAX_INTERVALS: u32 = 1440;
 
 /// The values of one measure of one environment, one per period (NaN: no data in that period).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

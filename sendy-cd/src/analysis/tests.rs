@@ -39,6 +39,7 @@ fn bad_settings_are_refused_before_any_fetch() {
         (Analysis { interval: Duration::from_millis(10), ..ok.clone() }, "interval"),
         (Analysis { min_intervals: 0, ..ok.clone() }, "min_intervals"),
         (Analysis { min_intervals: 11, ..ok.clone() }, "min_intervals"),
+        (Analysis { max_intervals: MAX_INTERVALS + 1, ..ok.clone() }, "min_intervals"),
         (Analysis { method: Method::Sequential { alpha: 0.0 }, ..ok.clone() }, "alpha"),
         (Analysis { method: Method::Sequential { alpha: 1.0 }, ..ok.clone() }, "alpha"),
         (Analysis { method: Method::FixedWindow { confidence: 1.5 }, ..ok.clone() }, "confidence"),
@@ -162,6 +163,23 @@ async fn run_fetches_once_per_interval_and_stops_at_the_verdict() {
     assert!(seen[..seen.len() - 1].iter().all(|(_, v)| v.is_none()));
     assert_eq!(started.elapsed(), Duration::from_secs(60) * j.intervals);
     assert!(j.intervals <= 4, "three times the errors is caught at once: {} intervals", j.intervals);
+}
+
+#[tokio::test]
+async fn sources_refuse_requests_they_cannot_answer() {
+    let metrics = SimulatedMetrics::new(1, 10.0).unwrap();
+    let start = jiff::Timestamp::UNIX_EPOCH;
+    for (period, periods) in [
+        (Duration::from_millis(1500), 3),
+        (Duration::ZERO, 3),
+        (Duration::from_secs(60), 0),
+        (Duration::from_secs(60), MAX_PERIODS + 1),
+        (Duration::from_secs(60), u32::MAX),
+    ] {
+        let req = MetricRequest::new(vec![env("a")], vec![Measure::Requests], start, period, periods);
+        assert!(matches!(metrics.fetch(&req).await, Err(Error::InvalidConfig(_))), "{period:?} x {periods}");
+    }
+    assert_eq!(metrics.fetches(), 0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -215,10 +215,9 @@ impl CloudWatchMetrics {
 #[async_trait]
 impl MetricSource for CloudWatchMetrics {
     async fn fetch(&self, request: &MetricRequest) -> Result<Vec<Series>> {
+        request.validate()?;
         let period = i32::try_from(request.period.as_secs())
-            .ok()
-            .filter(|p| *p >= 1)
-            .ok_or_else(|| Error::InvalidConfig(format!("period {:?}: whole seconds, at least 1", request.period)))?;
+            .map_err(|_| Error::InvalidConfig(format!("metric period {:?} is too long", request.period)))?;
         let n = request.periods as usize;
         // Query ids: `q<environment>_<measure>_<part>` (CloudWatch wants a lowercase letter first).
         let mut parts: BTreeMap<String, (usize, usize, Part)> = BTreeMap::new();

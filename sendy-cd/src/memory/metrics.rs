@@ -179,6 +179,7 @@ impl SimulatedMetrics {
 #[async_trait]
 impl MetricSource for SimulatedMetrics {
     async fn fetch(&self, request: &MetricRequest) -> Result<Vec<Series>> {
+        request.validate()?;
         *self.fetches.lock().unwrap_or_else(PoisonError::into_inner) += 1;
         let envs = self.environments.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let period_s = i64::try_from(request.period.as_secs()).unwrap_or(i64::MAX).max(1);
