@@ -118,7 +118,10 @@ async fn one_request_reads_every_measure_of_both_environments_across_pages() {
         .metric("green", "checkouts", MetricQuery::new("Shop", "Checkouts", "Sum"))
         .build_with_client(mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&first, &second]))
         .unwrap();
-    let series = cw.fetch(&request(measures, 3)).await.unwrap();
+    // A start 25 s past the minute: the window starts at the next whole minute, as the mock expects.
+    let mut unaligned = request(measures, 3);
+    unaligned.start = jiff::Timestamp::from_second(START - 35).unwrap();
+    let series = cw.fetch(&unaligned).await.unwrap();
     assert_eq!((first.num_calls(), second.num_calls()), (1, 1), "one request, and the second page");
     let values =
         |e: &str, m: usize| series.iter().filter(|s| s.environment.as_str() == e).nth(m).unwrap().values.clone();

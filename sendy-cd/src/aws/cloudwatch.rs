@@ -66,7 +66,10 @@ struct Sources {
 /// environment.
 ///
 /// A fetch is **one** `GetMetricData` request for every measure of every environment (more only
-/// when CloudWatch pages its answer), periods aligned on the request's start.
+/// when CloudWatch pages its answer). CloudWatch's periods sit on multiples of the period (whole
+/// minutes): the window starts at the first period boundary at or after the request's start. ALB
+/// metrics arrive a minute or two late, so the newest periods may have no data yet (NaN); each fetch
+/// reads the whole window again, and fills them in once CloudWatch has them.
 ///
 /// ```
 /// # async fn f() -> sendy_cd::Result<()> {
@@ -236,7 +239,11 @@ impl MetricSource for CloudWatchMetrics {
                 }
             }
         }
+        // CloudWatch's data points sit on multiples of the period (whole minutes for 60 s): the
+        // window starts at the first one at or after the request's start, so no period mixes in
+        // traffic from before it.
         let start = request.start.as_second();
+        let start = start.saturating_add((i64::from(period) - start.rem_euclid(i64::from(period))) % i64::from(period));
         let end = start.saturating_add(i64::from(period).saturating_mul(n as i64));
         // Per (environment, measure): the values, and the error rate's two sums.
         let mut values = vec![vec![vec![f64::NAN; n]; request.measures.len()]; request.environments.len()];
