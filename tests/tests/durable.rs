@@ -311,7 +311,15 @@ async fn die_and_resume(strategy: Strategy, drill: Drill, saves: usize, name: &s
     let before = account.weights().unwrap();
     let serving_before = serving(&account);
     let dying = Arc::new(DyingStore::new(SqliteStore::open_with(&path, Arc::new(clock.clone())).unwrap(), saves));
-    let first = pipeline_builder(&account, strategy.clone()).store(Arc::clone(&dying)).build().unwrap();
+    // A canary analysed by its metrics reads them from the account (a process's own metric source).
+    let builder = |strategy: Strategy| {
+        let b = pipeline_builder(&account, strategy.clone());
+        match &strategy {
+            Strategy::Canary(c) if c.analysis.is_some() => b.metrics(account.metrics(200.0).unwrap()),
+            _ => b,
+        }
+    };
+    let first = builder(strategy.clone()).store(Arc::clone(&dying)).build().unwrap();
     let revision = account.push("main", "a change", "a").unwrap();
     account.set_behavior(&revision.commit, Behavior::default().health(drill.health));
     let mut run = Box::pin(first.run(revision.clone()));
@@ -336,7 +344,7 @@ async fn die_and_resume(strategy: Strategy, drill: Drill, saves: usize, name: &s
 
     clock.advance(Duration::from_secs(120)); // its lease expires
     let store = SqliteStore::open_with(&path, Arc::new(clock.clone())).unwrap();
-    let second = pipeline_builder(&account, strategy).store(store).resume_forward(drill.forward).build().unwrap();
+    let second = builder(strategy).store(store).resume_forward(drill.forward).build().unwrap();
     let settled = second.resume().await.unwrap();
     let records = second.executions(10).await.unwrap();
     assert_eq!(records.len(), 1, "{saves}: {records:?}");
@@ -373,7 +381,7 @@ async fn die_and_resume(strategy: Strategy, drill: Drill, saves: usize, name: &s
     0
 }
 
-/// The crash drill on the simulated account: blue/green and canary runs die after each of their
+/// The crash drill on the simulated account: blue/green, canary and analysed-canary runs die after each of their
 /// journal writes in turn; each time a new pipeline on the same SQLite file resumes what was left,
 /// forward (the default) for a healthy revision and for one that fails under traffic, and backward:
 /// every record complete, one build per commit, traffic only on an environment that passed its
@@ -386,7 +394,11 @@ async fn a_run_that_dies_at_any_step_is_resumed_by_the_next_process() {
         Drill { forward: false, health: Health::Healthy },
     ];
     let mut points = 0;
-    for (name, strategy) in [("bg", Strategy::BlueGreen), ("canary", sendy_cd_tests::canary())] {
+    let analysed = Strategy::Canary(
+        sendy_cd::Canary::new([10, 50, 100], Duration::from_secs(60)).analysis(sendy_cd::analysis::Analysis::default()),
+    );
+    for (name, strategy) in [("bg", Strategy::BlueGreen), ("canary", sendy_cd_tests::canary()), ("analysed", analysed)]
+    {
         for (d, drill) in drills.iter().enumerate() {
             let total = die_and_resume(strategy.clone(), *drill, usize::MAX, &format!("drill-{name}-{d}-whole")).await;
             assert!(total > 20, "{total}");
