@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sendy_cd::aws::provision::{BUILDSPEC, ProjectSpec, Provisioner};
 use sendy_cd::aws::{AwsConfig, CloudFormationStack, CodeBuildBuilder, EcsDeployer, RecordType, Route53Dns};
 use sendy_cd::store::Store;
 use sendy_cd::verify::http::HttpVerifier;
@@ -40,37 +41,8 @@ impl World {
     /// If the emulator refuses a call.
     pub async fn create(config: &AwsConfig, service_url: &str) -> World {
         use aws_sdk_cloudformation::types::Parameter;
-        use aws_sdk_codebuild::types::{
-            ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment, ProjectSource,
-            SourceType,
-        };
         let sdk = config.sdk_config();
-        let ecr = aws_sdk_ecr::Client::new(sdk);
-        ecr.create_repository().repository_name(REPOSITORY).send().await.expect("repository");
-        aws_sdk_codebuild::Client::new(sdk)
-            .create_project()
-            .name(PROJECT)
-            .source(
-                ProjectSource::builder()
-                    .r#type(SourceType::Github)
-                    .location("https://github.com/example/shop-api.git")
-                    .build()
-                    .expect("source"),
-            )
-            .artifacts(ProjectArtifacts::builder().r#type(ArtifactsType::NoArtifacts).build().expect("artifacts"))
-            .environment(
-                ProjectEnvironment::builder()
-                    .r#type(EnvironmentType::LinuxContainer)
-                    .image("aws/codebuild/standard:7.0")
-                    .compute_type(ComputeType::BuildGeneral1Small)
-                    .privileged_mode(true)
-                    .build()
-                    .expect("environment"),
-            )
-            .service_role("arn:aws:iam::123456789012:role/codebuild")
-            .send()
-            .await
-            .expect("project");
+        World::build_project(config).await;
         let zone = aws_sdk_route53::Client::new(sdk)
             .create_hosted_zone()
             .name("sendy.test")
@@ -100,6 +72,23 @@ impl World {
                 .expect("stack");
         }
         World { zone, service_url: service_url.to_owned() }
+    }
+
+    /// The ECR repository and the CodeBuild project, each created only if missing, through the
+    /// library's own [`Provisioner`] (what a user runs once per account).
+    ///
+    /// # Panics
+    /// If the emulator refuses a call.
+    pub async fn build_project(config: &AwsConfig) {
+        let provisioner = Provisioner::new(config);
+        provisioner.ecr_repository(REPOSITORY).await.expect("repository");
+        let spec = ProjectSpec {
+            name: PROJECT.to_owned(),
+            source_url: "https://github.com/example/shop-api.git".to_owned(),
+            service_role_arn: "arn:aws:iam::123456789012:role/codebuild".to_owned(),
+            buildspec: BUILDSPEC.to_owned(),
+        };
+        provisioner.codebuild_project(&spec).await.expect("project");
     }
 
     /// The world as one JSON line, for a child process.

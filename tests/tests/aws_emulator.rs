@@ -10,6 +10,7 @@ use sendy_cd::conformance::{self, DnsHarness, Patience};
 use sendy_cd::wait::PollPolicy;
 use sendy_cd::{DnsSwitch, Result, SetIdentifier};
 use sendy_cd_tests::emulator;
+use sendy_cd_tests::world::{self, World};
 
 fn quick() -> Patience {
     let poll = PollPolicy::default().first(Duration::from_millis(50)).max(Duration::from_millis(200));
@@ -155,54 +156,20 @@ async fn cloudformation_creates_a_stack_through_a_create_change_set() {
 /// each revision's image itself (what `deploy/buildspec.yml` does in AWS), openly, in one place.
 struct CodeBuildHarness {
     builder: Arc<sendy_cd::aws::CodeBuildBuilder>,
-    ecr: aws_sdk_ecr::Client,
+    config: sendy_cd::aws::AwsConfig,
 }
 
+/// CodeBuild and ECR as the end-to-end world makes them (`sendy_cd_tests::world`).
 impl CodeBuildHarness {
     async fn new(config: &sendy_cd::aws::AwsConfig) -> Self {
-        let ecr = aws_sdk_ecr::Client::new(config.sdk_config());
-        let codebuild = aws_sdk_codebuild::Client::new(config.sdk_config());
-        ecr.create_repository().repository_name("shop/api").send().await.unwrap();
-        codebuild
-            .create_project()
-            .name("shop-api")
-            .source(
-                aws_sdk_codebuild::types::ProjectSource::builder()
-                    .r#type(aws_sdk_codebuild::types::SourceType::Github)
-                    .location("https://github.com/example/shop-api.git")
-                    .build()
-                    .unwrap(),
-            )
-            .artifacts(
-                aws_sdk_codebuild::types::ProjectArtifacts::builder()
-                    .r#type(aws_sdk_codebuild::types::ArtifactsType::NoArtifacts)
-                    .build()
-                    .unwrap(),
-            )
-            .environment(
-                aws_sdk_codebuild::types::ProjectEnvironment::builder()
-                    .r#type(aws_sdk_codebuild::types::EnvironmentType::LinuxContainer)
-                    .image("aws/codebuild/standard:7.0")
-                    .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
-                    .privileged_mode(true)
-                    .build()
-                    .unwrap(),
-            )
-            .service_role("arn:aws:iam::123456789012:role/codebuild")
-            .send()
-            .await
-            .unwrap();
-        let builder = sendy_cd::aws::CodeBuildBuilder::new(config, "shop-api", "shop/api").unwrap();
-        CodeBuildHarness { builder: Arc::new(builder), ecr }
+        World::build_project(config).await;
+        let builder = sendy_cd::aws::CodeBuildBuilder::new(config, world::PROJECT, world::REPOSITORY).unwrap();
+        CodeBuildHarness { builder: Arc::new(builder), config: config.clone() }
     }
 
     /// What the buildspec's `docker push` does: an image manifest tagged with the commit id.
     async fn push_image(&self, tag: &str) {
-        let manifest = format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":7023,"digest":"sha256:{}"}},"layers":[]}}"#,
-            "c".repeat(64)
-        );
-        self.ecr.put_image().repository_name("shop/api").image_manifest(manifest).image_tag(tag).send().await.unwrap();
+        World::push_image(&self.config, tag).await;
     }
 }
 
