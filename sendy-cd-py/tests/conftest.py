@@ -4,7 +4,7 @@ from typing import Any, Optional
 
 import pytest
 
-from sendy_cd import Environment, HealthCheck, Pipeline, Strategy
+from sendy_cd import Environment, HealthCheck, Pipeline, PipelineBuilder, Strategy
 from sendy_cd.memory import Account
 
 
@@ -22,6 +22,17 @@ def environment(account: Account, env: str, verifier: Any = None) -> Environment
     if verifier is None:
         return account.environment(env)
     return account.environment_builder(env).verifier(verifier).build()
+
+
+def simulated_builder(account: Account) -> PipelineBuilder:
+    """A builder over `account`'s image builder, blue and green environments and DNS, to finish per test."""
+    return (
+        Pipeline.builder()
+        .image_builder(account.image_builder())
+        .environment(account.environment("blue"))
+        .environment(account.environment("green"))
+        .dns(account.dns())
+    )
 
 
 def simulated_pipeline(

@@ -12,27 +12,17 @@ from sendy_cd import (
     InvalidInputError,
     Metric,
     Pipeline,
-    PipelineBuilder,
     Strategy,
 )
 from sendy_cd.memory import Account
 from sendy_cd.protocols import MetricRequest, MetricSourceProtocol, Series
 
-
-def blue_green(account: Account) -> PipelineBuilder:
-    """A builder over `account`'s blue and green environments and its DNS, to finish per test."""
-    return (
-        Pipeline.builder()
-        .image_builder(account.image_builder())
-        .environment(account.environment("blue"))
-        .environment(account.environment("green"))
-        .dns(account.dns())
-    )
+from conftest import simulated_builder
 
 
 def analysed_pipeline(account: Account, metrics: Any, analysis: Optional[Analysis] = None) -> Pipeline:
     return (
-        blue_green(account)
+        simulated_builder(account)
         .metrics(metrics)
         .strategy(Strategy.canary([10, 50, 100], 600, analysis=analysis or Analysis()))
         .seed(3)
@@ -121,7 +111,7 @@ def test_bad_analysis_settings_are_refused_before_any_call(account: Account) -> 
     with pytest.raises(InvalidConfigError):
         account.set_behavior(account.push("main", "x").commit, error_rate=2.0)
     with pytest.raises(InvalidConfigError):
-        blue_green(account).strategy(Strategy.canary(analysis=Analysis())).build()
+        simulated_builder(account).strategy(Strategy.canary(analysis=Analysis())).build()
     assert sum(account.calls(op) for op in Account.operations()) == 0
     a = Analysis([Metric.error_rate(), Metric("latency_p50", tolerance=0.3, weight=2)], "fixed_window")
     assert [m.measure for m in a.metrics] == ["error_rate", "latency_p50"] and a.max_intervals == 10
@@ -158,7 +148,7 @@ def test_an_alarm_firing_during_a_bake_sends_the_traffic_back(account: Account) 
             fired.append(event.kind)
 
     pipeline = (
-        blue_green(account)
+        simulated_builder(account)
         .alarms(account.alarms(), ["checkout-5xx"], interval=30)
         .strategy(Strategy.canary([10, 100], 600))
         .sink(fire)
@@ -182,7 +172,7 @@ def test_an_alarm_source_written_in_python_gates_the_analysis(account: Account) 
 
     pager = Pager()
     pipeline = (
-        blue_green(account)
+        simulated_builder(account)
         .metrics(account.metrics())
         .alarms(pager, ["pager", "slo-burn"])
         .strategy(Strategy.canary([10, 100], 600, analysis=Analysis()))

@@ -7,18 +7,11 @@ import pytest
 from sendy_cd import LeaseHeldError, Pipeline, SendyError, Strategy
 from sendy_cd.memory import Account
 
+from conftest import simulated_builder
+
 
 def pipeline_on(account: Account, path: Path) -> Pipeline:
-    return (
-        Pipeline.builder()
-        .image_builder(account.image_builder())
-        .environment(account.environment("blue"))
-        .environment(account.environment("green"))
-        .dns(account.dns())
-        .name("shop-api")
-        .store(path)
-        .build()
-    )
+    return simulated_builder(account).name("shop-api").store(path).build()
 
 
 def test_a_new_pipeline_on_the_same_store_knows_the_history(tmp_path: Path) -> None:

@@ -247,7 +247,7 @@ impl MetricSource for CloudWatchMetrics {
         let end = start.saturating_add(i64::from(period).saturating_mul(n as i64));
         // Per (environment, measure): the values, and the error rate's two sums.
         let mut values = vec![vec![vec![f64::NAN; n]; request.measures.len()]; request.environments.len()];
-        let mut ratios: BTreeMap<(usize, usize), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+        let mut ratios: BTreeMap<(usize, usize), [Vec<f64>; 2]> = BTreeMap::new();
         let mut token: Option<String> = None;
         loop {
             let out = self
@@ -272,15 +272,17 @@ impl MetricSource for CloudWatchMetrics {
                     if k >= n {
                         continue;
                     }
-                    match part {
-                        Part::Value(factor) => values[e][m][k] = value * factor,
-                        Part::Errors => {
-                            ratios.entry((e, m)).or_insert_with(|| (vec![0.0; n], vec![f64::NAN; n])).0[k] = *value
+                    let slot = match part {
+                        Part::Value(factor) => {
+                            values[e][m][k] = value * factor;
+                            continue;
                         }
-                        Part::Requests => {
-                            ratios.entry((e, m)).or_insert_with(|| (vec![0.0; n], vec![f64::NAN; n])).1[k] = *value;
-                        }
-                    }
+                        Part::Errors => 0,
+                        Part::Requests => 1,
+                    };
+                    // The error rate's two sums: no errors reported is 0, no requests reported no rate.
+                    let sums = ratios.entry((e, m)).or_insert_with(|| [vec![0.0; n], vec![f64::NAN; n]]);
+                    sums[slot][k] = *value;
                 }
             }
             token = out.next_token().map(str::to_owned);
@@ -289,7 +291,7 @@ impl MetricSource for CloudWatchMetrics {
             }
         }
         // An error rate: errors over requests where there were requests (no errors reported is 0).
-        for ((e, m), (errors, requests)) in ratios {
+        for ((e, m), [errors, requests]) in ratios {
             for k in 0..n {
                 if requests[k] > 0.0 {
                     values[e][m][k] = errors[k] / requests[k];

@@ -177,7 +177,7 @@ impl<'a> Execution<'a> {
                 Some(target),
                 Some(format!("{phase}: {canary} against {baseline}")),
                 async move {
-                    let source = Retrying { source, retry, alarms: inner.cfg.alarms.as_ref() };
+                    let source = Guarded { source, retry, alarms: inner.cfg.alarms.as_ref() };
                     let j = analysis
                         .run(&source, b, c, jiff::Timestamp::now(), |j| {
                             emitter.emit(EventKind::AnalysisJudged {
@@ -232,16 +232,16 @@ impl<'a> Execution<'a> {
     }
 }
 
-/// A metric source whose transient errors are retried with the pipeline's policy, behind the
-/// pipeline's alarm gate: a firing alarm fails the fetch.
-struct Retrying<'s> {
+/// The analysis's view of the metric source: behind the pipeline's alarm gate (a firing alarm fails
+/// the fetch before it is made), its transient errors retried with the pipeline's policy.
+struct Guarded<'s> {
     source: &'s dyn MetricSource,
     retry: &'s crate::wait::RetryPolicy,
     alarms: Option<&'s (std::sync::Arc<dyn AlarmSource>, AlarmGate)>,
 }
 
 #[async_trait::async_trait]
-impl MetricSource for Retrying<'_> {
+impl MetricSource for Guarded<'_> {
     async fn fetch(&self, request: &MetricRequest) -> Result<Vec<Series>> {
         if let Some((alarms, gate)) = self.alarms {
             check_alarms(alarms.as_ref(), gate, self.retry).await?;
