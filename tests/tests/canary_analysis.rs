@@ -12,8 +12,10 @@ fn analyzed_canary() -> Strategy {
     Strategy::Canary(Canary::new([10, 50, 100], Duration::from_secs(600)).analysis(Analysis::default()))
 }
 
+/// An analysed canary over `account`. Seeded: the same timeline, hence the same simulated metrics,
+/// every run (unseeded, a healthy step's verdict came at a different interval each run).
 fn pipeline(account: &sendy_cd::memory::Account) -> Pipeline {
-    pipeline_builder(account, analyzed_canary()).metrics(account.metrics(200.0).unwrap()).build().unwrap()
+    pipeline_builder(account, analyzed_canary()).metrics(account.metrics(200.0).unwrap()).seed(5).build().unwrap()
 }
 
 #[tokio::test(start_paused = true)]
