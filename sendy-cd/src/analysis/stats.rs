@@ -83,7 +83,9 @@ pub fn mann_whitney(canary: &[f64], baseline: &[f64]) -> Option<MannWhitney> {
 /// The Hodges-Lehmann estimate of the shift `canary - baseline` (the median of every pairwise
 /// difference) and its distribution-free confidence interval at `confidence` (the order statistics
 /// of the differences that the Mann-Whitney test does not reject; critical value by the normal
-/// approximation). `None` when either side is empty.
+/// approximation). `None` when either side is empty. It sorts all `m × n` differences: time and
+/// memory grow with the product of the sides (an [`Analysis`](super::Analysis) window is at most
+/// [`MAX_INTERVALS`](super::MAX_INTERVALS) a side).
 pub fn hodges_lehmann(canary: &[f64], baseline: &[f64], confidence: f64) -> Option<(f64, f64, f64)> {
     let (m, n) = (canary.len(), baseline.len());
     if m == 0 || n == 0 {
