@@ -90,7 +90,10 @@ pub mod wait;
 /// not add the crate themselves.
 pub use async_trait::async_trait;
 pub use builder::{BuildStatus, Builder, BuiltImage};
-pub use deployer::{DeployedRevision, Deployer, RollbackTarget, RolloutStatus, ServiceRevisions, StackDeployer};
+pub use deployer::{
+    DeployedRevision, Deployer, HookAction, LifecycleStage, ManagedDeployer, ManagedState, ManagedStatus,
+    RollbackTarget, RolloutStatus, ServiceRevisions, StackDeployer,
+};
 pub use dns::{ChangeStatus, DnsSwitch};
 pub use error::{Detail, Error, Result};
 pub use events::{Event, EventKind, EventSink, EventStream, JsonLinesSink};
@@ -98,10 +101,12 @@ pub use model::{
     BranchName, BuildId, CommitId, Digest, EnvironmentName, Id, ImageRef, ParameterKey, ParseError, Revision, Rollout,
     ServiceUrl, SetIdentifier, StackName, StackOutputs, StackParameters, Stage, TrafficSplit, ValueKind,
 };
-pub use pipeline::{Canary, Deadlines, Environment, EnvironmentBuilder, Pipeline, PipelineBuilder, Strategy};
+pub use pipeline::{
+    Canary, Deadlines, EcsManaged, Environment, EnvironmentBuilder, Pipeline, PipelineBuilder, Strategy,
+};
 pub use record::{
-    AnalysisRecord, ExecutionKind, ExecutionRecord, MetricComparison, Outcome, Recovery, StageOutcome, StageRecord,
-    Step, StepOutcome, StepRecord, VerificationRecord,
+    AnalysisRecord, ExecutionKind, ExecutionRecord, HookDecision, ManagedRecord, MetricComparison, Outcome, Recovery,
+    StageOutcome, StageRecord, Step, StepOutcome, StepRecord, VerificationRecord,
 };
 pub use shared::Shared;
 pub use source::Source;

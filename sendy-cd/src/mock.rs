@@ -18,7 +18,7 @@
 pub use crate::analysis::MockMetricSource;
 pub use crate::analysis::alarms::MockAlarmSource;
 pub use crate::builder::MockBuilder;
-pub use crate::deployer::MockDeployer;
+pub use crate::deployer::{MockDeployer, MockManagedDeployer};
 pub use crate::dns::MockDnsSwitch;
 pub use crate::source::MockSource;
 pub use crate::stack::MockStack;

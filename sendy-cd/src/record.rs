@@ -75,6 +75,10 @@ pub enum Step {
     Bake,
     /// A canary step's metric analysis ([`Canary::analysis`](crate::Canary::analysis)).
     Analyze,
+    /// `ManagedDeployer::decide`: a paused hook of a managed deployment told `CONTINUE` or `ROLLBACK`.
+    DecideHook,
+    /// `ManagedDeployer::stop`: a managed deployment stopped and rolled back.
+    StopDeployment,
 }
 
 impl Step {
@@ -91,6 +95,8 @@ impl Step {
                 | Step::Deploy
                 | Step::RollbackService
                 | Step::SetWeights
+                | Step::DecideHook
+                | Step::StopDeployment
         )
     }
 }
@@ -172,6 +178,42 @@ pub struct AnalysisRecord {
     pub phase: String,
     /// The last judgement: per metric both summaries, the statistic and the verdict.
     pub judgement: crate::analysis::Judgement,
+}
+
+/// A deployment whose traffic the backend shifted ([`Strategy::EcsManaged`](crate::Strategy::EcsManaged)):
+/// the service deployment pinned, the service revisions before and after, the lifecycle stages seen
+/// and every hook decided.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ManagedRecord {
+    /// The service deployment (its ARN on ECS).
+    pub deployment: Id,
+    /// The service revisions it replaces.
+    pub revisions_before: Vec<String>,
+    /// The service revision it rolls out.
+    pub revision_after: Option<String>,
+    /// Each lifecycle stage seen, with when (milliseconds since the execution started).
+    pub stages: Vec<(crate::deployer::LifecycleStage, u64)>,
+    /// Each hook decided.
+    pub hooks: Vec<HookDecision>,
+    /// The deployment's last known state.
+    pub state: Option<crate::deployer::ManagedState>,
+    /// Why it is in that state, as the backend said.
+    pub reason: Option<String>,
+}
+
+/// One paused hook of a managed deployment, decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HookDecision {
+    /// The stage it held.
+    pub stage: crate::deployer::LifecycleStage,
+    /// The new revision's share of production traffic then, in percent.
+    pub production_percent: u8,
+    /// What it was told.
+    pub action: crate::deployer::HookAction,
+    /// Why: the check that decided.
+    pub because: String,
 }
 
 /// One health check in the record.
@@ -315,6 +357,9 @@ pub struct ExecutionRecord {
     /// Every metric analysis of a canary step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub analyses: Vec<AnalysisRecord>,
+    /// The managed deployment, when the backend shifted the traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<ManagedRecord>,
     /// How it ended.
     pub outcome: Outcome,
     /// Who settled it after the process running it stopped part-way (host, pid), and what the journal
@@ -352,6 +397,7 @@ impl ExecutionRecord {
             steps: vec![],
             verifications: vec![],
             analyses: vec![],
+            managed: None,
             outcome: Outcome::Running,
             resumed_by: None,
         }

@@ -1,5 +1,6 @@
 //! [`Deployer`]: rolls a service out to a new image.
 
+mod managed;
 mod stack;
 
 use async_trait::async_trait;
@@ -8,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::model::{Id, ImageRef, Rollout};
 
+#[cfg(feature = "mock")]
+pub use managed::MockManagedDeployer;
+pub use managed::{
+    HookAction, LifecycleStage, ManagedDeployer, ManagedState, ManagedStatus, PausedHook, ServiceRevision,
+};
 pub use stack::StackDeployer;
 
 /// Where one rollout (one deployment id) is.

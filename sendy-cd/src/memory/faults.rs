@@ -46,11 +46,19 @@ pub enum Op {
     MetricsFetch,
     /// [`AlarmSource::firing`](crate::analysis::AlarmSource::firing) of [`Account::alarms`](super::Account::alarms).
     AlarmsDescribe,
+    /// [`ManagedDeployer::progress`](crate::ManagedDeployer::progress).
+    ManagedProgress,
+    /// [`ManagedDeployer::decide`](crate::ManagedDeployer::decide).
+    HookDecide,
+    /// [`ManagedDeployer::stop`](crate::ManagedDeployer::stop).
+    DeploymentStop,
+    /// [`ManagedDeployer::history`](crate::ManagedDeployer::history).
+    RevisionHistory,
 }
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 18] = [
+    pub const ALL: [Op; 22] = [
         Op::SourceLatest,
         Op::BuildStart,
         Op::BuildStatus,
@@ -69,6 +77,10 @@ impl Op {
         Op::Probe,
         Op::MetricsFetch,
         Op::AlarmsDescribe,
+        Op::ManagedProgress,
+        Op::HookDecide,
+        Op::DeploymentStop,
+        Op::RevisionHistory,
     ];
 }
 
@@ -84,6 +96,8 @@ impl Op {
                 | Op::Deploy
                 | Op::Rollback
                 | Op::DnsSetWeights
+                | Op::HookDecide
+                | Op::DeploymentStop
         )
     }
 }

@@ -237,6 +237,10 @@ impl MetricSource for AccountMetrics {
                 .environments
                 .iter()
                 .map(|env| {
+                    if let Some((image, weight)) = super::managed::slot_serving(&mut s, env) {
+                        let traffic = image.map(|i| s.behavior_of(&i).traffic).unwrap_or_default();
+                        return (env.clone(), traffic, weight);
+                    }
                     let traffic = super::deployer::serving(&mut s, env)
                         .map(|image| s.behavior_of(&image).traffic)
                         .unwrap_or_default();

@@ -21,6 +21,7 @@ mod builder;
 mod deployer;
 mod dns;
 mod faults;
+mod managed;
 mod metrics;
 mod source;
 mod stack;
@@ -38,6 +39,7 @@ pub use deployer::MemoryDeployer;
 pub use dns::MemoryDns;
 pub(crate) use faults::Answer;
 pub use faults::{Fault, Injection, Op};
+pub use managed::{ManagedConfig, MemoryManagedDeployer, TrafficShift};
 pub use metrics::{AccountMetrics, MemoryAlarms, SimulatedMetrics, Traffic};
 pub use source::MemorySource;
 pub use stack::MemoryStacks;
@@ -227,6 +229,10 @@ pub(crate) struct State {
     /// Keys of `plan_once`, and the plan each made.
     pub(crate) plan_keys: BTreeMap<String, String>,
     pub(crate) services: BTreeMap<EnvironmentName, deployer::ServiceRec>,
+    /// The managed services ([`Account::create_managed_service`]).
+    pub(crate) managed: BTreeMap<EnvironmentName, managed::ManagedRec>,
+    /// Their production and test hosts (`true` for a test listener).
+    pub(crate) managed_endpoints: BTreeMap<String, (EnvironmentName, bool)>,
     pub(crate) record: dns::RecordRec,
     pub(crate) endpoints: BTreeMap<String, EnvironmentName>,
     pub(crate) behaviors: BTreeMap<String, Behavior>,
@@ -300,6 +306,8 @@ impl Account {
                 stacks: BTreeMap::new(),
                 plans: BTreeMap::new(),
                 services: BTreeMap::new(),
+                managed: BTreeMap::new(),
+                managed_endpoints: BTreeMap::new(),
                 record: dns::RecordRec::default(),
                 endpoints: BTreeMap::new(),
                 behaviors: BTreeMap::new(),

@@ -30,30 +30,45 @@ impl Verifier for MemoryVerifier {
         let started = Instant::now();
         let (status, latency) = {
             let mut s = self.account.lock();
-            let env = s
-                .endpoints
-                .get(url.host())
-                .cloned()
-                .ok_or_else(|| Error::Transient(format!("connection to {} refused", url.host()).into()))?;
-            let status = match deployer::serving(&mut s, &env) {
-                None => 503,
-                Some(image) => {
-                    let live = s.record.weights.get(&SetIdentifier::from(&env)).copied().unwrap_or(0) > 0;
-                    match s.behavior_of(&image).health {
-                        Health::Healthy => 200,
-                        Health::Unhealthy => 500,
-                        Health::UnhealthyUnderTraffic if live => 500,
-                        Health::UnhealthyUnderTraffic => 200,
+            if let Some(status) = super::managed::probe(&mut s, url.host()) {
+                (status, s.cfg.probe_latency)
+            } else {
+                let env = s
+                    .endpoints
+                    .get(url.host())
+                    .cloned()
+                    .ok_or_else(|| Error::Transient(format!("connection to {} refused", url.host()).into()))?;
+                let status = match deployer::serving(&mut s, &env) {
+                    None => 503,
+                    Some(image) => {
+                        let live = s.record.weights.get(&SetIdentifier::from(&env)).copied().unwrap_or(0) > 0;
+                        match s.behavior_of(&image).health {
+                            Health::Healthy => 200,
+                            Health::Unhealthy => 500,
+                            Health::UnhealthyUnderTraffic if live => 500,
+                            Health::UnhealthyUnderTraffic => 200,
+                        }
                     }
-                }
-            };
-            (status, s.cfg.probe_latency)
+                };
+                (status, s.cfg.probe_latency)
+            }
         };
-        if latency > request.timeout {
-            tokio::time::sleep(request.timeout).await;
-            return Err(Error::Transient(format!("{url}: no answer within {:?}", request.timeout).into()));
-        }
-        tokio::time::sleep(latency).await;
-        Ok(ProbeResponse { status, latency: started.elapsed() })
+        answer_after(status, latency, started, url, request).await
     }
+}
+
+/// `status`, after `latency` (a timeout if that is longer than the request allows).
+async fn answer_after(
+    status: u16,
+    latency: std::time::Duration,
+    started: Instant,
+    url: &ServiceUrl,
+    request: &ProbeRequest,
+) -> Result<ProbeResponse> {
+    if latency > request.timeout {
+        tokio::time::sleep(request.timeout).await;
+        return Err(Error::Transient(format!("{url}: no answer within {:?}", request.timeout).into()));
+    }
+    tokio::time::sleep(latency).await;
+    Ok(ProbeResponse { status, latency: started.elapsed() })
 }

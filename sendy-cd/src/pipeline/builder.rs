@@ -283,6 +283,33 @@ impl PipelineBuilder {
                     return bad(format!("{} needs a DNS switch and at least two environments", self.strategy.name()));
                 }
             }
+            Strategy::EcsManaged(m) => {
+                if self.environments.len() != 1 || self.dns.is_some() {
+                    return bad("ECS-managed traffic needs exactly one environment and no DNS switch: ECS moves the \
+                                traffic between the service's two target groups"
+                        .into());
+                }
+                let env = &self.environments[0];
+                if env.managed.is_none() {
+                    return bad(format!(
+                        "ECS-managed traffic needs a managed deployer on environment {} (EnvironmentBuilder::managed)",
+                        env.name
+                    ));
+                }
+                if env.image_parameter.is_some() {
+                    return bad(format!(
+                        "ECS-managed traffic: environment {}'s stack must not set the image (image_parameter(None)): \
+                         a stack update would start a service deployment the pipeline did not pin",
+                        env.name
+                    ));
+                }
+                if let Some(analysis) = &m.analysis {
+                    analysis.validate()?;
+                    if self.metrics.is_none() {
+                        return bad("an ECS-managed analysis needs a metric source (PipelineBuilder::metrics)".into());
+                    }
+                }
+            }
         }
         if let Strategy::Canary(c) = &self.strategy {
             c.validate()?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::analysis::Analysis;
-use crate::deployer::Deployer;
+use crate::deployer::{Deployer, ManagedDeployer};
 use crate::error::{Error, Result};
 use crate::model::{EnvironmentName, ParameterKey, SetIdentifier, StackName, StackParameters};
 use crate::shared::Shared;
@@ -23,6 +23,7 @@ pub struct Environment {
     pub(crate) image_parameter: Option<ParameterKey>,
     pub(crate) url_output: String,
     pub(crate) deployer: Arc<dyn Deployer>,
+    pub(crate) managed: Option<Arc<dyn ManagedDeployer>>,
     pub(crate) verifier: Arc<dyn Verifier>,
     pub(crate) dns_target: SetIdentifier,
 }
@@ -48,6 +49,7 @@ impl Environment {
             image_parameter: Some("ImageUri".into()),
             url_output: "ServiceUrl".into(),
             deployer: None,
+            managed: None,
             verifier: None,
             dns_target: None,
         }
@@ -78,6 +80,7 @@ pub struct EnvironmentBuilder {
     image_parameter: Option<String>,
     url_output: String,
     deployer: Option<Arc<dyn Deployer>>,
+    managed: Option<Arc<dyn ManagedDeployer>>,
     verifier: Option<Arc<dyn Verifier>>,
     dns_target: Option<String>,
 }
@@ -114,6 +117,14 @@ impl EnvironmentBuilder {
         self
     }
 
+    /// A deployer whose backend shifts the traffic itself (ECS's `BLUE_GREEN`, `LINEAR`, `CANARY`),
+    /// for [`Strategy::EcsManaged`]: it is the environment's deployer too.
+    pub fn managed(mut self, deployer: Arc<dyn ManagedDeployer>) -> Self {
+        self.deployer = Some(deployer.clone());
+        self.managed = Some(deployer);
+        self
+    }
+
     /// The verifier that reaches the service URL (required).
     pub fn verifier(mut self, verifier: impl Shared<dyn Verifier>) -> Self {
         self.verifier = Some(verifier.into_shared());
@@ -142,6 +153,7 @@ impl EnvironmentBuilder {
             image_parameter: self.image_parameter.map(ParameterKey::parse).transpose()?,
             url_output: self.url_output,
             deployer: self.deployer.ok_or_else(|| missing("deployer"))?,
+            managed: self.managed,
             verifier: self.verifier.ok_or_else(|| missing("verifier"))?,
             dns_target: match self.dns_target {
                 Some(t) => SetIdentifier::parse(t)?,
@@ -212,6 +224,10 @@ pub enum Strategy {
     BlueGreen,
     /// Deploy the idle environment, then move traffic step by step.
     Canary(Canary),
+    /// One environment whose backend moves the traffic itself (ECS's own `BLUE_GREEN`, `LINEAR` or
+    /// `CANARY` deployment between two target groups); the pipeline follows it stage by stage and
+    /// decides each `PAUSE` hook with its checks.
+    EcsManaged(EcsManaged),
 }
 
 impl Strategy {
@@ -221,9 +237,43 @@ impl Strategy {
             Strategy::AllAtOnce => "all_at_once",
             Strategy::BlueGreen => "blue_green",
             Strategy::Canary(_) => "canary",
+            Strategy::EcsManaged(_) => "ecs_managed",
         }
     }
 }
+
+/// How the pipeline drives a deployment whose traffic ECS shifts ([`Strategy::EcsManaged`]).
+///
+/// The environment's [`managed`](EnvironmentBuilder::managed) deployer starts the service deployment
+/// and pins it; ECS moves the traffic with the service's own strategy, and at each `PAUSE` hook the
+/// pipeline's checks decide `CONTINUE` or `ROLLBACK`:
+/// - `POST_TEST_TRAFFIC_SHIFT`: the new revision, checked through the test listener's URL;
+/// - `PRE_PRODUCTION_TRAFFIC_SHIFT` once the new revision has production traffic (after each
+///   canary or linear step): the [`analysis`](Self::analysis) of the new revision's target group
+///   against the old one's, then the production URL checked; before the first step: nothing to judge;
+/// - `POST_PRODUCTION_TRAFFIC_SHIFT`: the production URL checked.
+///
+/// A failure or cancellation while the deployment runs stops it (`StopServiceDeployment`, rolling
+/// back); ECS's own rollbacks (an alarm, the circuit breaker, a hook's timeout) fail the execution.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct EcsManaged {
+    /// The stack output holding the test listener's URL. Default `TestUrl`; `None` checks nothing at
+    /// `POST_TEST_TRAFFIC_SHIFT`.
+    pub test_url_output: Option<String>,
+    /// The metric analysis of each production step. Needs
+    /// [`PipelineBuilder::metrics`](crate::PipelineBuilder::metrics), and a deployer that names the
+    /// target groups ([`ManagedStatus::target_slot`](crate::ManagedStatus::target_slot)). Default none.
+    pub analysis: Option<Analysis>,
+}
+
+impl Default for EcsManaged {
+    fn default() -> Self {
+        EcsManaged { test_url_output: Some("TestUrl".into()), analysis: None }
+    }
+}
+
+setters!(EcsManaged { test_url_output: Option<String>, #[into] analysis: Option<Analysis> });
 
 /// How long each stage may take before it is a failure.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -29,7 +29,7 @@ mod execution;
 mod lease;
 
 pub use builder::PipelineBuilder;
-pub use config::{Canary, Deadlines, Environment, EnvironmentBuilder, Strategy};
+pub use config::{Canary, Deadlines, EcsManaged, Environment, EnvironmentBuilder, Strategy};
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -225,6 +225,9 @@ impl Execution<'_> {
             None if carry.stack_settled => staged!(self, Stage::Stack, Some(target), self.outputs_stage())?,
             None => staged!(self, Stage::Stack, Some(target), self.stack_stage(&image, carry.stack))?,
         };
+        if let Strategy::EcsManaged(managed) = self.inner.cfg.strategy.clone() {
+            return self.managed_flow(&managed, &image, &url, carry.managed_rollout).await;
+        }
         match (carry.rolled_out, carry.rollout) {
             (true, _) => {}
             (false, Some(rollout)) => staged!(self, Stage::Rollout, Some(target), self.follow_rollout(rollout))?,
@@ -256,6 +259,7 @@ impl Execution<'_> {
                 }
                 self.verify(target, &url, "after switch").await?;
             }
+            Strategy::EcsManaged(_) => unreachable!("ECS-managed deployments return above"),
             Strategy::Canary(canary) => {
                 let previous = previous.expect("a canary always has a previous environment");
                 let from = match at {
@@ -374,7 +378,7 @@ impl Execution<'_> {
             self.traffic_before = Some(weights.clone());
             self.update(|r| r.traffic_before = Some(weights.clone()));
             match self.inner.cfg.strategy {
-                Strategy::AllAtOnce => (live, None),
+                Strategy::AllAtOnce | Strategy::EcsManaged(_) => (live, None),
                 Strategy::BlueGreen | Strategy::Canary(_) => {
                     let idle = (0..envs.len()).find(|e| *e != live && weights.weight(&envs[*e].dns_target) == 0);
                     let Some(idle) = idle else {
@@ -399,6 +403,7 @@ impl Execution<'_> {
 }
 
 // After `staged!`, which the submodules use.
+mod managed;
 mod recovery;
 mod resume;
 mod stages;

@@ -22,6 +22,9 @@ impl<'a> Execution<'a> {
                 .await;
             self.end_stage(&r);
         }
+        if matches!(self.inner.cfg.strategy, Strategy::EcsManaged(_)) {
+            return self.recover_managed().await;
+        }
         if self.traffic_moved {
             let before = self.traffic_before.clone().expect("traffic moves only after the weights were read");
             let to = self.env_name(self.previous.or(self.target));

@@ -67,6 +67,9 @@ pub(in crate::pipeline) struct Carry {
     pub(super) rolled_out: bool,
     /// A rollout it started whose end it did not see: followed.
     pub(super) rollout: Option<crate::model::Rollout>,
+    /// ECS-managed: the deployment it started, whatever stage it reached: followed, its paused hooks
+    /// decided again.
+    pub(super) managed_rollout: Option<crate::model::Rollout>,
 }
 
 fn carry(record: &ExecutionRecord, journal: &Journal) -> Carry {
@@ -100,7 +103,9 @@ fn carry(record: &ExecutionRecord, journal: &Journal) -> Carry {
             .map(|deployment_id| crate::model::Rollout { deployment_id, image: built.image.clone() }),
         _ => None,
     };
+    let managed_rollout = managed_rollout(record);
     Carry {
+        managed_rollout,
         live_revision,
         built,
         started_at: record.started_at,
@@ -116,6 +121,17 @@ fn carry(record: &ExecutionRecord, journal: &Journal) -> Carry {
         rolled_out,
         rollout,
     }
+}
+
+/// The managed deployment `record` started, if its `Deploy` answered.
+fn managed_rollout(record: &ExecutionRecord) -> Option<crate::model::Rollout> {
+    if record.strategy != "ecs_managed" {
+        return None;
+    }
+    let built = record.image.as_ref()?;
+    let at = record.steps.iter().rposition(|s| s.step == Step::Deploy && s.outcome == StepOutcome::Done)?;
+    let id = record.steps[at].detail.as_deref()?.strip_prefix("deployment ")?;
+    Some(crate::model::Rollout { deployment_id: Id::parse(id).ok()?, image: built.image.clone() })
 }
 
 /// The build the last answered `StartBuild` of `record` started.
@@ -237,6 +253,7 @@ async fn settle(
     let traffic_before = record.traffic_before.clone();
     let live_revision = journal.target.filter(|_| journal.live_changed).map(|t| (t, record.live_revision.clone()));
     let id = record.id.clone();
+    let record_for_managed = record.clone();
     inner.remember(record);
     let mut exec = Execution {
         inner,
@@ -257,6 +274,8 @@ async fn settle(
         live_revision,
         live_changed: journal.live_changed,
         rolled_back_by_backend: false,
+        managed_in_flight: managed_rollout(&record_for_managed),
+        managed_went_through: false,
         carry,
     };
     let now = exec.now_ms();
@@ -303,7 +322,7 @@ async fn settle(
 fn can_go_forward(inner: &Inner, record: &ExecutionRecord, journal: &Journal) -> bool {
     let envs_known =
         record.target.is_none() == journal.target.is_none() && record.previous.is_none() == journal.previous.is_none();
-    let strategy_needs_previous = !matches!(inner.cfg.strategy, Strategy::AllAtOnce);
+    let strategy_needs_previous = !matches!(inner.cfg.strategy, Strategy::AllAtOnce | Strategy::EcsManaged(_));
     matches!(record.kind, ExecutionKind::Deploy | ExecutionKind::Redeploy)
         && record.revision.is_some()
         // A redeployment never builds: it goes on only with the image it had chosen.

@@ -74,6 +74,11 @@ pub(super) struct Execution<'a> {
     pub(super) rolled_back_by_backend: bool,
     /// What the interrupted execution this one resumes had done already (resume forward).
     pub(super) carry: Option<super::resume::Carry>,
+    /// An ECS-managed deployment started and not seen to end: recovery stops it.
+    pub(super) managed_in_flight: Option<crate::model::Rollout>,
+    /// An ECS-managed deployment that ended successful though a check failed (ECS did not wait):
+    /// recovery rolls the service back.
+    pub(super) managed_went_through: bool,
 }
 
 impl<'a> Execution<'a> {
@@ -114,6 +119,8 @@ impl<'a> Execution<'a> {
             live_changed: false,
             rolled_back_by_backend: false,
             carry: None,
+            managed_in_flight: None,
+            managed_went_through: false,
         };
         exec.emitter().emit(EventKind::ExecutionStarted { revision, strategy: inner.cfg.strategy.name().into() });
         Ok(exec)
@@ -355,7 +362,7 @@ impl<'a> Execution<'a> {
 impl Drop for Execution<'_> {
     /// An execution whose future was dropped (a service shutting down, a `select!` that lost) is an
     /// interruption like a crash. When it owes an undo (traffic moved, the live service may have
-    /// changed, a build is under way) it is left unfinished, its journal as it
+    /// changed, a build or a managed deployment is under way) it is left unfinished, its journal as it
     /// stands, for [`Pipeline::resume`](crate::Pipeline::resume) to settle (the next `run`, `watch`,
     /// `switch_back` or `redeploy` of the pipeline does it first, in any process). When it owes
     /// nothing it is closed as cancelled.
@@ -364,7 +371,10 @@ impl Drop for Execution<'_> {
             return;
         }
         // A stack update of an idle environment is no undo: users see nothing of it.
-        let owed = self.traffic_moved || self.live_changed || self.build_in_flight.is_some();
+        let owed = self.traffic_moved
+            || self.live_changed
+            || self.build_in_flight.is_some()
+            || self.managed_in_flight.is_some();
         if owed {
             tracing::warn!(
                 execution = %self.id,

@@ -161,11 +161,24 @@ impl<'a> Execution<'a> {
         let Strategy::Canary(Canary { analysis: Some(analysis), .. }) = &inner.cfg.strategy else {
             return Err(Error::InvalidConfig("no canary analysis".into()));
         };
-        let source =
-            inner.cfg.metrics.as_ref().ok_or_else(|| Error::InvalidConfig("no metric source".into()))?.as_ref();
         let envs = &inner.cfg.environments;
         let (canary, baseline) = (envs[target].name.clone(), envs[previous].name.clone());
-        let phase = format!("canary {percent}%");
+        self.analyze_between(target, analysis, canary, baseline, format!("canary {percent}%")).await
+    }
+
+    /// The analysis `analysis` of `canary` against `baseline` (names the metric source knows) as a
+    /// step of environment `target`; anything but a pass fails the step.
+    pub(super) async fn analyze_between(
+        &mut self,
+        target: usize,
+        analysis: &crate::analysis::Analysis,
+        canary: crate::model::EnvironmentName,
+        baseline: crate::model::EnvironmentName,
+        phase: String,
+    ) -> Result<()> {
+        let inner = self.inner;
+        let source =
+            inner.cfg.metrics.as_ref().ok_or_else(|| Error::InvalidConfig("no metric source".into()))?.as_ref();
         self.set_stage_detail(format!("{phase}: analysis of {canary} against {baseline}"));
         let emitter = self.emitter();
         let retry = &inner.cfg.retry;
