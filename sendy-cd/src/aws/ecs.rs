@@ -36,9 +36,9 @@ const PREVIOUS_GOOD: &str = "sendy-cd:previous-good";
 ///   rollout. No task definition is ever deregistered.
 #[derive(Debug)]
 pub struct EcsDeployer {
-    client: aws_sdk_ecs::Client,
-    cluster: String,
-    service: String,
+    pub(super) client: aws_sdk_ecs::Client,
+    pub(super) cluster: String,
+    pub(super) service: String,
     container: Option<String>,
     /// Final statuses seen, for deployments ECS no longer lists.
     seen: Mutex<HashMap<String, RolloutStatus>>,
@@ -49,14 +49,14 @@ fn name_ok(s: &str) -> bool {
 }
 
 /// Whether task definition `arn_or_name` is `wanted` (an ARN, or `family:revision`).
-fn same_revision(arn_or_name: &str, wanted: &str) -> bool {
+pub(super) fn same_revision(arn_or_name: &str, wanted: &str) -> bool {
     arn_or_name == wanted
         || arn_or_name.rsplit('/').next() == Some(wanted)
         || wanted.rsplit('/').next() == Some(arn_or_name)
 }
 
 /// `arn:...:task-definition/family:3` → `family:3`.
-fn short(arn: &str) -> String {
+pub(super) fn short(arn: &str) -> String {
     arn.rsplit('/').next().unwrap_or(arn).to_owned()
 }
 
@@ -98,7 +98,7 @@ impl EcsDeployer {
         self
     }
 
-    async fn service(&self) -> Result<aws_sdk_ecs::types::Service> {
+    pub(super) async fn service(&self) -> Result<aws_sdk_ecs::types::Service> {
         let out = self
             .client
             .describe_services()
@@ -113,7 +113,7 @@ impl EcsDeployer {
         })
     }
 
-    async fn task_definition(&self, arn: &str) -> Result<TaskDefinition> {
+    pub(super) async fn task_definition(&self, arn: &str) -> Result<TaskDefinition> {
         let out = self
             .client
             .describe_task_definition()
@@ -142,13 +142,18 @@ impl EcsDeployer {
         }
     }
 
-    fn image_of(&self, td: &TaskDefinition) -> Result<ImageRef> {
+    pub(super) fn image_of(&self, td: &TaskDefinition) -> Result<ImageRef> {
         Ok(ImageRef::parse(self.target_container(td)?.image().unwrap_or_default())?)
     }
 
     /// Registers a copy of `td` with the target container's image replaced, tagged with the last good
     /// revision if known; returns the new ARN.
-    async fn register_with_image(&self, td: &TaskDefinition, image: &ImageRef, good: Option<&str>) -> Result<String> {
+    pub(super) async fn register_with_image(
+        &self,
+        td: &TaskDefinition,
+        image: &ImageRef,
+        good: Option<&str>,
+    ) -> Result<String> {
         let target = self.target_container(td)?.name().map(str::to_owned);
         let containers: Vec<ContainerDefinition> = td
             .container_definitions()

@@ -13,6 +13,7 @@ mod cloudformation;
 mod cloudwatch;
 mod codebuild;
 mod ecs;
+mod ecs_managed;
 pub mod error;
 pub mod provision;
 mod route53;
@@ -23,6 +24,7 @@ pub use cloudformation::CloudFormationStack;
 pub use cloudwatch::{CloudWatchAlarms, CloudWatchMetrics, CloudWatchMetricsBuilder, MetricQuery};
 pub use codebuild::{CodeBuildBuilder, idempotency_token};
 pub use ecs::EcsDeployer;
+pub use ecs_managed::EcsManagedDeployer;
 pub use route53::{RecordType, Route53Dns, Route53DnsBuilder};
 
 use crate::error::{Error, Result};
