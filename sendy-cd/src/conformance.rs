@@ -12,7 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::builder::{BuildStatus, Builder};
-use crate::deployer::{Deployer, RollbackTarget, RolloutStatus};
+use crate::deployer::{
+    Deployer, HookAction, ManagedDeployer, ManagedState, ManagedStatus, RollbackTarget, RolloutStatus,
+};
 use crate::dns::{ChangeStatus, DnsSwitch};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -282,6 +284,108 @@ pub async fn deployer(h: &dyn DeployerHarness) {
     let ghost = Rollout { deployment_id: Id::parse("ecs-svc/0000000000000000000").expect("valid"), image: first };
     let err = deployer.status(&ghost).await.expect_err("status of an unknown deployment");
     assert!(matches!(err, Error::NotFound { .. }), "an unknown deployment is NotFound, not {err:?}");
+}
+
+/// A [`ManagedDeployer`] under test: a service whose backend shifts traffic, with `PAUSE` hooks.
+#[async_trait]
+pub trait ManagedDeployerHarness: Send + Sync {
+    /// The backend.
+    fn managed(&self) -> Arc<dyn ManagedDeployer>;
+    /// Two images the service can run, other than the one it runs now.
+    fn images(&self) -> (ImageRef, ImageRef);
+    /// Lets a deployment make progress.
+    async fn advance(&self, rollout: &Rollout) -> Result<()>;
+    /// How to wait.
+    fn patience(&self) -> Patience;
+}
+
+/// Follows `rollout` until it ends, or (with `stop_at_hook`) until a hook waits; each other paused
+/// hook is told `CONTINUE`.
+async fn follow_managed(
+    h: &dyn ManagedDeployerHarness,
+    d: &dyn ManagedDeployer,
+    rollout: &Rollout,
+    stop_at_hook: bool,
+) -> ManagedStatus {
+    let p = h.patience();
+    Wait::new(&p.poll, "managed deployment", p.deadline)
+        .until(|| async {
+            h.advance(rollout).await?;
+            let s = d.progress(rollout).await?;
+            if s.state.is_final() || (stop_at_hook && s.paused.is_some()) {
+                return Ok(Check::Ready(s));
+            }
+            if let Some(hook) = &s.paused {
+                d.decide(rollout, &hook.id, HookAction::Continue).await?;
+            }
+            Ok(Check::Pending)
+        })
+        .await
+        .expect("the managed deployment gets there within the deadline")
+        .0
+}
+
+/// Checks [`ManagedDeployer`]'s contract.
+///
+/// # Panics
+/// On any violation.
+pub async fn managed_deployer(h: &dyn ManagedDeployerHarness) {
+    let d = h.managed();
+    let (first, second) = h.images();
+    let one = d.deploy(&first).await.expect("deploy");
+    assert_eq!(one.image, first, "the rollout is of the image given");
+    let started = d.progress(&one).await.expect("progress");
+    assert!(!started.state.is_final(), "a deployment just started is under way: {:?}", started.state);
+    assert!(started.target_revision.is_some(), "the deployment names the revision it rolls out");
+    let end = follow_managed(h, d.as_ref(), &one, false).await;
+    assert_eq!(end.state, ManagedState::Successful, "continued at every hook, the deployment succeeds");
+    assert!(matches!(d.status(&one).await.expect("status"), RolloutStatus::Completed { .. }), "success is Completed");
+    assert_eq!(d.revisions().await.expect("revisions").current.map(|c| c.image), Some(first.clone()));
+    d.decide(&one, "no-such-hook", HookAction::Continue)
+        .await
+        .expect("deciding a hook that no longer waits is no error");
+    d.stop(&one).await.expect("stopping an ended deployment is no error");
+    assert_eq!(d.progress(&one).await.expect("progress").state, ManagedState::Successful, "and changes nothing");
+
+    // ROLLBACK at the first hook: the deployment ends rolled back, a failure.
+    let two = d.deploy(&second).await.expect("deploy");
+    assert_ne!(two.deployment_id, one.deployment_id, "every deployment is its own");
+    let at_hook = follow_managed(h, d.as_ref(), &two, true).await;
+    let hook = at_hook.paused.expect("the harness's service has PAUSE hooks");
+    d.decide(&two, &hook.id, HookAction::Rollback).await.expect("decide");
+    let end = follow_managed(h, d.as_ref(), &two, false).await;
+    assert_eq!(end.state, ManagedState::RollbackSuccessful, "ROLLBACK at a hook rolls the deployment back");
+    assert!(
+        matches!(d.status(&two).await.expect("status"), RolloutStatus::Failed { rolled_back: true, .. }),
+        "a rolled-back deployment is a failure, never success"
+    );
+    assert!(
+        matches!(d.status(&one).await.expect("status"), RolloutStatus::Completed { .. }),
+        "status is pinned to its deployment"
+    );
+
+    // A stop rolls back a deployment under way.
+    let three = d.deploy(&second).await.expect("deploy");
+    d.stop(&three).await.expect("stop");
+    let end = follow_managed(h, d.as_ref(), &three, false).await;
+    assert!(
+        matches!(end.state, ManagedState::RollbackSuccessful | ManagedState::Stopped),
+        "a stopped deployment ends rolled back or stopped, not {:?}",
+        end.state
+    );
+    assert!(matches!(d.status(&three).await.expect("status"), RolloutStatus::Failed { .. }), "and is a failure");
+
+    // Any earlier revision, from the history.
+    let history = d.history().await.expect("history");
+    let earlier = history.iter().find(|r| r.image.as_ref() == Some(&first)).expect("the history has the first image");
+    let back = d.roll_back_to(&earlier.arn).await.expect("roll back to an earlier revision");
+    assert_eq!(back.image, first, "rolling back rolls out the revision's image");
+    let end = follow_managed(h, d.as_ref(), &back, false).await;
+    assert_eq!(end.state, ManagedState::Successful, "the rollback deployment succeeds");
+
+    let ghost = Rollout { deployment_id: Id::parse("no-such-deployment").expect("valid"), image: first };
+    assert!(matches!(d.progress(&ghost).await, Err(Error::NotFound { .. })), "an unknown deployment is NotFound");
+    assert!(matches!(d.roll_back_to("no-such-revision").await, Err(Error::NotFound { .. })), "an unknown revision too");
 }
 
 /// A [`DnsSwitch`] under test, whose record has a live and an idle set identifier.

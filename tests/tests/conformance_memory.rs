@@ -172,3 +172,30 @@ async fn the_suite_catches_a_stale_source() {
     }
     conformance::source(&StaleHarness(Arc::new(Stale(harness(), std::sync::Mutex::new(None))))).await;
 }
+
+struct Managed {
+    account: sendy_cd::memory::Account,
+}
+
+#[async_trait]
+impl conformance::ManagedDeployerHarness for Managed {
+    fn managed(&self) -> Arc<dyn sendy_cd::ManagedDeployer> {
+        Arc::new(self.account.managed_deployer("shop").unwrap())
+    }
+    fn images(&self) -> (ImageRef, ImageRef) {
+        (ImageRef::parse("app:one").unwrap(), ImageRef::parse("app:two").unwrap())
+    }
+    async fn advance(&self, _rollout: &Rollout) -> Result<()> {
+        Ok(())
+    }
+    fn patience(&self) -> Patience {
+        Patience::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_managed_deployer_conforms() {
+    let account = sendy_cd::memory::Account::new();
+    account.create_managed_service("shop", sendy_cd::memory::ManagedConfig::default()).unwrap();
+    conformance::managed_deployer(&Managed { account }).await;
+}
