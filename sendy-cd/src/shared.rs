@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::analysis::{AlarmSource, MetricSource};
 use crate::builder::Builder;
-use crate::deployer::Deployer;
+use crate::deployer::{Deployer, ManagedDeployer};
 use crate::dns::DnsSwitch;
 use crate::source::Source;
 use crate::stack::Stack;
@@ -39,4 +39,4 @@ macro_rules! shared {
     )*};
 }
 
-shared!(Source, Builder, Stack, Deployer, DnsSwitch, Verifier, Store, MetricSource, AlarmSource);
+shared!(Source, Builder, Stack, Deployer, ManagedDeployer, DnsSwitch, Verifier, Store, MetricSource, AlarmSource);

@@ -119,7 +119,8 @@ impl EnvironmentBuilder {
 
     /// A deployer whose backend shifts the traffic itself (ECS's `BLUE_GREEN`, `LINEAR`, `CANARY`),
     /// for [`Strategy::EcsManaged`]: it is the environment's deployer too.
-    pub fn managed(mut self, deployer: Arc<dyn ManagedDeployer>) -> Self {
+    pub fn managed(mut self, deployer: impl Shared<dyn ManagedDeployer>) -> Self {
+        let deployer = deployer.into_shared();
         self.deployer = Some(deployer.clone());
         self.managed = Some(deployer);
         self
