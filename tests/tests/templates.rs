@@ -11,7 +11,7 @@ fn templates_pass_cfn_lint() {
     let cfn_lint = std::path::Path::new(&python).with_file_name("cfn-lint");
     let out = std::process::Command::new(cfn_lint)
         .current_dir(ROOT)
-        .args(["deploy/environment.yml", "deploy/dns.yml", "tests/emulator/environment.json"])
+        .args(["deploy/environment.yml", "deploy/dns.yml", "deploy/ecs-managed.yml", "tests/emulator/environment.json"])
         .output()
         .expect("cfn-lint runs");
     assert!(
@@ -37,4 +37,27 @@ fn the_environment_template_has_what_the_pipeline_needs() {
     }
     let dns = std::fs::read_to_string(format!("{ROOT}/deploy/dns.yml")).unwrap();
     assert_eq!(dns.matches("TTL: \"60\"").count(), 2, "both weighted records have a 60 s TTL");
+}
+
+#[test]
+fn the_ecs_managed_template_has_what_ecs_and_the_pipeline_need() {
+    let template = std::fs::read_to_string(format!("{ROOT}/deploy/ecs-managed.yml")).unwrap();
+    for needed in [
+        "Strategy: !Ref Strategy",
+        "AllowedValues: [CANARY, LINEAR, BLUE_GREEN]",
+        "AlternateTargetGroupArn: !Ref GreenTargetGroup",
+        "ProductionListenerRule: !Ref ProductionRule",
+        "TestListenerRule: !Ref TestRule",
+        "RoleArn: !GetAtt InfrastructureRole.Arn",
+        "AmazonECSInfrastructureRolePolicyForLoadBalancers",
+        "Port: 8080",
+        "  ServiceUrl:\n",
+        "  TestUrl:\n",
+        "  BlueTargetGroupArn:\n",
+        "  GreenTargetGroupArn:\n",
+        "DeploymentCircuitBreaker:\n          Enable: true\n          Rollback: true",
+    ] {
+        assert!(template.contains(needed), "deploy/ecs-managed.yml lacks {needed:?}");
+    }
+    assert_eq!(template.matches("Type: AWS::ElasticLoadBalancingV2::ListenerRule").count(), 2);
 }
