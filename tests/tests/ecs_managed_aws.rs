@@ -555,3 +555,67 @@ async fn a_retried_deploy_pins_the_deployment_the_lost_answer_started() {
     assert_eq!(rollout.deployment_id.as_str(), SD);
     assert_eq!((register.num_calls(), update.num_calls()), (0, 0), "nothing started twice");
 }
+
+/// CloudFormation cannot declare a PAUSE hook: the deployer sets one in the `UpdateService` that
+/// starts each deployment, keeping the service's other hooks; bad stages and timeouts are refused.
+#[tokio::test]
+async fn pause_hooks_are_set_with_the_deployment_and_other_hooks_kept() {
+    use aws_sdk_ecs::types::{DeploymentLifecycleHook, DeploymentLifecycleHookStage};
+    let with_lambda = || {
+        let mut s = service(Some(DeploymentStrategy::Canary));
+        s.deployment_configuration = Some(
+            DeploymentConfiguration::builder()
+                .strategy(DeploymentStrategy::Canary)
+                .bake_time_in_minutes(5)
+                .lifecycle_hooks(
+                    DeploymentLifecycleHook::builder()
+                        .target_type(DeploymentLifecycleHookTargetType::AwsLambda)
+                        .hook_target_arn("arn:aws:lambda:us-east-1:1:function:smoke")
+                        .lifecycle_stages(DeploymentLifecycleHookStage::PostScaleUp)
+                        .build(),
+                )
+                .build(),
+        );
+        s
+    };
+    let services = mock!(Client::describe_services)
+        .then_output(move || DescribeServicesOutput::builder().services(with_lambda()).build());
+    let td = mock!(Client::describe_task_definition).then_output(|| {
+        DescribeTaskDefinitionOutput::builder().task_definition(task_definition(TD1, "shop/api:v1")).build()
+    });
+    let register = mock!(Client::register_task_definition).then_output(|| {
+        RegisterTaskDefinitionOutput::builder().task_definition(task_definition(TD2, "shop/api:v2")).build()
+    });
+    let update = mock!(Client::update_service)
+        .match_requests(|r| {
+            let Some(cfg) = r.deployment_configuration() else { return false };
+            let hooks = cfg.lifecycle_hooks();
+            let pause = hooks.iter().find(|h| h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause));
+            let stages: Vec<&str> =
+                pause.map(|h| h.lifecycle_stages().iter().map(|s| s.as_str()).collect()).unwrap_or_default();
+            let timeout = pause.and_then(|h| h.timeout_configuration());
+            cfg.strategy() == Some(&DeploymentStrategy::Canary)
+                && cfg.bake_time_in_minutes() == Some(5)
+                && hooks.len() == 2
+                && hooks.iter().any(|h| h.hook_target_arn() == Some("arn:aws:lambda:us-east-1:1:function:smoke"))
+                && stages
+                    == ["POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"]
+                && timeout.and_then(|t| t.timeout_in_minutes()) == Some(30)
+                && timeout.and_then(|t| t.action()) == Some(&DeploymentLifecycleHookAction::Rollback)
+        })
+        .then_output(|| UpdateServiceOutput::builder().service(service(Some(DeploymentStrategy::Canary))).build());
+    let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&services, &td, &register, &update]);
+    let d = deployer(client)
+        .pause_hooks(&EcsManagedDeployer::PIPELINE_HOOKS, std::time::Duration::from_secs(1800))
+        .unwrap();
+    d.deploy(&ImageRef::parse("shop/api:v2").unwrap()).await.unwrap();
+    assert_eq!(update.num_calls(), 1);
+
+    let fresh = || EcsManagedDeployer::from_client(mock_client!(aws_sdk_ecs, []), "shop", "api").unwrap();
+    let minute = std::time::Duration::from_secs(60);
+    assert!(fresh().pause_hooks(&[LifecycleStage::ProductionTrafficShift], minute).is_err());
+    assert!(fresh().pause_hooks(&[], minute).is_err());
+    assert!(fresh().pause_hooks(&EcsManagedDeployer::PIPELINE_HOOKS, std::time::Duration::from_secs(90)).is_err());
+    assert!(fresh().pause_hooks(&EcsManagedDeployer::PIPELINE_HOOKS, minute * 1441).is_err());
+    assert!(fresh().target_group("Bad Name", TG_BLUE).is_err());
+}

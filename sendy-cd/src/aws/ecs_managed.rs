@@ -6,7 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_sdk_ecs::types::{
-    DeploymentLifecycleHookAction, DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType,
+    DeploymentConfiguration, DeploymentLifecycleHook, DeploymentLifecycleHookAction, DeploymentLifecycleHookStage,
+    DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType, DeploymentLifecycleHookTimeoutConfiguration,
     DeploymentStrategy, ServiceDeployment, ServiceDeploymentStatus, StopServiceDeploymentStopType,
 };
 
@@ -53,6 +54,8 @@ pub struct EcsManagedDeployer {
     target_groups: BTreeMap<String, EnvironmentName>,
     /// Slots read per deployment ARN.
     slots: Mutex<BTreeMap<String, Slots>>,
+    /// The PAUSE hook set on the service at each deployment: its stages and timeout in minutes.
+    pause: Option<(Vec<LifecycleStage>, i32)>,
 }
 
 impl EcsManagedDeployer {
@@ -73,7 +76,84 @@ impl EcsManagedDeployer {
             ecs: EcsDeployer::from_client(client, cluster, service)?,
             target_groups: BTreeMap::new(),
             slots: Mutex::new(BTreeMap::new()),
+            pause: None,
         })
+    }
+
+    /// The stages the pipeline decides: `POST_TEST_TRAFFIC_SHIFT` (the test listener),
+    /// `PRE_PRODUCTION_TRAFFIC_SHIFT` (each production step's analysis) and
+    /// `POST_PRODUCTION_TRAFFIC_SHIFT` (the production URL).
+    pub const PIPELINE_HOOKS: [LifecycleStage; 3] = [
+        LifecycleStage::PostTestTrafficShift,
+        LifecycleStage::PreProductionTrafficShift,
+        LifecycleStage::PostProductionTrafficShift,
+    ];
+
+    /// Sets a `PAUSE` hook at `stages` on the service with each deployment (in the `UpdateService`
+    /// that starts it; the service's other hooks are kept): CloudFormation cannot declare one. A hook
+    /// no one decides within `timeout` rolls the deployment back (ECS's timeout action `ROLLBACK`), so
+    /// a pipeline that died leaves the old revision serving. Without this, the pipeline decides the
+    /// `PAUSE` hooks the service already has.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for no stage, a stage ECS takes no `PAUSE` hook at
+    /// (`TEST_TRAFFIC_SHIFT`, `PRODUCTION_TRAFFIC_SHIFT`, `SCALE_UP`, `BAKE_TIME`, `CLEAN_UP`), or a
+    /// timeout that is not 1 to 1,440 whole minutes.
+    pub fn pause_hooks(mut self, stages: &[LifecycleStage], timeout: std::time::Duration) -> Result<Self> {
+        let hookable = |s: &LifecycleStage| {
+            matches!(
+                s,
+                LifecycleStage::ReconcileService
+                    | LifecycleStage::PreScaleUp
+                    | LifecycleStage::PostScaleUp
+                    | LifecycleStage::PostTestTrafficShift
+                    | LifecycleStage::PreProductionTrafficShift
+                    | LifecycleStage::PostProductionTrafficShift
+            )
+        };
+        if stages.is_empty() {
+            return Err(Error::InvalidConfig("PAUSE hooks: no stage given".into()));
+        }
+        if let Some(bad) = stages.iter().find(|s| !hookable(s)) {
+            return Err(Error::InvalidConfig(format!("ECS takes no PAUSE hook at {bad}")));
+        }
+        let minutes = timeout.as_secs() / 60;
+        if !timeout.as_secs().is_multiple_of(60) || timeout.subsec_nanos() != 0 || !(1..=1440).contains(&minutes) {
+            return Err(Error::InvalidConfig(format!(
+                "PAUSE hook timeout {timeout:?} is not 1 to 1,440 whole minutes"
+            )));
+        }
+        self.pause = Some((stages.to_vec(), i32::try_from(minutes).unwrap_or(1440)));
+        Ok(self)
+    }
+
+    /// The service's deployment configuration with this deployer's PAUSE hook in place of its
+    /// PAUSE hooks, if it sets one.
+    fn with_pause_hook(&self, current: Option<&DeploymentConfiguration>) -> Option<DeploymentConfiguration> {
+        let (stages, minutes) = self.pause.as_ref()?;
+        let mut cfg = current.cloned().unwrap_or_else(|| DeploymentConfiguration::builder().build());
+        let mut hooks: Vec<DeploymentLifecycleHook> = cfg
+            .lifecycle_hooks()
+            .iter()
+            .filter(|h| h.target_type() != Some(&DeploymentLifecycleHookTargetType::Pause))
+            .cloned()
+            .collect();
+        hooks.push(
+            DeploymentLifecycleHook::builder()
+                .target_type(DeploymentLifecycleHookTargetType::Pause)
+                .set_lifecycle_stages(Some(
+                    stages.iter().map(|s| DeploymentLifecycleHookStage::from(s.as_str())).collect(),
+                ))
+                .timeout_configuration(
+                    DeploymentLifecycleHookTimeoutConfiguration::builder()
+                        .timeout_in_minutes(*minutes)
+                        .action(DeploymentLifecycleHookAction::Rollback)
+                        .build(),
+                )
+                .build(),
+        );
+        cfg.lifecycle_hooks = Some(hooks);
+        Some(cfg)
     }
 
     /// The container whose image is replaced (see [`EcsDeployer::container`]).
@@ -169,13 +249,19 @@ impl EcsManagedDeployer {
     }
 
     /// Points the service at `task_definition`; the service deployment it created.
-    async fn update_to(&self, task_definition: &str, image: ImageRef) -> Result<Rollout> {
+    async fn update_to(
+        &self,
+        task_definition: &str,
+        image: ImageRef,
+        configuration: Option<DeploymentConfiguration>,
+    ) -> Result<Rollout> {
         let out = self
             .client()
             .update_service()
             .cluster(&self.ecs.cluster)
             .service(&self.ecs.service)
             .task_definition(task_definition)
+            .set_deployment_configuration(configuration)
             .send()
             .await
             .map_err(|e| from_sdk("ecs:UpdateService", e))?;
@@ -272,7 +358,8 @@ impl Deployer for EcsManagedDeployer {
             return Ok(Rollout { deployment_id: Id::parse(arn)?, image: image.clone() });
         }
         let registered = self.ecs.register_with_image(&td, image, None).await?;
-        self.update_to(&registered, image.clone()).await
+        let configuration = self.with_pause_hook(service.deployment_configuration());
+        self.update_to(&registered, image.clone(), configuration).await
     }
 
     async fn status(&self, rollout: &Rollout) -> Result<RolloutStatus> {
@@ -335,7 +422,7 @@ impl Deployer for EcsManagedDeployer {
         if let Some(under_way) = self.under_way(&service, &arn).await? {
             return Ok(Rollout { deployment_id: Id::parse(under_way)?, image });
         }
-        self.update_to(&arn, image).await
+        self.update_to(&arn, image, None).await
     }
 }
 
@@ -456,6 +543,6 @@ impl ManagedDeployer for EcsManagedDeployer {
         if let Some(under_way) = self.under_way(&service, &td_arn).await? {
             return Ok(Rollout { deployment_id: Id::parse(under_way)?, image });
         }
-        self.update_to(&td_arn, image).await
+        self.update_to(&td_arn, image, None).await
     }
 }
