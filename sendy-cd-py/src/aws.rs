@@ -142,6 +142,55 @@ impl EcsDeployer {
     }
 }
 
+/// An ECS service whose own deployment strategy (BLUE_GREEN, LINEAR, CANARY) shifts the traffic, for
+/// `Strategy.ecs_managed()`: pinned to the service deployment ARN its UpdateService created.
+/// `target_groups` names each target group ARN as the metric source knows it (the analysis's two
+/// sides); `pause_hooks` (stage names, such as `ecs_managed_hooks()`) sets the PAUSE hooks the
+/// pipeline decides with each deployment, rolled back by ECS after `hook_timeout` seconds undecided.
+#[pyclass(module = "sendy_cd._sendy_cd", extends = crate::backends::ManagedDeployer, frozen)]
+pub(crate) struct EcsManagedDeployer {}
+
+#[pymethods]
+impl EcsManagedDeployer {
+    #[new]
+    #[pyo3(
+        signature = (config, cluster, service, *, container = None, target_groups = None, pause_hooks = None, hook_timeout = Secs(1800.0)),
+        text_signature = "(config, cluster, service, *, container=None, target_groups=None, pause_hooks=None, hook_timeout=1800.0)"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        config: &AwsConfig,
+        cluster: &str,
+        service: &str,
+        container: Option<&str>,
+        target_groups: Option<std::collections::BTreeMap<String, String>>,
+        pause_hooks: Option<Vec<String>>,
+        hook_timeout: Secs,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let mut d = py(live(|| sendy_cd::aws::EcsManagedDeployer::new(&config.inner, cluster, service)))?;
+        if let Some(c) = container {
+            d = d.container(c);
+        }
+        for (name, arn) in target_groups.unwrap_or_default() {
+            d = py(d.target_group(&name, &arn))?;
+        }
+        if let Some(stages) = pause_hooks {
+            let stages: Vec<sendy_cd::LifecycleStage> =
+                stages.iter().map(|s| sendy_cd::LifecycleStage::parse(s)).collect();
+            d = py(d.pause_hooks(&stages, seconds("hook_timeout", hook_timeout)?))?;
+        }
+        Ok(crate::backends::ManagedDeployer::initializer(Arc::new(d), Some(Rt::real()))
+            .add_subclass(EcsManagedDeployer {}))
+    }
+
+    /// The stages the pipeline decides: POST_TEST_TRAFFIC_SHIFT, PRE_PRODUCTION_TRAFFIC_SHIFT,
+    /// POST_PRODUCTION_TRAFFIC_SHIFT.
+    #[staticmethod]
+    fn pipeline_hooks() -> Vec<String> {
+        sendy_cd::aws::EcsManagedDeployer::PIPELINE_HOOKS.iter().map(|s| s.as_str().to_owned()).collect()
+    }
+}
+
 /// Route 53 weighted records of one name (TTL 60 s by default).
 #[pyclass(module = "sendy_cd._sendy_cd", extends = DnsSwitch, frozen)]
 pub(crate) struct Route53Dns {}
@@ -269,6 +318,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CodeBuildBuilder>()?;
     m.add_class::<CloudFormationStack>()?;
     m.add_class::<EcsDeployer>()?;
+    m.add_class::<EcsManagedDeployer>()?;
     m.add_class::<Route53Dns>()?;
     m.add_class::<HttpVerifier>()?;
     m.add_class::<CloudWatchMetrics>()?;

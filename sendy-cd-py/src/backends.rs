@@ -66,6 +66,21 @@ backend_class!(
     "The environments' metrics for a canary analysis (`MetricSourceProtocol` for your own)."
 );
 
+/// A deployer whose backend shifts the traffic itself (ECS's `BLUE_GREEN`, `LINEAR`, `CANARY`), for
+/// `Strategy.ecs_managed()`: `Account.managed_deployer(name)` or `aws.EcsManagedDeployer(...)`.
+#[pyclass(module = "sendy_cd._sendy_cd", extends = Deployer, subclass, frozen)]
+pub(crate) struct ManagedDeployer {
+    pub(crate) inner: Arc<dyn sendy_cd::ManagedDeployer>,
+}
+
+impl ManagedDeployer {
+    /// The Python object: a `Deployer` whose backend is `inner`, and the managed deployer.
+    pub(crate) fn initializer(inner: Arc<dyn sendy_cd::ManagedDeployer>, rt: Option<Rt>) -> PyClassInitializer<Self> {
+        let deployer: Arc<dyn sendy_cd::Deployer> = inner.clone();
+        PyClassInitializer::from(Deployer::new(deployer, rt)).add_subclass(ManagedDeployer { inner })
+    }
+}
+
 /// A backend written in Python. Its methods are called on a blocking thread (so the runtime goes on
 /// and simulated time stands still meanwhile), with the arguments as plain Python data (the JSON form
 /// of the Rust types); a coroutine they return runs on the event loop of the `_async` call being
@@ -229,6 +244,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Builder>()?;
     m.add_class::<Stack>()?;
     m.add_class::<Deployer>()?;
+    m.add_class::<ManagedDeployer>()?;
     m.add_class::<DnsSwitch>()?;
     m.add_class::<Verifier>()?;
     Ok(())

@@ -321,6 +321,89 @@ impl Account {
         ))
     }
 
+    /// Creates `name` as one ECS service behind a load balancer whose own deployment strategy moves
+    /// the traffic between target groups `<name>-blue` and `<name>-green` (the names the account's
+    /// metrics know): `shift` is "canary" (`percent`, baked `step_bake` seconds), "linear" (`step`
+    /// percent a step, each baked `step_bake`) or "blue_green"; `bake` is ECS's bake time;
+    /// `pause_hooks` the stages with a PAUSE hook (default: the three the pipeline decides);
+    /// `hook_timeout` seconds before ECS takes `timeout_action` ("rollback" or "continue");
+    /// `alarms` roll a deployment back when in ALARM (`set_alarm`). Its stack `app-<name>` has the
+    /// outputs ServiceUrl and TestUrl.
+    #[pyo3(
+        text_signature = "($self, name, *, shift='canary', percent=10, step=25, step_bake=300.0, bake=300.0, pause_hooks=None, hook_timeout=86400.0, timeout_action='rollback', alarms=..., stage_time=10.0)"
+    )]
+    #[pyo3(signature = (name, *, shift = "canary", percent = Int(10), step = Int(25), step_bake = Secs(300.0), bake = Secs(300.0), pause_hooks = None, hook_timeout = Secs(86400.0), timeout_action = "rollback", alarms = vec![], stage_time = Secs(10.0)))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_managed_service(
+        &self,
+        name: &str,
+        shift: &str,
+        percent: Int<u8>,
+        step: Int<u8>,
+        step_bake: Secs,
+        bake: Secs,
+        pause_hooks: Option<Vec<String>>,
+        hook_timeout: Secs,
+        timeout_action: &str,
+        alarms: Vec<String>,
+        stage_time: Secs,
+    ) -> PyResult<()> {
+        let step_bake = seconds("step_bake", step_bake)?;
+        let shift = match shift {
+            "canary" => memory::TrafficShift::Canary { percent: percent.0, bake: step_bake },
+            "linear" => memory::TrafficShift::Linear { step: step.0, bake: step_bake },
+            "blue_green" => memory::TrafficShift::BlueGreen,
+            other => {
+                return Err(InvalidInputError::new_err(format!(
+                    "shift {other:?}: expected \"canary\", \"linear\" or \"blue_green\""
+                )));
+            }
+        };
+        let timeout_action = match timeout_action {
+            "rollback" => sendy_cd::HookAction::Rollback,
+            "continue" => sendy_cd::HookAction::Continue,
+            other => {
+                return Err(InvalidInputError::new_err(format!(
+                    "timeout_action {other:?}: expected \"rollback\" or \"continue\""
+                )));
+            }
+        };
+        let mut cfg = memory::ManagedConfig::default()
+            .shift(shift)
+            .bake(seconds("bake", bake)?)
+            .hook_timeout(seconds("hook_timeout", hook_timeout)?)
+            .timeout_action(timeout_action)
+            .alarms(alarms)
+            .stage_time(seconds("stage_time", stage_time)?);
+        if let Some(stages) = pause_hooks {
+            cfg = cfg.pause_hooks(stages.iter().map(|s| sendy_cd::LifecycleStage::parse(s)).collect::<Vec<_>>());
+        }
+        py(self.at(|a| a.create_managed_service(name, cfg)))
+    }
+    /// The managed deployer of managed service `name`.
+    fn managed_deployer(&self, py_: Python<'_>, name: &str) -> PyResult<Py<crate::backends::ManagedDeployer>> {
+        let d = py(self.at(|a| a.managed_deployer(name)))?;
+        Py::new(py_, crate::backends::ManagedDeployer::initializer(Arc::new(d), Some(self.rt.clone())))
+    }
+    /// Managed service `name` wired to this account's stack, managed deployer and verifier (no
+    /// image parameter), to change before `build()`.
+    fn managed_environment(&self, name: &str) -> PyResult<crate::pipeline::EnvironmentBuilder> {
+        let d: Arc<dyn sendy_cd::ManagedDeployer> = Arc::new(py(self.at(|a| a.managed_deployer(name)))?);
+        Ok(crate::pipeline::EnvironmentBuilder::simulated_managed(
+            name,
+            Arc::new(self.at(|a| a.stacks())),
+            format!("app-{name}"),
+            d,
+            Arc::new(self.at(|a| a.verifier())),
+            self.rt.clone(),
+        ))
+    }
+    /// The image managed service `name` serves all production traffic with, when no deployment is
+    /// under way.
+    fn managed_serving(&self, name: &str) -> Option<String> {
+        self.at(|a| a.managed_serving(name)).map(|i| i.to_string())
+    }
+
     fn __repr__(&self) -> String {
         "<simulated AWS account>".into()
     }

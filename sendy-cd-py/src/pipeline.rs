@@ -49,6 +49,25 @@ impl Strategy {
         canary.validate().map_err(|e| InvalidInputError::new_err(e.to_string()))?;
         Ok(Strategy { inner: sendy_cd::Strategy::Canary(canary) })
     }
+    /// One environment whose deployer shifts the traffic itself (ECS's own BLUE_GREEN, LINEAR or
+    /// CANARY between two target groups): the pipeline follows the service deployment and decides
+    /// each PAUSE hook: the test listener (stack output `test_url_output`, None to skip) at
+    /// POST_TEST_TRAFFIC_SHIFT, the `analysis` and the service URL at each production step, the
+    /// service URL at POST_PRODUCTION_TRAFFIC_SHIFT. The environment needs
+    /// `EnvironmentBuilder.managed(...)`, and an analysis the pipeline's `metrics(...)`.
+    #[staticmethod]
+    #[pyo3(signature = (test_url_output = Some("TestUrl".to_owned()), analysis = None), text_signature = "(test_url_output='TestUrl', analysis=None)")]
+    fn ecs_managed(
+        test_url_output: Option<String>,
+        analysis: Option<PyRef<'_, crate::analysis::Analysis>>,
+    ) -> PyResult<Self> {
+        let analysis = analysis.map(|a| a.inner.clone());
+        if let Some(a) = &analysis {
+            a.validate().map_err(|e| InvalidInputError::new_err(e.to_string()))?;
+        }
+        let managed = sendy_cd::EcsManaged::default().test_url_output(test_url_output).analysis(analysis);
+        Ok(Strategy { inner: sendy_cd::Strategy::EcsManaged(managed) })
+    }
     #[getter]
     fn name(&self) -> &'static str {
         self.inner.name()
@@ -143,6 +162,7 @@ pub(crate) struct EnvironmentBuilder {
     image_parameter: Option<Option<String>>,
     url_output: Option<String>,
     deployer: Option<Arc<dyn sendy_cd::Deployer>>,
+    managed: Option<Arc<dyn sendy_cd::ManagedDeployer>>,
     verifier: Option<Arc<dyn sendy_cd::Verifier>>,
     dns_target: Option<String>,
     rts: Vec<Rt>,
@@ -165,6 +185,23 @@ impl EnvironmentBuilder {
             verifier: Some(verifier),
             rts: vec![rt],
             ..EnvironmentBuilder::default()
+        }
+    }
+
+    /// A builder wired to a simulated account's managed service.
+    pub(crate) fn simulated_managed(
+        name: &str,
+        stack: Arc<dyn sendy_cd::Stack>,
+        stack_name: String,
+        managed: Arc<dyn sendy_cd::ManagedDeployer>,
+        verifier: Arc<dyn sendy_cd::Verifier>,
+        rt: Rt,
+    ) -> Self {
+        let deployer: Arc<dyn sendy_cd::Deployer> = managed.clone();
+        EnvironmentBuilder {
+            image_parameter: Some(None),
+            managed: Some(managed),
+            ..Self::simulated(name, stack, stack_name, deployer, verifier, rt)
         }
     }
 }
@@ -204,6 +241,18 @@ impl EnvironmentBuilder {
         slf.deployer = Some(inner);
         slf
     }
+    /// A deployer whose backend shifts the traffic (for `Strategy.ecs_managed()`): it is the
+    /// environment's deployer too.
+    fn managed<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        deployer: PyRef<'py, crate::backends::ManagedDeployer>,
+    ) -> PyRefMut<'py, Self> {
+        let base = deployer.as_super();
+        slf.rts.extend(base.rt.clone());
+        slf.deployer = Some(base.inner.clone());
+        slf.managed = Some(deployer.inner.clone());
+        slf
+    }
     fn verifier<'py>(mut slf: PyRefMut<'py, Self>, verifier: &Bound<'py, PyAny>) -> PyRefMut<'py, Self> {
         let (inner, rt) = Verifier::resolve(verifier);
         slf.rts.extend(rt);
@@ -231,6 +280,9 @@ impl EnvironmentBuilder {
         }
         if let Some(d) = &self.deployer {
             b = b.deployer(d.clone());
+        }
+        if let Some(m) = &self.managed {
+            b = b.managed(m.clone());
         }
         if let Some(v) = &self.verifier {
             b = b.verifier(v.clone());

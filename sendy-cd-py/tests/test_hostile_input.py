@@ -273,3 +273,47 @@ def test_simulated_traffic(rate: Any, p50: Any, p99: Any, rps: Any) -> None:
     account = Account()
     outcome(lambda: account.set_behavior("0" * 40, error_rate=rate, latency_p50_ms=p50, latency_p99_ms=p99))
     outcome(lambda: account.metrics(rps))
+
+
+@given(
+    name=texts,
+    shift=st.one_of(st.sampled_from(["canary", "linear", "blue_green"]), texts),
+    percent=ints,
+    step=ints,
+    step_bake=durations,
+    bake=durations,
+    hooks=st.one_of(st.none(), st.lists(texts, max_size=3)),
+    timeout=durations,
+    action=st.one_of(st.sampled_from(["rollback", "continue"]), texts),
+    stage_time=durations,
+)
+@cases
+def test_managed_service(
+    name: str,
+    shift: str,
+    percent: Any,
+    step: Any,
+    step_bake: Any,
+    bake: Any,
+    hooks: Any,
+    timeout: Any,
+    action: str,
+    stage_time: Any,
+) -> None:
+    account = Account()
+    outcome(
+        lambda: account.create_managed_service(
+            name,
+            shift=shift,  # type: ignore[arg-type]
+            percent=percent,
+            step=step,
+            step_bake=step_bake,
+            bake=bake,
+            pause_hooks=hooks,
+            hook_timeout=timeout,
+            timeout_action=action,  # type: ignore[arg-type]
+            stage_time=stage_time,
+        )
+    )
+    outcome(lambda: account.managed_deployer(name))
+    outcome(lambda: Strategy.ecs_managed(test_url_output=name))

@@ -74,6 +74,7 @@ class _RecordDict(TypedDict):
     steps: List[Dict[str, Any]]
     verifications: List[Dict[str, Any]]
     analyses: NotRequired[List[Dict[str, Any]]]
+    managed: NotRequired[Dict[str, Any]]
     outcome: Dict[str, Any]
     resumed_by: NotRequired[str]
 
@@ -100,6 +101,7 @@ __all__ = [
     "Builder",
     "Stack",
     "Deployer",
+    "ManagedDeployer",
     "DnsSwitch",
     "Verifier",
     "MetricSource",
@@ -124,6 +126,7 @@ __all__ = [
     "CodeBuildBuilder",
     "CloudFormationStack",
     "EcsDeployer",
+    "EcsManagedDeployer",
     "Route53Dns",
     "HttpVerifier",
     "CloudWatchMetrics",
@@ -143,6 +146,8 @@ class Builder: ...
 class Stack: ...
 @disjoint_base
 class Deployer: ...
+@disjoint_base
+class ManagedDeployer(Deployer): ...
 @disjoint_base
 class DnsSwitch: ...
 @disjoint_base
@@ -394,6 +399,24 @@ class Account:
     def set_alarm(self, name: str, firing: bool = True) -> None: ...
     def environment(self, env: str) -> Environment: ...
     def environment_builder(self, env: str) -> EnvironmentBuilder: ...
+    def create_managed_service(
+        self,
+        name: str,
+        *,
+        shift: Literal["canary", "linear", "blue_green"] = "canary",
+        percent: int = 10,
+        step: int = 25,
+        step_bake: _Seconds = 300.0,
+        bake: _Seconds = 300.0,
+        pause_hooks: Optional[Sequence[str]] = None,
+        hook_timeout: _Seconds = 86400.0,
+        timeout_action: Literal["rollback", "continue"] = "rollback",
+        alarms: Sequence[str] = ...,
+        stage_time: _Seconds = 10.0,
+    ) -> None: ...
+    def managed_deployer(self, name: str) -> ManagedDeployer: ...
+    def managed_environment(self, name: str) -> EnvironmentBuilder: ...
+    def managed_serving(self, name: str) -> Optional[str]: ...
 
 @final
 class Strategy:
@@ -403,6 +426,8 @@ class Strategy:
     def blue_green() -> Strategy: ...
     @staticmethod
     def canary(steps: Sequence[int] = ..., bake: _Seconds = 300.0, analysis: Optional[Analysis] = None) -> Strategy: ...
+    @staticmethod
+    def ecs_managed(test_url_output: Optional[str] = "TestUrl", analysis: Optional[Analysis] = None) -> Strategy: ...
     @property
     def name(self) -> str: ...
 
@@ -440,6 +465,7 @@ class EnvironmentBuilder:
     def image_parameter(self, key: Optional[str]) -> EnvironmentBuilder: ...
     def url_output(self, key: str) -> EnvironmentBuilder: ...
     def deployer(self, deployer: Union[Deployer, DeployerProtocol]) -> EnvironmentBuilder: ...
+    def managed(self, deployer: ManagedDeployer) -> EnvironmentBuilder: ...
     def verifier(self, verifier: Union[Verifier, VerifierProtocol]) -> EnvironmentBuilder: ...
     def dns_target(self, set_identifier: str) -> EnvironmentBuilder: ...
     def build(self) -> Environment: ...
@@ -557,6 +583,22 @@ class CloudFormationStack(Stack):
 @final
 class EcsDeployer(Deployer):
     def __new__(cls, config: AwsConfig, cluster: str, service: str, *, container: Optional[str] = None) -> EcsDeployer: ...
+
+@final
+class EcsManagedDeployer(ManagedDeployer):
+    def __new__(
+        cls,
+        config: AwsConfig,
+        cluster: str,
+        service: str,
+        *,
+        container: Optional[str] = None,
+        target_groups: Optional[Dict[str, str]] = None,
+        pause_hooks: Optional[Sequence[str]] = None,
+        hook_timeout: _Seconds = 1800.0,
+    ) -> EcsManagedDeployer: ...
+    @staticmethod
+    def pipeline_hooks() -> List[str]: ...
 
 @final
 class Route53Dns(DnsSwitch):
