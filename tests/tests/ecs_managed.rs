@@ -344,3 +344,97 @@ async fn an_interrupted_managed_deployment_is_resumed_on_the_same_deployment_or_
         assert!(record.resumed_by.is_some());
     }
 }
+
+/// The crash drill for ECS-managed traffic: a run dies after each of its journal writes in turn (the
+/// store refuses every write after that, as a process killed there leaves it); a new pipeline on the
+/// same SQLite file resumes it, forward for a healthy revision and for one that fails under
+/// production traffic, and backward. Each time: the record complete, one build, at most one service
+/// deployment of the revision, no managed deployment left under way, and production traffic only on
+/// a revision that passed its checks.
+#[tokio::test(start_paused = true)]
+async fn a_managed_run_that_dies_at_any_step_is_resumed_by_the_next_process() {
+    let mut points = 0;
+    for (forward, health) in [(true, Health::Healthy), (true, Health::UnhealthyUnderTraffic), (false, Health::Healthy)]
+    {
+        let total = managed_die_and_resume(forward, health, usize::MAX).await;
+        assert!(total > 20, "{total}");
+        for saves in 1..total {
+            managed_die_and_resume(forward, health, saves).await;
+        }
+        points += total - 1;
+        eprintln!("ecs_managed forward={forward} {health:?}: died after each of {} journal writes", total - 1);
+    }
+    eprintln!("kill points: {points}");
+}
+
+async fn managed_die_and_resume(forward: bool, health: Health, saves: usize) -> usize {
+    use sendy_cd::store::sqlite::SqliteStore;
+    use sendy_cd::store::{DyingStore, ManualClock};
+    let dir = sendy_cd_tests::scratch("managed-drill");
+    let path = dir.path().join("state.db");
+    let clock = ManualClock::new(jiff::Timestamp::from_second(2_000_000_000).unwrap());
+    let account = account(ManagedConfig::default());
+    let before = initial(&account);
+    let dying = Arc::new(DyingStore::new(SqliteStore::open_with(&path, Arc::new(clock.clone())).unwrap(), saves));
+    let first = builder(&account, analysed()).store(Arc::clone(&dying)).build().unwrap();
+    let revision = account.push("main", "a change", "a").unwrap();
+    account.set_behavior(&revision.commit, Behavior::default().health(health));
+    let mut run = Box::pin(first.run(revision.clone()));
+    let ran = loop {
+        tokio::select! {
+            r = &mut run => break Some(r.unwrap()),
+            () = tokio::time::sleep(Duration::from_secs(1)) => if dying.died() { break None; },
+        }
+    };
+    let serves_new = |account: &Account| {
+        account.managed_serving("shop").and_then(|i| i.tag().map(str::to_owned)) == Some(revision.commit.to_string())
+    };
+    if let Some(record) = ran {
+        assert_eq!(record.outcome == Outcome::Succeeded, health == Health::Healthy);
+        assert_eq!(serves_new(&account), health == Health::Healthy);
+        return usize::MAX - dying.writes_left();
+    }
+    drop(run);
+    drop(first);
+    tokio::time::sleep(Duration::from_secs(360)).await;
+    clock.advance(Duration::from_secs(120));
+    let store = SqliteStore::open_with(&path, Arc::new(clock.clone())).unwrap();
+    let second = builder(&account, analysed()).store(store).resume_forward(forward).build().unwrap();
+    let settled = second.resume().await.unwrap();
+    let records = second.executions(10).await.unwrap();
+    assert_eq!(records.len(), 1, "{saves}");
+    let record = &records[0];
+    assert!(record.is_complete(), "{saves}: {record:?}");
+    assert!(account.builds().len() <= 1, "{saves}: one build");
+    // A deploy whose answer the journal lacks is made again, and pins the deployment the first made.
+    let d = account.managed_deployer("shop").unwrap();
+    let revisions = d.history().await.unwrap();
+    assert!(revisions.len() <= 2, "{saves}: one service revision registered for the commit: {revisions:?}");
+    if let Some(m) = &record.managed {
+        let rollout =
+            sendy_cd::Rollout { deployment_id: m.deployment.clone(), image: revision_image(&account, &revision) };
+        assert!(d.progress(&rollout).await.unwrap().state.is_final(), "{saves}: no managed deployment left under way");
+    }
+    let succeeded = record.outcome == Outcome::Succeeded;
+    if settled.is_empty() {
+        assert!(record.outcome != Outcome::Running, "{saves}");
+    } else if forward {
+        assert!(record.resumed_by.as_deref().is_some_and(|r| r.contains("resumed forward")), "{saves}");
+        assert_eq!(succeeded, health == Health::Healthy, "{saves}: {:?}", record.outcome);
+    } else {
+        assert!(matches!(record.outcome, Outcome::Interrupted { .. }), "{saves}: {:?}", record.outcome);
+    }
+    // Production traffic on the new revision only when the execution succeeded (it passed every
+    // check); else the old one serves.
+    assert_eq!(serves_new(&account), succeeded, "{saves}: {:?}", record.outcome);
+    if !succeeded {
+        assert_eq!(account.managed_serving("shop"), Some(before.clone()), "{saves}");
+    }
+    let next = second.run(account.push("main", "next", "a").unwrap()).await.unwrap();
+    assert_eq!(next.outcome, Outcome::Succeeded, "{saves}");
+    0
+}
+
+fn revision_image(account: &Account, revision: &sendy_cd::Revision) -> ImageRef {
+    account.image_for(&revision.commit).unwrap_or_else(|_| ImageRef::parse("app:unbuilt").unwrap())
+}

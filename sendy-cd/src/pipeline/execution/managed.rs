@@ -310,11 +310,15 @@ impl Execution<'_> {
     /// Recovery of an ECS-managed deployment: a deployment still under way is stopped (rolling back)
     /// and followed to its end.
     pub(super) async fn recover_managed(&mut self) -> Recovery {
-        let before = self
-            .record()
-            .and_then(|r| r.managed)
-            .and_then(|m| m.revisions_before.first().cloned())
-            .unwrap_or_else(|| "the revision it replaced".to_owned());
+        // The revision the deployment replaced, as the record has it (following the deployment
+        // fills it in).
+        let replaced = |exec: &Self| {
+            exec.record()
+                .and_then(|r| r.managed)
+                .and_then(|m| m.revisions_before.first().cloned())
+                .unwrap_or_else(|| "the revision it replaced".to_owned())
+        };
+        let before = replaced(self);
         if self.managed_went_through && self.managed_in_flight.is_none() {
             return self.roll_back_managed(&before).await;
         }
@@ -354,16 +358,20 @@ impl Execution<'_> {
             }
         }
         self.end_stage(&result);
+        let before = replaced(self);
         match result {
             Ok(Some(end)) => match end.state {
                 ManagedState::RollbackSuccessful | ManagedState::Stopped => {
                     Recovery::ServiceRolledBack { revision: before }
                 }
-                ManagedState::Successful => Recovery::Failed {
-                    reason: format!(
-                        "deployment {} succeeded before it could be stopped: the new revision has the traffic",
-                        rollout.deployment_id
-                    ),
+                // It ended before the stop (ECS went on while no one decided, or the process died
+                // after the last decision): the old revision is deployed again.
+                ManagedState::Successful => match end.source_revisions.first() {
+                    Some(source) => {
+                        let source = source.clone();
+                        self.roll_back_managed(&source).await
+                    }
+                    None => self.roll_back_managed(&before).await,
                 },
                 other => Recovery::Failed {
                     reason: format!(
