@@ -619,3 +619,267 @@ async fn pause_hooks_are_set_with_the_deployment_and_other_hooks_kept() {
     assert!(fresh().pause_hooks(&EcsManagedDeployer::PIPELINE_HOOKS, minute * 1441).is_err());
     assert!(fresh().target_group("Bad Name", TG_BLUE).is_err());
 }
+
+/// A stateful ECS behind aws-smithy-mocks, enough for the conformance check: task definitions,
+/// service revisions, service deployments that go through their stages one `DescribeServiceDeployments`
+/// at a time and wait at PAUSE hooks for `ContinueServiceDeployment`.
+mod fake {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use aws_sdk_ecs::types::{Deployment, Failure};
+
+    /// The stages a deployment goes through: (stage, a PAUSE hook waits there, production weight).
+    const SCRIPT: [(&str, bool, f64); 7] = [
+        ("SCALE_UP", false, 0.0),
+        ("POST_TEST_TRAFFIC_SHIFT", true, 0.0),
+        ("PRE_PRODUCTION_TRAFFIC_SHIFT", true, 0.0),
+        ("PRODUCTION_TRAFFIC_SHIFT", false, 10.0),
+        ("PRE_PRODUCTION_TRAFFIC_SHIFT", true, 10.0),
+        ("POST_PRODUCTION_TRAFFIC_SHIFT", true, 100.0),
+        ("BAKE_TIME", false, 100.0),
+    ];
+
+    struct Dep {
+        arn: String,
+        target: usize,
+        source: usize,
+        phase: usize,
+        state: ServiceDeploymentStatus,
+        created: i64,
+    }
+
+    #[derive(Default)]
+    struct State {
+        /// (task definition ARN, image)
+        tds: Vec<(String, String)>,
+        /// (service revision ARN, index of its task definition)
+        revisions: Vec<(String, usize)>,
+        deps: Vec<Dep>,
+        current_td: usize,
+        clock: i64,
+    }
+
+    impl State {
+        fn td_arn(n: usize) -> String {
+            format!("arn:aws:ecs:us-east-1:1:task-definition/shop-api:{}", n + 1)
+        }
+
+        fn service(&self) -> Service {
+            let current = self.deps.last();
+            let td = Self::td_arn(self.current_td);
+            Service::builder()
+                .service_name("api")
+                .task_definition(&td)
+                .deployment_configuration(
+                    DeploymentConfiguration::builder().strategy(DeploymentStrategy::Canary).build(),
+                )
+                .set_current_service_deployment(current.map(|d| d.arn.clone()))
+                .deployments(Deployment::builder().status("PRIMARY").task_definition(td).build())
+                .build()
+        }
+
+        fn describe(&mut self, arn: &str) -> Option<ServiceDeployment> {
+            use ServiceDeploymentStatus as S;
+            let revisions = self.revisions.clone();
+            let dep = self.deps.iter_mut().find(|d| d.arn == arn)?;
+            // Time passes with each read: the deployment moves on unless a hook waits.
+            match dep.state {
+                S::InProgress if !SCRIPT.get(dep.phase).is_some_and(|p| p.1) => {
+                    dep.phase += 1;
+                    if dep.phase >= SCRIPT.len() {
+                        dep.state = S::Successful;
+                    }
+                }
+                S::RollbackInProgress => dep.state = S::RollbackSuccessful,
+                S::StopRequested => dep.state = S::Stopped,
+                _ => {}
+            }
+            let in_progress = dep.state == S::InProgress;
+            let (stage, hook, percent) = if in_progress { SCRIPT[dep.phase] } else { ("", false, 0.0) };
+            let percent = if dep.state == S::Successful { 100.0 } else { percent };
+            let mut d = ServiceDeployment::builder()
+                .service_deployment_arn(&dep.arn)
+                .status(dep.state.clone())
+                .target_service_revision(
+                    ServiceRevisionSummary::builder()
+                        .arn(&revisions[dep.target].0)
+                        .requested_task_count(2)
+                        .running_task_count(2)
+                        .requested_production_traffic_weight(percent)
+                        .build(),
+                )
+                .source_service_revisions(ServiceRevisionSummary::builder().arn(&revisions[dep.source].0).build())
+                .set_lifecycle_stage(in_progress.then(|| ServiceDeploymentLifecycleStage::from(stage)))
+                .build();
+            if in_progress && hook {
+                d = paused(d, &format!("{}/hook-{}", dep.arn, dep.phase));
+            }
+            Some(d)
+        }
+    }
+
+    pub(super) fn client() -> Client {
+        let state = Arc::new(Mutex::new(State::default()));
+        {
+            let mut s = state.lock().unwrap();
+            s.tds.push((State::td_arn(0), "shop/api:v0".into()));
+            s.revisions.push(("arn:aws:ecs:us-east-1:1:service-revision/shop/api/0".into(), 0));
+        }
+        let st = state.clone();
+        let services = mock!(Client::describe_services).then_compute_output(move |_| {
+            DescribeServicesOutput::builder().services(st.lock().unwrap().service()).build()
+        });
+        let st = state.clone();
+        let td = mock!(Client::describe_task_definition).then_compute_output(move |r| {
+            let s = st.lock().unwrap();
+            let wanted = r.task_definition().unwrap_or_default();
+            let found = s.tds.iter().find(|(arn, _)| arn == wanted || arn.ends_with(&format!("/{wanted}")));
+            DescribeTaskDefinitionOutput::builder()
+                .set_task_definition(found.map(|(arn, image)| task_definition(arn, image)))
+                .build()
+        });
+        let st = state.clone();
+        let register = mock!(Client::register_task_definition).then_compute_output(move |r| {
+            let mut s = st.lock().unwrap();
+            let image = r.container_definitions()[0].image().unwrap_or_default().to_owned();
+            let arn = State::td_arn(s.tds.len());
+            s.tds.push((arn.clone(), image.clone()));
+            RegisterTaskDefinitionOutput::builder().task_definition(task_definition(&arn, &image)).build()
+        });
+        let st = state.clone();
+        let update = mock!(Client::update_service).then_compute_output(move |r| {
+            let mut s = st.lock().unwrap();
+            let td = s.tds.iter().position(|(arn, _)| Some(arn.as_str()) == r.task_definition()).expect("known td");
+            for d in s.deps.iter_mut().filter(|d| d.state == ServiceDeploymentStatus::InProgress) {
+                d.state = ServiceDeploymentStatus::Stopped;
+            }
+            let source = s.revisions.iter().rposition(|(_, t)| *t == s.current_td).unwrap_or(0);
+            let n = s.revisions.len();
+            s.revisions.push((format!("arn:aws:ecs:us-east-1:1:service-revision/shop/api/{n}"), td));
+            s.clock += 60;
+            let dep = Dep {
+                arn: format!("arn:aws:ecs:us-east-1:1:service-deployment/shop/api/{n}"),
+                target: n,
+                source,
+                phase: 0,
+                state: ServiceDeploymentStatus::InProgress,
+                created: s.clock,
+            };
+            s.deps.push(dep);
+            s.current_td = td;
+            UpdateServiceOutput::builder().service(s.service()).build()
+        });
+        let st = state.clone();
+        let describe = mock!(Client::describe_service_deployments).then_compute_output(move |r| {
+            let mut s = st.lock().unwrap();
+            let mut out = DescribeServiceDeploymentsOutput::builder();
+            for arn in r.service_deployment_arns() {
+                match s.describe(arn) {
+                    Some(d) => out = out.service_deployments(d),
+                    None => out = out.failures(Failure::builder().arn(arn).reason("MISSING").build()),
+                }
+            }
+            out.build()
+        });
+        let st = state.clone();
+        let decide = mock!(Client::continue_service_deployment).then_compute_output(move |r| {
+            let mut s = st.lock().unwrap();
+            let current_td = s.current_td;
+            let mut back_to = None;
+            if let Some(d) = s.deps.iter_mut().find(|d| Some(d.arn.as_str()) == r.service_deployment_arn()) {
+                let waiting = format!("{}/hook-{}", d.arn, d.phase);
+                if d.state == ServiceDeploymentStatus::InProgress && r.hook_id() == Some(waiting.as_str()) {
+                    if r.action() == Some(&DeploymentLifecycleHookAction::Rollback) {
+                        d.state = ServiceDeploymentStatus::RollbackInProgress;
+                        back_to = Some(d.source);
+                    } else {
+                        d.phase += 1;
+                    }
+                }
+            }
+            if let Some(source) = back_to {
+                s.current_td = s.revisions[source].1;
+            }
+            let _ = current_td;
+            ContinueServiceDeploymentOutput::builder().build()
+        });
+        let st = state.clone();
+        let stop = mock!(Client::stop_service_deployment).then_compute_output(move |r| {
+            let mut s = st.lock().unwrap();
+            let mut back_to = None;
+            if let Some(d) = s.deps.iter_mut().find(|d| Some(d.arn.as_str()) == r.service_deployment_arn())
+                && d.state == ServiceDeploymentStatus::InProgress
+            {
+                d.state = ServiceDeploymentStatus::StopRequested;
+                back_to = Some(d.source);
+            }
+            if let Some(source) = back_to {
+                s.current_td = s.revisions[source].1;
+            }
+            StopServiceDeploymentOutput::builder().build()
+        });
+        let st = state.clone();
+        let list = mock!(Client::list_service_deployments).then_compute_output(move |r| {
+            let s = st.lock().unwrap();
+            let briefs = s
+                .deps
+                .iter()
+                .filter(|d| r.status().is_empty() || r.status().contains(&d.state))
+                .map(|d| {
+                    ServiceDeploymentBrief::builder()
+                        .service_deployment_arn(&d.arn)
+                        .target_service_revision_arn(&s.revisions[d.target].0)
+                        .status(d.state.clone())
+                        .created_at(DateTime::from_secs(d.created))
+                        .build()
+                })
+                .collect();
+            ListServiceDeploymentsOutput::builder().set_service_deployments(Some(briefs)).build()
+        });
+        let st = state;
+        let revisions = mock!(Client::describe_service_revisions).then_compute_output(move |r| {
+            let s = st.lock().unwrap();
+            let found = s
+                .revisions
+                .iter()
+                .filter(|(arn, _)| r.service_revision_arns().contains(arn))
+                .map(|(arn, td)| revision(arn, &s.tds[*td].0, &s.tds[*td].1, TG_BLUE, Some(TG_GREEN)))
+                .collect();
+            DescribeServiceRevisionsOutput::builder().set_service_revisions(Some(found)).build()
+        });
+        mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&services, &td, &register, &update, &describe, &decide, &stop, &list, &revisions]
+        )
+    }
+}
+
+struct MockedEcs {
+    deployer: Arc<EcsManagedDeployer>,
+}
+
+#[async_trait::async_trait]
+impl sendy_cd::conformance::ManagedDeployerHarness for MockedEcs {
+    fn managed(&self) -> Arc<dyn ManagedDeployer> {
+        self.deployer.clone()
+    }
+    fn images(&self) -> (ImageRef, ImageRef) {
+        (ImageRef::parse("shop/api:v1").unwrap(), ImageRef::parse("shop/api:v2").unwrap())
+    }
+    async fn advance(&self, _rollout: &Rollout) -> sendy_cd::Result<()> {
+        Ok(())
+    }
+    fn patience(&self) -> sendy_cd::conformance::Patience {
+        sendy_cd::conformance::Patience::default()
+    }
+}
+
+/// The conformance check every managed deployer passes, on `EcsManagedDeployer` against a stateful
+/// ECS behind aws-smithy-mocks (the emulator has none of these APIs).
+#[tokio::test(start_paused = true)]
+async fn the_ecs_managed_deployer_conforms() {
+    let deployer = Arc::new(deployer(fake::client()));
+    sendy_cd::conformance::managed_deployer(&MockedEcs { deployer }).await;
+}
