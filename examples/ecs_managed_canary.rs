@@ -24,7 +24,6 @@ async fn ecs_managed_canary() -> sendy_cd::Result<()> {
     // ECS's CANARY strategy with PAUSE hooks at POST_TEST_TRAFFIC_SHIFT, PRE_PRODUCTION_TRAFFIC_SHIFT
     // and POST_PRODUCTION_TRAFFIC_SHIFT: every decision is the pipeline's.
     account.create_managed_service("shop", ManagedConfig::default())?;
-    let last_pause = std::sync::Mutex::new(String::new());
     let pipeline = Pipeline::builder()
         .image_builder(account.image_builder())
         .environment(account.managed_environment("shop")?.build()?)
@@ -32,7 +31,7 @@ async fn ecs_managed_canary() -> sendy_cd::Result<()> {
         .metrics(account.metrics(200.0)?)
         .strategy(Strategy::EcsManaged(EcsManaged::default().analysis(Analysis::default())))
         .seed(7)
-        .sink(Arc::new(move |event: &sendy_cd::Event| match &event.kind {
+        .sink(Arc::new(|event: &sendy_cd::Event| match &event.kind {
             EventKind::AnalysisJudged { phase, intervals, score, verdict, .. } => {
                 let verdict = verdict.map_or_else(|| "undecided: one more minute".to_owned(), |v| v.to_string());
                 println!(
@@ -40,14 +39,14 @@ async fn ecs_managed_canary() -> sendy_cd::Result<()> {
                     minutes(event.elapsed_ms)
                 );
             }
-            EventKind::StageProgress { message, .. } if message.contains("paused") => {
-                // Each pause once (the pipeline reads it again before deciding).
-                let mut last = last_pause.lock().unwrap();
-                if *last != *message {
-                    let stage = message.split(", paused").next().unwrap_or(message);
-                    println!("  [{:>5.1} min] ECS paused: {stage}", minutes(event.elapsed_ms));
-                    last.clone_from(message);
-                }
+            EventKind::ManagedStage { stage, production_percent, .. } => {
+                let share = production_percent
+                    .map(|p| format!(" ({p:.0}% of production on the new revision)"))
+                    .unwrap_or_default();
+                println!("  [{:>5.1} min] ECS: {stage}{share}", minutes(event.elapsed_ms));
+            }
+            EventKind::HookDecided { stage, action, .. } => {
+                println!("  [{:>5.1} min] the pipeline answers the {stage} hook: {action}", minutes(event.elapsed_ms));
             }
             _ => {}
         }))

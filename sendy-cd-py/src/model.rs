@@ -175,7 +175,7 @@ pub(crate) struct Event {
 }
 
 /// Every kind of event (`Event.kind`), as the JSON names them.
-const EVENT_KINDS: [&str; 12] = [
+const EVENT_KINDS: [&str; 14] = [
     "execution_started",
     "stage_started",
     "stage_progress",
@@ -183,6 +183,8 @@ const EVENT_KINDS: [&str; 12] = [
     "step_finished",
     "traffic_shifted",
     "analysis_judged",
+    "managed_stage",
+    "hook_decided",
     "stage_finished",
     "execution_finished",
     "pipeline_stage_started",

@@ -44,7 +44,17 @@ def hooks(record: Any) -> List[Any]:
 
 
 def test_a_healthy_revision_goes_through_and_a_slow_one_is_rolled_back_by_ecs(shop: Account) -> None:
-    pipeline = managed_pipeline(shop, shop.metrics(200.0), Analysis())
+    kinds: List[str] = []
+    pipeline = (
+        Pipeline.builder()
+        .image_builder(shop.image_builder())
+        .environment(shop.managed_environment("shop").build())
+        .metrics(shop.metrics(200.0))
+        .strategy(Strategy.ecs_managed(analysis=Analysis()))
+        .sink(lambda event: kinds.append(event.kind))
+        .seed(5)
+        .build()
+    )
     before = shop.managed_serving("shop")
     good = shop.push("main", "Index the orders table")
     record = pipeline.run(good)
@@ -59,6 +69,7 @@ def test_a_healthy_revision_goes_through_and_a_slow_one_is_rolled_back_by_ecs(sh
     assert managed["state"] == "SUCCESSFUL" and managed["revision_after"] not in managed["revisions_before"]
     serving = shop.managed_serving("shop")
     assert serving is not None and serving != before and good.commit in serving
+    assert kinds.count("hook_decided") == 4 and kinds.count("managed_stage") >= 8, kinds
 
     slow = shop.push("main", "Fetch prices one by one")
     shop.set_behavior(slow.commit, latency_p99_ms=600.0)

@@ -117,6 +117,30 @@ pub enum EventKind {
         /// The verdict, once known.
         verdict: Option<crate::analysis::Verdict>,
     },
+    /// An ECS-managed deployment entered a lifecycle stage.
+    ManagedStage {
+        /// The environment deployed to.
+        environment: EnvironmentName,
+        /// The service deployment.
+        deployment: crate::model::Id,
+        /// The stage it entered.
+        stage: crate::deployer::LifecycleStage,
+        /// The new revision's share of production traffic then, in percent, if known.
+        production_percent: Option<f64>,
+    },
+    /// A paused hook of an ECS-managed deployment was told `CONTINUE` or `ROLLBACK`.
+    HookDecided {
+        /// The environment deployed to.
+        environment: EnvironmentName,
+        /// The stage the hook held.
+        stage: crate::deployer::LifecycleStage,
+        /// The new revision's share of production traffic then, in percent.
+        production_percent: u8,
+        /// What it was told.
+        action: crate::deployer::HookAction,
+        /// The check that decided.
+        because: String,
+    },
     /// DNS weights were changed.
     TrafficShifted {
         /// The new weights.

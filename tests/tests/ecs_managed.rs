@@ -46,10 +46,24 @@ fn hooks(record: &sendy_cd::ExecutionRecord) -> Vec<(LifecycleStage, u8, HookAct
 async fn a_healthy_revision_goes_through_every_stage_with_each_hook_decided_by_the_checks() {
     let account = account(ManagedConfig::default());
     let pipeline = builder(&account, analysed()).build().unwrap();
+    let mut events = pipeline.subscribe();
     let good = account.push("main", "Faster search", "Ada").unwrap();
     let before = initial(&account);
     let record = pipeline.run(good.clone()).await.unwrap();
     assert_eq!(record.outcome, Outcome::Succeeded, "{:#?}", record.steps);
+    // Each lifecycle stage and each decision is a typed event.
+    let (mut stages, mut decided) = (vec![], vec![]);
+    while let Some(event) = events.try_recv() {
+        match event.kind {
+            sendy_cd::EventKind::ManagedStage { stage, .. } => stages.push(stage),
+            sendy_cd::EventKind::HookDecided { stage, action, .. } => decided.push((stage, action)),
+            _ => {}
+        }
+    }
+    assert!(stages.windows(2).all(|w| w[0] != w[1]), "a stage is announced once when entered: {stages:?}");
+    assert_eq!(stages.first(), Some(&LifecycleStage::PreScaleUp), "{stages:?}");
+    assert_eq!(decided.len(), 4);
+    assert!(decided.iter().all(|(_, a)| *a == HookAction::Continue));
     assert_eq!(account.managed_serving("shop").unwrap().tag(), Some(good.commit.as_str()));
     assert_ne!(account.managed_serving("shop"), Some(before));
     use LifecycleStage::*;

@@ -31,6 +31,8 @@ _EventKind = Literal[
     "step_finished",
     "traffic_shifted",
     "analysis_judged",
+    "managed_stage",
+    "hook_decided",
     "stage_finished",
     "execution_finished",
     "pipeline_stage_started",

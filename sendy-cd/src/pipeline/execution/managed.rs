@@ -236,6 +236,13 @@ impl Execution<'_> {
             |()| None,
         )
         .await?;
+        self.emitter().emit(EventKind::HookDecided {
+            environment: inner.cfg.environments[env].name.clone(),
+            stage: hook.stage.clone(),
+            production_percent: percent,
+            action,
+            because: because.clone(),
+        });
         let decision = HookDecision { stage: hook.stage.clone(), production_percent: percent, action, because };
         self.update(|r| {
             if let Some(m) = r.managed.as_mut() {
@@ -258,7 +265,12 @@ impl Execution<'_> {
         let started = self.start;
         let seen: std::sync::Mutex<Vec<(LifecycleStage, u64)>> = std::sync::Mutex::new(vec![]);
         let last: std::sync::Mutex<Option<ManagedStatus>> = std::sync::Mutex::new(None);
+        // The stage the record has already: not announced again by another wait.
+        let known = self.record().and_then(|r| r.managed).and_then(|m| m.stages.last().map(|(s, _)| s.clone()));
+        let known = &known;
         let (seen_ref, last_ref, d) = (&seen, &last, &deployer);
+        let emitter = self.emitter();
+        let (emitter, environment) = (&emitter, &inner.cfg.environments[env].name);
         let result = self
             .wait_step(
                 Step::WaitRollout,
@@ -271,8 +283,15 @@ impl Execution<'_> {
                     let status = d.progress(rollout).await?;
                     if let Some(st) = &status.stage {
                         let mut seen = seen_ref.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        if seen.last().is_none_or(|(s, _)| s != st) {
+                        let previous = seen.last().map(|(s, _)| s).or(known.as_ref());
+                        if previous != Some(st) {
                             seen.push((st.clone(), step::millis(started.elapsed())));
+                            emitter.emit(EventKind::ManagedStage {
+                                environment: environment.clone(),
+                                deployment: rollout.deployment_id.clone(),
+                                stage: st.clone(),
+                                production_percent: status.production_percent,
+                            });
                         }
                     }
                     progress.report(describe_managed(&status));
