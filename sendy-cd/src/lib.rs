@@ -69,6 +69,8 @@ pub mod builder;
 pub mod codepipeline;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 pub mod deployer;
 pub mod dns;
 pub mod error;

@@ -164,6 +164,29 @@ impl StageRecord {
     pub fn duration_ms(&self) -> Option<u64> {
         self.finished_ms.map(|f| f.saturating_sub(self.started_ms))
     }
+
+    /// A finished stage (for tests of what reads records).
+    #[cfg(test)]
+    pub(crate) fn finished(stage: Stage, started_ms: u64, finished_ms: u64, outcome: StageOutcome) -> Self {
+        StageRecord { stage, environment: None, started_ms, finished_ms: Some(finished_ms), outcome, detail: None }
+    }
+}
+
+impl StepRecord {
+    /// A step done at `started_ms` (for tests of what reads records).
+    #[cfg(test)]
+    pub(crate) fn at(step: Step, stage: Stage, started_ms: u64) -> Self {
+        StepRecord {
+            step,
+            stage,
+            environment: None,
+            started_ms,
+            finished_ms: Some(started_ms),
+            outcome: StepOutcome::Done,
+            detail: None,
+            calls: 1,
+        }
+    }
 }
 
 /// One metric analysis of a canary step: the canary against the environment it took traffic from.

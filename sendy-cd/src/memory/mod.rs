@@ -572,6 +572,13 @@ impl Account {
         Ok(AccountMetrics::new(self.clone(), SimulatedMetrics::new(seed, requests_per_second)?))
     }
 
+    /// The account's clock as a wall clock: the time it started plus tokio's time since (simulated
+    /// time under a paused clock), for [`PipelineBuilder::clock`](crate::PipelineBuilder::clock) and
+    /// the dashboard, so that records and figures follow the simulated account.
+    pub fn clock(&self) -> AccountClock {
+        AccountClock { account: self.clone() }
+    }
+
     /// Environment `env` wired to this account's backends, for a [`Pipeline`](crate::Pipeline).
     ///
     /// # Errors
@@ -626,3 +633,15 @@ setters!(SimConfig {
 });
 
 setters!(Behavior { #[into] build_failure: Option<String>, #[into] stack_failure: Option<String>, crashing: bool, health: Health, traffic: Traffic });
+
+/// The simulated account's clock ([`Account::clock`]).
+#[derive(Clone, Debug)]
+pub struct AccountClock {
+    account: Account,
+}
+
+impl crate::store::Clock for AccountClock {
+    fn now(&self) -> jiff::Timestamp {
+        self.account.lock().now_timestamp()
+    }
+}

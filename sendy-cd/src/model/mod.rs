@@ -215,9 +215,10 @@ pub enum Stage {
     Rollback,
 }
 
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Stage {
+    /// The stage's name, as records show it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
             Stage::Source => "source",
             Stage::Build => "build",
             Stage::Stack => "stack",
@@ -225,7 +226,13 @@ impl fmt::Display for Stage {
             Stage::Verify => "verify",
             Stage::Traffic => "traffic",
             Stage::Rollback => "rollback",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -40,6 +40,7 @@ pub struct PipelineBuilder {
     seed: Option<u64>,
     name: String,
     store: Option<Arc<dyn Store>>,
+    clock: Option<Arc<dyn crate::store::Clock>>,
     lease_ttl: Duration,
     lease_wait: Option<Duration>,
     resume_on_start: bool,
@@ -68,6 +69,7 @@ impl Pipeline {
             seed: None,
             name: "default".into(),
             store: None,
+            clock: None,
             lease_ttl: Duration::from_secs(60),
             lease_wait: None,
             resume_on_start: true,
@@ -210,6 +212,15 @@ impl PipelineBuilder {
     /// a lease shared with other processes. Default: a [`MemoryStore`] of this pipeline's own.
     pub fn store(mut self, store: impl Shared<dyn Store>) -> Self {
         self.store = Some(store.into_shared());
+        self
+    }
+
+    /// The clock the records' times are read from: when each execution started, and so what the
+    /// dashboard's DORA figures measure. Default the system's clock; a pipeline on the simulated
+    /// account takes [`Account::clock`](crate::memory::Account::clock), so that its records follow
+    /// simulated time.
+    pub fn clock(mut self, clock: impl crate::store::Clock + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
         self
     }
 
@@ -360,6 +371,7 @@ impl PipelineBuilder {
                 health: self.health,
                 watch_interval: self.watch_interval,
                 name: self.name,
+                clock: self.clock.unwrap_or_else(|| Arc::new(crate::store::SystemClock)),
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 lease_ttl: self.lease_ttl,
                 lease_wait: self.lease_wait,
@@ -380,6 +392,7 @@ impl PipelineBuilder {
             events: EventHub::default(),
             counter: AtomicU64::new(0),
             pending: Pending::default(),
+            running: std::sync::Mutex::new(None),
         };
         for sink in self.sinks {
             inner.events.add_sink(sink);

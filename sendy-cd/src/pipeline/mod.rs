@@ -44,7 +44,7 @@ use crate::deployer::DeployedRevision;
 use crate::dns::DnsSwitch;
 use crate::error::{Error, Result};
 use crate::events::{EventHub, EventSink, EventStream};
-use crate::model::{BranchName, CommitId, Revision, Stage};
+use crate::model::{BranchName, CommitId, Revision, Stage, TrafficSplit};
 use crate::record::{ExecutionKind, ExecutionRecord, Step};
 use crate::source::Source;
 use crate::store::Store;
@@ -72,6 +72,8 @@ pub(crate) struct Config {
     /// The pipeline id: what its records and lease are kept under in the store.
     pub(crate) name: String,
     pub(crate) store: Arc<dyn Store>,
+    /// What records' times are read from (`PipelineBuilder::clock`).
+    pub(crate) clock: Arc<dyn crate::store::Clock>,
     pub(crate) lease_ttl: Duration,
     /// How long to wait for another holder's lease; `None`: fail at once.
     pub(crate) lease_wait: Option<Duration>,
@@ -94,6 +96,9 @@ pub(crate) struct Inner {
     /// Writes a dropped execution left to tasks (its record, its lease's release): the next
     /// execution waits for them before it takes the lease.
     pub(crate) pending: Pending,
+    /// The running execution's own cancellation (a child of its caller's): what
+    /// [`Pipeline::cancel_running`] cancels.
+    pub(crate) running: Mutex<Option<CancellationToken>>,
 }
 
 /// Tasks a dropped execution left behind.
@@ -484,5 +489,34 @@ impl Pipeline {
     /// The strategy.
     pub fn strategy(&self) -> &Strategy {
         &self.inner.cfg.strategy
+    }
+
+    /// The store its executions are kept in.
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.inner.cfg.store)
+    }
+
+    /// The DNS weights now, if the pipeline has a DNS switch.
+    ///
+    /// # Errors
+    /// The DNS switch's errors.
+    pub async fn weights(&self) -> Result<Option<TrafficSplit>> {
+        match &self.inner.cfg.dns {
+            Some(dns) => Ok(Some(dns.weights().await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Cancels the execution this process is running for the pipeline, if any (its undoing runs as
+    /// for any cancellation); `false` when none runs.
+    pub fn cancel_running(&self) -> bool {
+        let running = self.inner.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        match running {
+            Some(token) if !token.is_cancelled() => {
+                token.cancel();
+                true
+            }
+            _ => false,
+        }
     }
 }

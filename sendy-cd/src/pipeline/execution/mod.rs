@@ -58,6 +58,9 @@ pub(super) async fn execute(
     cancel: CancellationToken,
 ) -> Result<ExecutionRecord> {
     inner.refresh_learned().await;
+    // The execution's own token: cancelled with the caller's, or alone by `Pipeline::cancel_running`.
+    let cancel = cancel.child_token();
+    let _running = Running::set(inner, cancel.clone());
     let mut exec = Execution::start(inner, lease, kind.clone(), revision.clone(), cancel).await?;
     let result = match (&kind, &revision, switch_to) {
         (ExecutionKind::SwitchBack, _, Some(to)) => exec.switch_back(to).await,
@@ -78,6 +81,23 @@ pub(super) async fn execute(
             let outcome = exec.conclude(result).await;
             Ok(exec.finish(outcome).await)
         }
+    }
+}
+
+/// Marks an execution running (its cancellation reachable through `Pipeline::cancel_running`) until
+/// dropped.
+struct Running<'a>(&'a Inner);
+
+impl<'a> Running<'a> {
+    fn set(inner: &'a Inner, token: CancellationToken) -> Self {
+        *inner.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token);
+        Running(inner)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        *self.0.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 }
 

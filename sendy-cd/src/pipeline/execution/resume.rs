@@ -248,7 +248,7 @@ async fn settle(
     );
     tracing::info!(execution = %record.id, %resumed_by, "settling an execution left unfinished");
     // Where the interrupted execution's clock stood, so that what resume records continues its times.
-    let elapsed = jiff::Timestamp::now().duration_since(record.started_at).unsigned_abs();
+    let elapsed = inner.cfg.clock.now().duration_since(record.started_at).unsigned_abs();
     let start = Instant::now().checked_sub(elapsed).unwrap_or_else(Instant::now);
     let traffic_before = record.traffic_before.clone();
     let live_revision = journal.target.filter(|_| journal.live_changed).map(|t| (t, record.live_revision.clone()));

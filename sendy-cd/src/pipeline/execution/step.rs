@@ -96,7 +96,8 @@ impl<'a> Execution<'a> {
         inner.counter.store(n, Ordering::Relaxed);
         let suffix = revision.as_ref().map_or("switch-back", |r| r.commit.short());
         let id = Id::parse(format!("exec-{n}-{suffix}"))?;
-        let record = ExecutionRecord::started(id.clone(), kind, revision.clone(), inner.cfg.strategy.name());
+        let mut record = ExecutionRecord::started(id.clone(), kind, revision.clone(), inner.cfg.strategy.name());
+        record.started_at = inner.cfg.clock.now();
         inner.cfg.store.save(&inner.cfg.name, &record).await?;
         inner.remember(record);
         let exec = Execution {

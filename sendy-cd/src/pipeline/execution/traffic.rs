@@ -192,7 +192,7 @@ impl<'a> Execution<'a> {
                 async move {
                     let source = Guarded { source, retry, alarms: inner.cfg.alarms.as_ref() };
                     let j = analysis
-                        .run(&source, b, c, jiff::Timestamp::now(), |j| {
+                        .run(&source, b, c, inner.cfg.clock.now(), |j| {
                             emitter.emit(EventKind::AnalysisJudged {
                                 environment: c.clone(),
                                 phase: p.clone(),
