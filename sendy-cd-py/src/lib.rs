@@ -5,6 +5,7 @@ mod analysis;
 mod aws;
 mod backends;
 mod builder;
+mod dashboard;
 mod errors;
 mod memory;
 mod model;
@@ -27,5 +28,6 @@ fn sendy_cd_py(m: &Bound<'_, PyModule>) -> PyResult<()> {
     pipeline::register(m)?;
     analysis::register(m)?;
     aws::register(m)?;
+    dashboard::register(m)?;
     Ok(())
 }

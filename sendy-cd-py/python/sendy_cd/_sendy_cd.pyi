@@ -129,6 +129,9 @@ __all__ = [
     "CloudFormationStack",
     "EcsDeployer",
     "EcsManagedDeployer",
+    "DashboardServer",
+    "serve",
+    "report",
     "Route53Dns",
     "HttpVerifier",
     "CloudWatchMetrics",
@@ -633,3 +636,21 @@ class GitSource(Source):
 @final
 class GitHubSource(Source):
     def __new__(cls, owner: str, repo: str, *, token: Optional[str] = None, api_url: Optional[str] = None) -> GitHubSource: ...
+
+@final
+class DashboardServer:
+    @property
+    def url(self) -> str: ...
+    def stop(self) -> None: ...
+    def __enter__(self) -> DashboardServer: ...
+    def __exit__(self, *args: object) -> bool: ...
+
+def serve(
+    source: Union[Pipeline, Sequence[Pipeline], str, os.PathLike[str]],
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    names: Optional[Sequence[str]] = None,
+    token: Optional[str] = None,
+) -> DashboardServer: ...
+def report(record: ExecutionRecord) -> str: ...
