@@ -34,6 +34,8 @@ pub(crate) fn layout(base: &str, title: &str, body: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                // No favicon request (a 404 in every browser's console).
+                link rel="icon" href="data:,";
                 title { (title) " - sendy-cd" }
                 style { (PreEscaped(STYLE)) }
             }
@@ -205,7 +207,9 @@ pub(crate) async fn history(
                 }
             }
             @if let Some(next) = page.next {
-                a id="older" href={(base) "/pipelines/" (name) "?before=" (next) @if !filter.is_empty() { "&outcome=" (filter) } } { "older" }
+                a id="older" href={(base) "/pipelines/" (name) "?before=" (next)
+                    @if !filter.is_empty() { "&outcome=" (filter) }
+                    @if let Some(limit) = q.limit { "&limit=" (limit) } } { "older" }
             }
         },
     ))
