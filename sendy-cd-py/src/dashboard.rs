@@ -32,7 +32,7 @@ impl DashboardServer {
         self.stop.cancel();
         let task = self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(task) = task {
-            let ended = Rt::real().block_on(py_, None, async move { task.await })?;
+            let ended = Rt::real().block_on(py_, None, task)?;
             if let Ok(Err(e)) = ended {
                 return Err(crate::errors::to_py(&e));
             }
