@@ -300,3 +300,28 @@ async fn a_store_alone_is_shown_read_only() {
     assert!(Dashboard::builder().stored("a", s.clone()).actions("short").build().is_err());
     assert!(Dashboard::builder().stored("a b/c", s).build().is_err());
 }
+
+/// A server shutting down ends its event streams: a graceful shutdown does not wait for their
+/// clients forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_ends_the_event_streams() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let account = account();
+    let pipeline = pipeline(&account, Arc::new(MemoryStore::new()));
+    let stop = sendy_cd::CancellationToken::new();
+    let dash = Dashboard::builder().pipeline(pipeline).build().unwrap();
+    let (addr, server) = dash.serve(([127, 0, 0, 1], 0).into(), stop.clone()).await.unwrap();
+    let server = tokio::spawn(server);
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client.write_all(b"GET /api/pipelines/shop/events HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    let mut head = [0u8; 64];
+    let n = client.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head[..n]));
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server).await.expect("the server ends").unwrap().unwrap();
+    let mut rest = vec![];
+    tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut rest))
+        .await
+        .expect("the stream ends")
+        .unwrap();
+}

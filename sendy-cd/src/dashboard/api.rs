@@ -281,14 +281,18 @@ pub(crate) async fn events(
         ));
     };
     let stream = pipeline.subscribe();
-    let events = futures_util::stream::unfold(stream, |mut stream| async move {
-        let event = stream.recv().await?;
+    let closing = d.closing.clone();
+    let events = futures_util::stream::unfold((stream, closing), |(mut stream, closing)| async move {
+        let event = tokio::select! {
+            () = closing.cancelled() => return None,
+            event = stream.recv() => event?,
+        };
         let data = serde_json::to_string(&event).unwrap_or_default();
         let kind = serde_json::to_value(&event.kind)
             .ok()
             .and_then(|v| v.get("event").and_then(|k| k.as_str()).map(str::to_owned))
             .unwrap_or_else(|| "event".into());
-        Some((Ok(SseEvent::default().event(kind).data(data)), stream))
+        Some((Ok(SseEvent::default().event(kind).data(data)), (stream, closing)))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

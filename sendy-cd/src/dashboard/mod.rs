@@ -88,6 +88,9 @@ pub struct Dashboard {
     pub(crate) shown: Arc<Vec<Shown>>,
     pub(crate) token: Option<Arc<str>>,
     pub(crate) clock: Arc<dyn crate::store::Clock>,
+    /// Cancelled when a server of this dashboard shuts down: the event streams end, so that a
+    /// graceful shutdown does not wait for their clients forever.
+    pub(crate) closing: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for Dashboard {
@@ -170,6 +173,7 @@ impl DashboardBuilder {
             shown: Arc::new(self.shown),
             token: self.token.map(Arc::from),
             clock: self.clock.unwrap_or_else(|| Arc::new(crate::store::SystemClock)),
+            closing: tokio_util::sync::CancellationToken::new(),
         })
     }
 }
@@ -217,8 +221,13 @@ impl Dashboard {
         listener: tokio::net::TcpListener,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<()> {
+        let closing = self.closing.clone();
         axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .with_graceful_shutdown(async move {
+                shutdown.cancelled().await;
+                // The event streams end with the server.
+                closing.cancel();
+            })
             .await
             .map_err(|e| Error::Backend(format!("dashboard server: {e}").into()))
     }
