@@ -79,6 +79,8 @@ pub mod memory;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod model;
+#[cfg(feature = "http")]
+pub mod notify;
 pub mod pipeline;
 pub mod record;
 pub mod shared;
