@@ -142,7 +142,7 @@ impl WebhookBuilder {
         runtime.spawn(async move {
             while let Some(event) = rx.recv().await {
                 let kind = kind_name(&event);
-                if kinds.as_ref().is_some_and(|k| !k.iter().any(|x| *x == kind)) {
+                if kinds.as_ref().is_some_and(|k| !k.contains(&kind)) {
                     continue;
                 }
                 let body = payload(format, &pipeline, &event);
