@@ -248,3 +248,122 @@ impl EventSink for WebhookSink {
         let _ = self.tx.send(event.clone());
     }
 }
+
+/// Sends a pipeline's events to Amazon EventBridge (feature `aws`): one `PutEvents` entry per event,
+/// `Source` `sendy-cd`, `DetailType` the event's kind (`execution_finished`, ...), `Detail`
+/// `{"pipeline": ..., "event": {...}}`, on the default bus or a named one, so that teams route
+/// deployment events with their own rules. Like [`WebhookSink`], it queues on
+/// [`on_event`](EventSink::on_event) and sends from a task, in order, up to 10 entries a request; the
+/// SDK retries throttling and transient errors; an entry EventBridge refuses is counted in
+/// [`failed`](Self::failed).
+#[cfg(feature = "aws")]
+pub struct EventBridgeSink {
+    tx: tokio::sync::mpsc::UnboundedSender<Event>,
+    stats: Arc<Stats>,
+}
+
+#[cfg(feature = "aws")]
+impl std::fmt::Debug for EventBridgeSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBridgeSink").finish_non_exhaustive()
+    }
+}
+
+/// The `Source` of the events [`EventBridgeSink`] puts.
+#[cfg(feature = "aws")]
+pub const EVENT_SOURCE: &str = "sendy-cd";
+
+#[cfg(feature = "aws")]
+impl EventBridgeSink {
+    /// A sink putting the events of pipeline `pipeline` on bus `bus` (`None`: the default bus),
+    /// through `config`; every event kind unless `kinds` names some.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] without a tokio runtime to run on, or for an empty bus name.
+    pub fn new(
+        config: &crate::aws::AwsConfig,
+        pipeline: &str,
+        bus: Option<&str>,
+        kinds: Option<Vec<String>>,
+    ) -> Result<Self> {
+        Self::from_client(aws_sdk_eventbridge::Client::new(config.sdk_config()), pipeline, bus, kinds)
+    }
+
+    /// As [`new`](Self::new), with a client of your own.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn from_client(
+        client: aws_sdk_eventbridge::Client,
+        pipeline: &str,
+        bus: Option<&str>,
+        kinds: Option<Vec<String>>,
+    ) -> Result<Self> {
+        if bus.is_some_and(str::is_empty) {
+            return Err(Error::InvalidConfig("EventBridge: an empty bus name".into()));
+        }
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::InvalidConfig("EventBridge sink: build it inside a tokio runtime".into()))?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let stats = Arc::new(Stats::default());
+        let task_stats = Arc::clone(&stats);
+        let (pipeline, bus) = (pipeline.to_owned(), bus.map(str::to_owned));
+        runtime.spawn(async move {
+            while let Some(first) = rx.recv().await {
+                // Up to 10 entries a request: what is queued already goes along.
+                let mut batch = vec![first];
+                while batch.len() < 10 {
+                    match rx.try_recv() {
+                        Ok(e) => batch.push(e),
+                        Err(_) => break,
+                    }
+                }
+                let entries: Vec<_> = batch
+                    .iter()
+                    .filter(|e| kinds.as_ref().is_none_or(|k| k.contains(&kind_name(e))))
+                    .map(|e| {
+                        aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                            .source(EVENT_SOURCE)
+                            .detail_type(kind_name(e))
+                            .detail(serde_json::json!({ "pipeline": pipeline, "event": e }).to_string())
+                            .set_event_bus_name(bus.clone())
+                            .build()
+                    })
+                    .collect();
+                if entries.is_empty() {
+                    continue;
+                }
+                let n = entries.len() as u64;
+                match client.put_events().set_entries(Some(entries)).send().await {
+                    Ok(out) => {
+                        let failed = u64::try_from(out.failed_entry_count()).unwrap_or(0).min(n);
+                        task_stats.delivered.fetch_add(n - failed, Ordering::Relaxed);
+                        task_stats.failed.fetch_add(failed, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %crate::aws::error::from_sdk("events:PutEvents", e), "EventBridge: events dropped");
+                        task_stats.failed.fetch_add(n, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        Ok(EventBridgeSink { tx, stats })
+    }
+
+    /// Events put.
+    pub fn delivered(&self) -> u64 {
+        self.stats.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Events EventBridge refused, or that could not be sent.
+    pub fn failed(&self) -> u64 {
+        self.stats.failed.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(feature = "aws")]
+impl EventSink for EventBridgeSink {
+    fn on_event(&self, event: &Event) {
+        let _ = self.tx.send(event.clone());
+    }
+}

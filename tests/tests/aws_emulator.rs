@@ -612,3 +612,66 @@ async fn ecs_rollouts_fail_and_are_superseded_on_the_wire() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `notify::EventBridgeSink` on the emulator: the events a pipeline emits are put on the default bus,
+/// and a rule on `source: sendy-cd` delivers them to an SQS queue (created and read with boto3, the
+/// fixture's own client), each with its kind as `detail-type` and the event as `detail`.
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: run through `bash scripts/test`"]
+async fn eventbridge_sink_puts_events_a_rule_can_route() {
+    use sendy_cd::EventSink;
+    let _emulator = emulator::acquire().await;
+    let config = emulator::config().await;
+    let python = std::env::var("SENDY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let client = |service: &str| {
+        format!(
+            "boto3.client('{service}', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='t', \
+             aws_secret_access_key='t')",
+            emulator::endpoint()
+        )
+    };
+    let setup = format!(
+        "import boto3, json\nsqs = {}\nev = {}\nq = sqs.create_queue(QueueName='sendy-events')['QueueUrl']\n\
+         arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=['QueueArn'])['Attributes']['QueueArn']\n\
+         ev.put_rule(Name='sendy', EventPattern=json.dumps({{'source': ['sendy-cd']}}))\n\
+         ev.put_targets(Rule='sendy', Targets=[{{'Id': 'q', 'Arn': arn}}])\n",
+        client("sqs"),
+        client("events")
+    );
+    let out = std::process::Command::new(&python).args(["-c", &setup]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let sink = sendy_cd::notify::EventBridgeSink::new(&config, "shop", None, None).unwrap();
+    let events: Vec<sendy_cd::Event> = [
+        r#"{"execution": "exec-1-0123456", "elapsed_ms": 0, "event": "stage_started", "stage": "build", "environment": null}"#,
+        r#"{"execution": "exec-1-0123456", "elapsed_ms": 9, "event": "execution_finished", "duration_ms": 9, "outcome": {"status": "succeeded"}}"#,
+    ]
+    .iter()
+    .map(|j| serde_json::from_str(j).unwrap())
+    .collect();
+    for e in &events {
+        sink.on_event(e);
+    }
+    for _ in 0..200 {
+        if sink.delivered() + sink.failed() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!((sink.delivered(), sink.failed()), (2, 0));
+
+    let read = format!(
+        "import boto3, json\nsqs = {}\nq = sqs.get_queue_url(QueueName='sendy-events')['QueueUrl']\nbodies = []\n\
+         for _ in range(5):\n    r = sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10)\n    \
+         bodies += [json.loads(m['Body']) for m in r.get('Messages', [])]\n    \
+         if len(bodies) >= 2: break\nprint(json.dumps(bodies))\n",
+        client("sqs")
+    );
+    let out = std::process::Command::new(&python).args(["-c", &read]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bodies: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = bodies.iter().map(|b| b["detail-type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["stage_started", "execution_finished"], "{bodies:?}");
+    assert!(bodies.iter().all(|b| b["source"] == "sendy-cd" && b["detail"]["pipeline"] == "shop"));
+    assert_eq!(bodies[1]["detail"]["event"]["outcome"]["status"], "succeeded");
+}
