@@ -452,3 +452,17 @@ async fn managed_die_and_resume(forward: bool, health: Health, saves: usize) -> 
 fn revision_image(account: &Account, revision: &sendy_cd::Revision) -> ImageRef {
     account.image_for(&revision.commit).unwrap_or_else(|_| ImageRef::parse("app:unbuilt").unwrap())
 }
+
+/// A `ContinueServiceDeployment` whose answer was lost (it took effect) is not sent again: the hook
+/// waits no more, which the retry reads first (ECS refuses a decision for a hook not awaiting one).
+#[tokio::test(start_paused = true)]
+async fn a_hook_decision_whose_answer_was_lost_is_not_sent_again() {
+    use sendy_cd::memory::{Fault, Injection};
+    let account = account(ManagedConfig::default());
+    let pipeline = builder(&account, analysed()).build().unwrap();
+    account.inject(Injection::new(Op::HookDecide, Fault::LoseAnswer).times(1));
+    let record = pipeline.run(account.push("main", "lost answer", "Ada").unwrap()).await.unwrap();
+    assert_eq!(record.outcome, Outcome::Succeeded, "{:?}", record.outcome);
+    assert_eq!(hooks(&record).len(), 4);
+    assert_eq!(account.calls(Op::HookDecide), 4, "one call per hook: the lost one was found applied");
+}

@@ -232,7 +232,16 @@ impl Execution<'_> {
             Stage::Traffic,
             Some(env),
             Some(format!("{} {action}", hook.stage)),
-            inner.cfg.retry.retry("decide hook", || deployer.decide(rollout, &hook.id, action)),
+            // A decision whose answer was lost is not sent again once the hook waits no more (ECS
+            // refuses a decision for a hook that is not awaiting one).
+            inner.cfg.retry.retry_reconciled(
+                "decide hook",
+                || deployer.decide(rollout, &hook.id, action),
+                || async {
+                    let now = deployer.progress(rollout).await?;
+                    Ok((now.paused.as_ref().map(|h| h.id.as_str()) != Some(hook.id.as_str())).then_some(()))
+                },
+            ),
             |()| None,
         )
         .await?;
