@@ -140,5 +140,7 @@ def test_dora_and_baselines_show_the_api_figures(server: str, page: Page) -> Non
     stages = [s["stage"] for s in api(server, "api/pipelines/shop/baselines")["stages"]]
     shown = page.locator("#baselines tr[data-stage]").evaluate_all("rows => rows.map(r => r.dataset.stage)")
     assert shown == stages
-    assert page.locator("#marked td.slower").count() >= 0
+    marked = api(server, "api/pipelines/shop/baselines")["executions"]
+    rows = page.locator("#marked tr").count() - 1
+    assert abs(rows - len(marked)) <= 1, (rows, len(marked))  # a deployment may end between the reads
     shot(page, "baselines")

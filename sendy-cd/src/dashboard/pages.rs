@@ -95,8 +95,9 @@ fn pipelines_table(base: &str, views: &[PipelineView]) -> Markup {
 
 /// A script that re-renders `#live` from `fragment` on each event of the pipeline's stream (for
 /// `execution`, only its own events), without reloading the page.
-fn live_script(events: &str, fragment: &str, execution: Option<&str>) -> Markup {
+fn live_script(events: &str, fragment: &str, execution: Option<&str>, kinds: &[&str]) -> Markup {
     let execution = serde_json::to_string(&execution).unwrap_or_else(|_| "null".into());
+    let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
     let events = serde_json::to_string(events).unwrap_or_default();
     let fragment = serde_json::to_string(fragment).unwrap_or_default();
     html! {
@@ -113,8 +114,7 @@ fn live_script(events: &str, fragment: &str, execution: Option<&str>) -> Markup 
     }}).catch(function() {{ pending = false; }});
   }}
   es.onmessage = null;
-  ["execution_started","stage_started","stage_progress","step_started","step_finished","traffic_shifted",
-   "analysis_judged","managed_stage","hook_decided","stage_finished","execution_finished"].forEach(function(k) {{
+  {kinds}.forEach(function(k) {{
     es.addEventListener(k, function(e) {{
       var ev = JSON.parse(e.data);
       if (only !== null && ev.execution !== only) return;
@@ -163,7 +163,14 @@ pub(crate) async fn pipelines(
             div id="live" { (pipelines_table(&base, &views)) }
             @if let Some(first) = live.first() {
                 // The table follows the first live pipeline's events (re-rendered whole).
-                (live_script(&format!("{base}/api/pipelines/{first}/events"), &format!("{base}/?fragment=1"), None))
+                // Coarse events only: each refresh reads the weights from the DNS switch (an AWS
+                // call), which need not happen for every step.
+                (live_script(
+                    &format!("{base}/api/pipelines/{first}/events"),
+                    &format!("{base}/?fragment=1"),
+                    None,
+                    &["execution_started", "stage_finished", "traffic_shifted", "execution_finished"],
+                ))
             }
         },
     ))
@@ -333,6 +340,11 @@ pub(crate) async fn execution(
                     &format!("{base}/api/pipelines/{name}/events"),
                     &format!("{base}/pipelines/{name}/executions/{id}/live"),
                     Some(&id),
+                    &[
+                        "execution_started", "stage_started", "stage_progress", "step_started", "step_finished",
+                        "traffic_shifted", "analysis_judged", "managed_stage", "hook_decided", "stage_finished",
+                        "execution_finished",
+                    ],
                 ))
             }
         },

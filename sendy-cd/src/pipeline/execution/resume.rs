@@ -253,7 +253,7 @@ async fn settle(
     let traffic_before = record.traffic_before.clone();
     let live_revision = journal.target.filter(|_| journal.live_changed).map(|t| (t, record.live_revision.clone()));
     let id = record.id.clone();
-    let record_for_managed = record.clone();
+    let managed_in_flight = managed_rollout(&record);
     inner.remember(record);
     let mut exec = Execution {
         inner,
@@ -274,7 +274,7 @@ async fn settle(
         live_revision,
         live_changed: journal.live_changed,
         rolled_back_by_backend: false,
-        managed_in_flight: managed_rollout(&record_for_managed),
+        managed_in_flight,
         managed_went_through: false,
         carry,
     };
